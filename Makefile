@@ -24,13 +24,26 @@ DEB_PKGS := gcc make pkg-config libzmq3-dev libjansson-dev libopenblas-dev uuid-
             python3-jupyter-kernel-test python3-nbclient python3-nbconvert jupyter-notebook \
             jupyter-console python3-ipykernel python3-torch dataset-fashion-mnist
 
-# Recursive (=) so that pkg-config is only asked when a compile actually needs it.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# Asked of pkg-config on first use only (after `deps` has run), then remembered.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+
+# `make V=1` shows whole command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 LB_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -Ikernel -Iops $(PKG_CFLAGS) $(CFLAGS)
+# Plugins (plugins/NAME/*.c -> $(B)/plugins/NAME.so): compiled against the public header only
+# (-Iplugins), never linked into the kernel; -z defs proves they need no kernel symbol.
+PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -fvisibility=hidden -Iplugins $(CFLAGS)
+PLUGIN_LDFLAGS = -shared -Wl,-z,defs -lm
+LB_CFLAGS += -DLB_PREFIX='"$(PREFIX)"' -DLB_BUILD_PLUGIN_DIR='"$(abspath $(B))/plugins"' \
+             -DLB_TEST_PLUGIN_DIR='"$(abspath $(B))/testplugins"'
 LB_LIBS   = $(PKG_LIBS) -lm -ldl -pthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -39,7 +52,10 @@ KERNEL_SRC := $(filter-out kernel/main.c,$(wildcard kernel/*.c))
 OPS_SRC    := $(wildcard ops/*.c)
 LIB_SRC    := $(KERNEL_SRC) $(OPS_SRC)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-HEADERS    := $(wildcard kernel/*.h ops/*.h)
+HEADERS    := $(wildcard kernel/*.h ops/*.h) plugins/labbook_plugin.h
+PLUGIN_DIRS := $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c)))
+PLUGIN_SO   := $(sort $(PLUGIN_DIRS:plugins/%=$(B)/plugins/%.so))
+TEST_PLUGIN_SO := $(patsubst tests/plugins/%.c,$(B)/testplugins/%.so,$(wildcard tests/plugins/*.c))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ    := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
@@ -49,11 +65,11 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 .PHONY: all deps build build-asan test install demo clean
 
 all: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory -j$$(nproc) build
 
-build: $(B)/labbook $(UNIT_BIN)
+build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
-build-asan: $(B)/asan/labbook $(SAN_UNIT_BIN)
+build-asan: $(B)/asan/labbook $(SAN_UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -68,34 +84,83 @@ deps:
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LB_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(LB_CFLAGS) -c $< -o $@
 
 $(B)/asan/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LB_CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+	@echo "  CC-SAN  $<"
+	$(Q)$(CC) $(LB_CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
 
 $(B)/labbook: $(B)/obj/kernel/main.o $(LIB_OBJ)
-	$(CC) $(LB_CFLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
 
 $(B)/asan/labbook: $(B)/asan/obj/kernel/main.o $(SAN_OBJ)
-	$(CC) $(LB_CFLAGS) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LB_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LB_LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LB_LIBS)
 
 $(B)/asan/tests/%: tests/unit/%.c tests/unit/check.h $(SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LB_CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit -o $@ $< $(SAN_OBJ) $(LB_LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit -o $@ $< $(SAN_OBJ) $(LB_LIBS)
+
+# One shared object per plugin folder, from that folder's .c files only.
+define PLUGIN_RULE
+$(B)/plugins/$(1).so: $(wildcard plugins/$(1)/*.c) $(wildcard plugins/$(1)/*.h) plugins/labbook_plugin.h
+	@mkdir -p $$(dir $$@)
+	@echo "  PLUGIN  $$@"
+	$$(Q)$$(CC) $$(PLUGIN_CFLAGS) -o $$@ $$(filter %.c,$$^) $$(PLUGIN_LDFLAGS)
+endef
+$(foreach p,$(sort $(PLUGIN_DIRS:plugins/%=%)),$(eval $(call PLUGIN_RULE,$(p))))
+
+# Deliberately broken plugins for the tests (tests/plugins/*.c).
+$(B)/testplugins/%.so: tests/plugins/%.c plugins/labbook_plugin.h
+	@mkdir -p $(dir $@)
+	@echo "  PLUGIN  $@"
+	$(Q)$(CC) $(PLUGIN_CFLAGS) -o $@ $< $(PLUGIN_LDFLAGS)
+
+$(B)/labbook.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\nplugindir=$${libdir}/labbook/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h)\nVersion: %s\nCflags: -I$${includedir}/labbook\n' \
+	    '$(PREFIX)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/interp.h)" > $@
+
+# Drivers that link only the tensor engine: PyTorch parity (tests) and speed (bench).
+OPS_OBJ = $(filter $(B)/obj/ops/%,$(LIB_OBJ))
+$(B)/parity/%: tests/parity/%.c $(OPS_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) -o $@ $< $(OPS_OBJ) $(LB_LIBS)
+
+$(B)/bench/%: bench/%.c $(OPS_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) -o $@ $< $(OPS_OBJ) $(LB_LIBS)
+
+.PHONY: bench-ops
+bench-ops: deps
+	@$(MAKE) --no-print-directory $(B)/bench/ops_bench $(B)/bench/ops_fashion
+	@for t in 1 2; do $(B)/bench/ops_bench $$t 3; $(PYTHON) bench/ops_bench_torch.py $$t 3; done
 
 test: deps
-	@$(MAKE) --no-print-directory build build-asan
+	@$(MAKE) --no-print-directory -j$$(nproc) build build-asan
 	@$(PYTHON) tests/run.py
 
 install: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory -j$$(nproc) build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(B)/labbook $(DESTDIR)$(PREFIX)/bin/labbook
+	@$(MAKE) --no-print-directory $(B)/labbook.pc
+	install -d $(DESTDIR)$(PREFIX)/include/labbook $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/lib/labbook/plugins
+	install -m 644 plugins/labbook_plugin.h $(DESTDIR)$(PREFIX)/include/labbook/labbook_plugin.h
+	install -m 644 $(B)/labbook.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/labbook.pc
+	$(if $(PLUGIN_SO),install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/labbook/plugins/)
 	$(DESTDIR)$(PREFIX)/bin/labbook install --prefix $(DESTDIR)$(PREFIX) --exe $(PREFIX)/bin/labbook
 
 demo: install

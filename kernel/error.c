@@ -1,0 +1,200 @@
+/* error.c — the lb_error type (error.h): setting, locating and clearing errors, and formatting
+ * them as the traceback the user sees (a text block, or a JSON array of lines for Jupyter). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "interp.h"
+
+int lb_error_vset(lb_error *err, const char *ename, int line, int col, const char *fmt, va_list ap)
+{
+    if (!err)
+        return -1;
+    char *msg = NULL;
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n >= 0) {
+        msg = malloc((size_t)n + 1);
+        if (msg)
+            vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    }
+    free(err->evalue);
+    err->evalue = msg ? msg : NULL;
+    if (!err->evalue) {
+        /* Out of memory while reporting: keep a static-free message we can still free. */
+        err->evalue = calloc(1, 1);
+    }
+    snprintf(err->ename, sizeof err->ename, "%s", ename ? ename : "Error");
+    err->line = line > 0 ? line : 0;
+    err->col = col > 0 ? col : 0;
+    err->span = 1;
+    return -1;
+}
+
+int lb_error_set(lb_error *err, const char *ename, int line, int col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = lb_error_vset(err, ename, line, col, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void lb_error_locate(lb_error *err, int line, int col, int span)
+{
+    if (!err || err->line > 0 || line <= 0)
+        return;
+    err->line = line;
+    err->col = col > 0 ? col : 0;
+    err->span = span > 0 ? span : 1;
+}
+
+bool lb_error_is_set(const lb_error *err)
+{
+    return err && err->evalue != NULL;
+}
+
+void lb_error_clear(lb_error *err)
+{
+    if (!err)
+        return;
+    free(err->evalue);
+    memset(err, 0, sizeof *err);
+}
+
+/* ---- formatting ---------------------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->oom = true;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* Finds line `line` (1-based) of code; returns its start and sets *len (without newline). */
+static const char *find_line(const char *code, int line, size_t *len)
+{
+    if (!code || line <= 0)
+        return NULL;
+    const char *p = code;
+    for (int l = 1; l < line; l++) {
+        p = strchr(p, '\n');
+        if (!p)
+            return NULL;
+        p++;
+    }
+    const char *e = strchr(p, '\n');
+    *len = e ? (size_t)(e - p) : strlen(p);
+    if (*len && p[*len - 1] == '\r')
+        (*len)--;
+    return p;
+}
+
+/* Appends the traceback lines, each terminated by '\n'. */
+static void build(sbuf *b, const lb_error *err, const char *code, const char *source_name)
+{
+    sb_str(b, err->ename[0] ? err->ename : "Error");
+    if (err->evalue && err->evalue[0]) {
+        sb_str(b, ": ");
+        sb_str(b, err->evalue);
+    }
+    sb_str(b, "\n");
+    if (err->line <= 0)
+        return;
+    char place[160];
+    if (err->col > 0)
+        snprintf(place, sizeof place, "  at line %d, column %d", err->line, err->col);
+    else
+        snprintf(place, sizeof place, "  at line %d", err->line);
+    sb_str(b, place);
+    if (source_name && source_name[0]) {
+        sb_str(b, " of ");
+        sb_str(b, source_name);
+    }
+    sb_str(b, ":\n");
+    size_t len = 0;
+    const char *src = find_line(code, err->line, &len);
+    if (!src)
+        return;
+    sb_str(b, "    ");
+    size_t cps = 0; /* code points on the line */
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i] == '\t' ? ' ' : src[i];
+        sb_add(b, &c, 1);
+        if (((unsigned char)src[i] & 0xC0) != 0x80)
+            cps++;
+    }
+    sb_str(b, "\n");
+    if (err->col <= 0)
+        return;
+    sb_str(b, "    ");
+    for (int i = 1; i < err->col; i++)
+        sb_str(b, " ");
+    int span = err->span > 0 ? err->span : 1;
+    long room = (long)cps - (err->col - 1);
+    if (room >= 1 && span > room)
+        span = (int)room;
+    for (int i = 0; i < span; i++)
+        sb_str(b, "^");
+    sb_str(b, "\n");
+}
+
+char *lb_error_format(const lb_error *err, const char *code, const char *source_name)
+{
+    sbuf b = {0};
+    if (!err)
+        return strdup("");
+    build(&b, err, code, source_name);
+    if (b.oom) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf ? b.buf : strdup("");
+}
+
+json_t *lb_error_traceback_json(const lb_error *err, const char *code)
+{
+    json_t *arr = json_array();
+    if (!arr || !err)
+        return arr;
+    char *text = lb_error_format(err, code, NULL);
+    if (!text)
+        return arr;
+    char *p = text;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        json_array_append_new(arr, json_stringn(p, n));
+        p += n + (nl ? 1 : 0);
+    }
+    free(text);
+    return arr;
+}

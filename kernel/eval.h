@@ -1,0 +1,43 @@
+/* eval.h — internal to the language: the interpreter's state and the tree-walking evaluator
+ * shared by interp.c, eval.c, complete.c and the builtin commands. Front ends use interp.h;
+ * commands and plugins use commands.h. */
+#ifndef LB_EVAL_H
+#define LB_EVAL_H
+
+#include <jansson.h>
+
+#include "ast.h"
+#include "commands.h"
+#include "interp.h"
+#include "value.h"
+
+struct lb_interp {
+    lb_output out;       /* all callbacks NULL for a silent interpreter */
+    lb_value *globals;   /* map name -> value: the user's variables */
+    lb_value *builtins;  /* map name -> builtin function */
+    lb_commands *cmds;
+    double seed;
+    bool seed_set;
+    json_t *versions;    /* {library: version} for `version` */
+    struct lb_registry *plugins; /* loaded plugins, their types and commands (plugins.h) */
+};
+
+/* Evaluates an expression node: new reference, or NULL with *err located at the node. */
+lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err);
+
+/* Runs one statement. When result is non-NULL and the statement is a bare expression (or a
+ * lone command name that is also a variable), *result receives its value (new reference);
+ * otherwise *result is set to NULL. Returns 0 or -1 with *err. */
+int lb_exec(lb_interp *in, const lb_node *stmt, lb_value **result, lb_error *err);
+
+/* Looks a name up (variables first, then builtin functions): borrowed, NULL if unknown. */
+lb_value *lb_lookup(lb_interp *in, const char *name);
+
+/* Sets a NameError for an unknown name with a "did you mean" when one is close. */
+int lb_name_error(lb_interp *in, const char *name, const lb_node *at, lb_error *err);
+
+/* Help text of a builtin function (plain / markdown), malloc'd. */
+char *lb_function_doc_text(const lb_value *fn);
+char *lb_function_doc_markdown(const lb_value *fn);
+
+#endif

@@ -1,0 +1,108 @@
+/* plugins.h — the kernel side of the plugin ABI (plugins/labbook_plugin.h, spec/plugin-abi.md):
+ * the per-interpreter plugin registry (load from a .so, unload, replace), checked arguments
+ * against parameter schemas, layer values, models (built layers + one parameter block) and
+ * the commands `use`, `plugins`, `model`, `params`.
+ *
+ * Seams for later work:
+ *  - the trainer (issue 4): lb_model_from_value, lb_model_forward on a batch in a step graph,
+ *    then lb_backward and an optimizer over lb_model_params;
+ *  - %%plugin cells (item 5): lb_plugin_load_file (a .so compiled at run time) and
+ *    lb_plugin_replace (swap a plugin by name, e.g. after a forked gradient check passed). */
+#ifndef LB_PLUGINS_H
+#define LB_PLUGINS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../plugins/labbook_plugin.h"
+#include "error.h"
+#include "ops.h"
+#include "value.h"
+
+typedef struct lb_interp lb_interp;
+typedef struct lb_registry lb_registry;
+typedef struct lb_model lb_model;
+
+/* ---- registry (plugin_load.c) -------------------------------------------------------------- */
+
+/* Registers `use`, `plugins`, `model`, `params` and `sequential(...)`; creates the registry. */
+int lb_register_plugin_commands(lb_interp *in, lb_error *err);
+lb_registry *lb_interp_registry(lb_interp *in);
+void lb_registry_free(lb_registry *reg); /* unloads everything (called by lb_interp_free) */
+
+/* `use NAME`: LABBOOK_PLUGIN_PATH (':'-separated), then the install directory, then the
+ * build tree. Already loaded: 0 and nothing happens. *loaded (optional) is set when the
+ * plugin (or one it requires) was newly loaded. */
+int lb_plugin_use(lb_interp *in, const char *name, bool *loaded, lb_error *err);
+/* Loads one .so file into the registry: magic block, init, registrations; on any failure the
+ * library is closed and nothing of it stays registered. */
+int lb_plugin_load_file(lb_interp *in, const char *path, bool *loaded, lb_error *err);
+/* Unloads a plugin by name: its types, ops and commands disappear (values built from it keep
+ * the library open until they are freed). -1 when no plugin has that name. */
+int lb_plugin_unload(lb_interp *in, const char *name, lb_error *err);
+/* Unloads plugin `name` (if loaded) and loads `path` in its place; on failure the old plugin
+ * is loaded back. */
+int lb_plugin_replace(lb_interp *in, const char *name, const char *path, lb_error *err);
+/* The file a plugin name resolves to (malloc'd), or NULL with *err listing where it looked. */
+char *lb_plugin_find(const char *name, lb_error *err);
+
+/* Layer and model types known now. */
+const lbp_type *lb_registry_type(lb_interp *in, const char *name);
+size_t lb_registry_ntypes(lb_interp *in);
+const lbp_type *lb_registry_type_at(lb_interp *in, size_t i);
+
+/* ---- front-end hooks (help, inspection, completion) ---------------------------------------- */
+
+/* The documentation of a plugin type (plain, markdown; malloc'd), or false when name is not
+ * one. */
+bool lb_plugins_doc(lb_interp *in, const char *name, char **plain, char **markdown);
+/* Words a command's arguments complete to, for the commands of the plugin subsystem
+ * (`use`: the plugin names found in the search path); a new JSON array, or NULL. */
+json_t *lb_plugins_complete_arg(lb_interp *in, const char *command);
+/* The parameter names of the plugin type called `fname`, or NULL. */
+const lbp_param *lb_plugins_call_params(lb_interp *in, const char *fname);
+
+/* ---- checked arguments (plugin_args.c) ---------------------------------------------------- */
+
+struct lbp_args {
+    const lbp_param *params;
+    const char *owner;      /* type or command name (for messages) */
+    lb_value *values;       /* map name -> value (defaults filled in), schema order */
+    uint64_t given;         /* bit i: params[i] was written by the user */
+};
+/* Resolves positional args (schema order) and kwargs (a map, may be NULL) against params. */
+int lb_args_check(struct lbp_args *a, const lbp_param *params, const char *owner, lb_value **args,
+                  size_t nargs, lb_value *kwargs, lb_error *err);
+void lb_args_clear(struct lbp_args *a);
+int lb_args_copy(struct lbp_args *dst, const struct lbp_args *src);
+/* "conv2d(1, 16, 3, pad=1)": required params positionally, then the key=value ones given. */
+char *lb_args_text(const struct lbp_args *a);
+/* Checks a schema itself at registration (names, types, parseable defaults in range). */
+int lb_schema_validate(const lbp_param *params, const char *owner, char *msg, size_t size);
+/* "conv2d(in_channels, channels, kernel, stride=1, ...)" */
+char *lb_schema_signature(const char *name, const lbp_param *params);
+/* The parameter lines of help (plain) and a markdown table. */
+char *lb_schema_doc_plain(const lbp_param *params);
+char *lb_schema_doc_markdown(const lbp_param *params);
+
+/* ---- models (model.c) ------------------------------------------------------------------------ */
+
+lb_model *lb_model_from_value(const lb_value *v); /* NULL when v is not a model */
+lb_params *lb_model_params(lb_model *m);
+const char *lb_model_name(const lb_model *m);
+int lb_model_input_shape(const lb_model *m, int64_t shape[LB_MAXDIM]);  /* ndim; batch excluded */
+int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM]); /* ndim; batch excluded */
+/* x [N, *input] -> output [N, *output] in g (gradients recorded when g has them on).
+ * training selects batch statistics / dropout; rng NULL uses the model's own (seeded) one.
+ * NULL with g's status set on failure. */
+lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng);
+
+/* Layer values (what `conv2d(...)` returns) and the host table (plugin_host.c). */
+lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *args_take,
+                             lb_value **children, size_t nchildren, lb_error *err);
+bool lb_is_layer_value(const lb_value *v);
+const lbp_host *lb_plugin_host_table(void);
+int lb_register_model_commands(lb_interp *in, lb_error *err);
+
+#endif

@@ -1,0 +1,238 @@
+/* conv.c — 2-D convolution (NCHW, stride, padding, dilation, groups = 1) as im2col + one
+ * cblas_sgemm, per image when the output plane is large, else per chunk of images whose
+ * columns sit side by side in the graph's shared workspace (so small layers still make one
+ * wide GEMM); 1x1 stride-1 convolutions use the image itself as its columns. Backward:
+ * dW += dY cols^T (the forward columns are kept in the arena when small enough, else
+ * recomputed), dcols = W^T dY, col2im into dX. */
+#include <cblas.h>
+
+#include "ops_impl.h"
+
+/* Output planes at least this large are convolved one image at a time (the columns stay in
+ * cache and no reordering is needed); smaller ones batch several images into one GEMM. */
+#ifndef LB_CONV_PER_IMAGE
+#define LB_CONV_PER_IMAGE 128
+#endif
+
+/* Forward columns up to this many floats (all images) are kept in the arena for the weight
+ * gradient instead of being recomputed. */
+#ifndef LB_CONV_KEEP_COLS
+#define LB_CONV_KEEP_COLS ((int64_t)4 << 20)
+#endif
+
+typedef struct {
+    int C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
+} cgeom;
+
+/* Columns of one image x[C,H,W] into col: row (c, kh, kw) holds OH*OW values, rows ld apart. */
+static void im2col(const cgeom *q, const float *x, float *col, int64_t ld) {
+    for (int c = 0; c < q->C; c++)
+        for (int kh = 0; kh < q->KH; kh++)
+            for (int kw = 0; kw < q->KW; kw++) {
+                float *row = col + ((int64_t)(c * q->KH + kh) * q->KW + kw) * ld;
+                int off = kw * q->dw - q->pw;
+                /* valid ow: 0 <= ow*sw + off < W */
+                int ow0 = off >= 0 ? 0 : (-off + q->sw - 1) / q->sw;
+                int ow1 = (q->W - off + q->sw - 1) / q->sw;
+                if (ow1 > q->OW) ow1 = q->OW;
+                if (ow1 < ow0) ow1 = ow0;
+                for (int oh = 0; oh < q->OH; oh++) {
+                    float *r = row + (int64_t)oh * q->OW;
+                    int ih = oh * q->sh - q->ph + kh * q->dh;
+                    if (ih < 0 || ih >= q->H) { memset(r, 0, (size_t)q->OW * sizeof(float)); continue; }
+                    const float *xr = x + ((int64_t)c * q->H + ih) * q->W;
+                    for (int ow = 0; ow < ow0; ow++) r[ow] = 0;
+                    if (q->sw == 1) memcpy(r + ow0, xr + ow0 + off, (size_t)(ow1 - ow0) * sizeof(float));
+                    else for (int ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * q->sw + off];
+                    for (int ow = ow1; ow < q->OW; ow++) r[ow] = 0;
+                }
+            }
+}
+
+static void col2im(const cgeom *q, const float *col, int64_t ld, float *x) {
+    for (int c = 0; c < q->C; c++)
+        for (int kh = 0; kh < q->KH; kh++)
+            for (int kw = 0; kw < q->KW; kw++) {
+                const float *row = col + ((int64_t)(c * q->KH + kh) * q->KW + kw) * ld;
+                int off = kw * q->dw - q->pw;
+                int ow0 = off >= 0 ? 0 : (-off + q->sw - 1) / q->sw;
+                int ow1 = (q->W - off + q->sw - 1) / q->sw;
+                if (ow1 > q->OW) ow1 = q->OW;
+                for (int oh = 0; oh < q->OH; oh++) {
+                    int ih = oh * q->sh - q->ph + kh * q->dh;
+                    if (ih < 0 || ih >= q->H) continue;
+                    const float *r = row + (int64_t)oh * q->OW;
+                    float *xr = x + ((int64_t)c * q->H + ih) * q->W;
+                    if (q->sw == 1) for (int ow = ow0; ow < ow1; ow++) xr[ow + off] += r[ow];
+                    else for (int ow = ow0; ow < ow1; ow++) xr[ow * q->sw + off] += r[ow];
+                }
+            }
+}
+
+/* 1x1 kernel, stride 1, no padding: the columns of an image are the image itself. */
+static int pointwise(const cgeom *q) {
+    return q->KH == 1 && q->KW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
+}
+
+/* Sum in 8 interleaved partial sums: fixed order (deterministic) and vectorizable. */
+static float sum8(const float *r, int64_t n) {
+    float p[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) p[k] += r[i + k];
+    float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    for (; i < n; i++) s += r[i];
+    return s;
+}
+
+/* Images per GEMM chunk so that cols + output stay within ~8 MB (at least 1). */
+static int64_t chunk_images(int64_t N, int64_t ckk, int64_t oc, int64_t ohw) {
+    int64_t per = (ckk + oc) * ohw;
+    int64_t nb = per ? ((int64_t)2 << 20) / per : N;
+    if (nb < 1) nb = 1;
+    if (nb > N) nb = N;
+    return nb;
+}
+
+static void conv_bw(lb_graph *g, lb_node *nd) {
+    lb_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
+    const cgeom *q = nd->aux;
+    int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
+    int64_t chw = (int64_t)q->C * q->H * q->W;
+    const float *gy = y->grad;
+    if (b && b->requires_grad) {
+        float *gb = lb_gradbuf(g, b);
+        if (!gb) return;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t o = 0; o < OC; o++) gb[o] += sum8(gy + (n * OC + o) * ohw, ohw);
+    }
+    int need_w = w->requires_grad, need_x = x->requires_grad;
+    if (!need_w && !need_x) return;
+    float *gw = need_w ? lb_gradbuf(g, w) : NULL;
+    float *gx = need_x ? lb_gradbuf(g, x) : NULL;
+    if ((need_w && !gw) || (need_x && !gx)) return;
+    int pw = pointwise(q);
+    const float *kept = nd->aux2;
+    if (ohw >= LB_CONV_PER_IMAGE || pw) { /* one image at a time: dy[n] is already [OC, OH*OW] */
+        float *col = pw || (kept && !need_x) ? NULL : lb_workspace(g, (size_t)(ckk * ohw));
+        if (!pw && !(kept && !need_x) && !col) return;
+        for (int64_t n = 0; n < N; n++) {
+            const float *dy = gy + n * OC * ohw, *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ohw : col;
+            if (need_w) {
+                if (!pw && !kept) im2col(q, x->data + n * chw, col, ohw);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)ohw, 1.0f, dy, (int)ohw, cols,
+                            (int)ohw, 1.0f, gw, (int)ckk);
+            }
+            if (need_x) { /* pointwise: dX[n] += W^T dY[n] directly */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)OC, 1.0f, w->data, (int)ckk,
+                            dy, (int)ohw, pw ? 1.0f : 0.0f, pw ? gx + n * chw : col, (int)ohw);
+                if (!pw) col2im(q, col, ohw, gx + n * chw);
+            }
+        }
+        return;
+    }
+    int64_t nb = chunk_images(N, ckk, OC, ohw);
+    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw));
+    if (!ws) return;
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw;
+        float *col = ws, *dy = ws + ckk * L;
+        for (int64_t i = 0; i < cnt; i++)
+            for (int64_t o = 0; o < OC; o++)
+                memcpy(dy + o * L + i * ohw, gy + ((n0 + i) * OC + o) * ohw, (size_t)ohw * sizeof(float));
+        if (need_w) {
+            for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, L);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, col, (int)L,
+                        1.0f, gw, (int)ckk);
+        }
+        if (need_x) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)L, (int)OC, 1.0f, w->data, (int)ckk, dy,
+                        (int)L, 0.0f, col, (int)L);
+            for (int64_t i = 0; i < cnt; i++) col2im(q, col + i * ohw, L, gx + (n0 + i) * chw);
+        }
+    }
+}
+
+lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, const lb_conv_opts *o) {
+    LB_CHECK_IN(g, x);
+    LB_CHECK_IN(g, w);
+    char s1[64], s2[64];
+    if (x->ndim != 4 || w->ndim != 4 || x->shape[1] != w->shape[1])
+        return lb_fail(g, LB_ESHAPE, "conv2d: input %s and weight %s do not match", lb_shape_str(x, s1, sizeof s1),
+                       lb_shape_str(w, s2, sizeof s2));
+    if (b && b->numel != w->shape[0])
+        return lb_fail(g, LB_ESHAPE, "conv2d: bias %s and weight %s do not match", lb_shape_str(b, s1, sizeof s1),
+                       lb_shape_str(w, s2, sizeof s2));
+    lb_conv_opts d = {1, 1, 0, 0, 1, 1};
+    if (o) d = *o;
+    if (d.stride_h <= 0) d.stride_h = 1;
+    if (d.stride_w <= 0) d.stride_w = 1;
+    if (d.dil_h <= 0) d.dil_h = 1;
+    if (d.dil_w <= 0) d.dil_w = 1;
+    if (d.pad_h < 0 || d.pad_w < 0) return lb_fail(g, LB_EVALUE, "conv2d: negative padding");
+    cgeom q0 = {(int)x->shape[1], (int)x->shape[2], (int)x->shape[3], (int)w->shape[2], (int)w->shape[3], 0, 0,
+                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w};
+    int ekh = (q0.KH - 1) * q0.dh + 1, ekw = (q0.KW - 1) * q0.dw + 1;
+    if (q0.H + 2 * q0.ph < ekh || q0.W + 2 * q0.pw < ekw)
+        return lb_fail(g, LB_ESHAPE, "conv2d: kernel %dx%d is larger than the padded input %s", q0.KH, q0.KW,
+                       lb_shape_str(x, s1, sizeof s1));
+    q0.OH = (q0.H + 2 * q0.ph - ekh) / q0.sh + 1;
+    q0.OW = (q0.W + 2 * q0.pw - ekw) / q0.sw + 1;
+    x = lb_contig_in(g, x);
+    w = lb_contig_in(g, w);
+    if (b) b = lb_contig_in(g, b);
+    if (!x || !w) return NULL;
+    cgeom *q = lb_alloc(g, sizeof *q);
+    if (!q) return NULL;
+    *q = q0;
+    int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
+    int64_t chw = (int64_t)q->C * q->H * q->W;
+    int64_t shp[4] = {N, OC, q->OH, q->OW};
+    lb_tensor *y = lb_new(g, 4, shp);
+    if (!y) return NULL;
+    int pw = pointwise(q);
+    float *kept = NULL; /* the columns of every image, kept for the weight gradient */
+    if (ohw >= LB_CONV_PER_IMAGE || pw) {
+        if (!pw && g->grad_enabled && w->requires_grad && N * ckk * ohw <= LB_CONV_KEEP_COLS) {
+            kept = lb_alloc(g, (size_t)(N * ckk * ohw) * sizeof(float));
+            if (!kept) return NULL;
+        }
+        float *col = pw || kept ? NULL : lb_workspace(g, (size_t)(ckk * ohw));
+        if (!pw && !kept && !col) return NULL;
+        for (int64_t n = 0; n < N; n++) {
+            float *out = y->data + n * OC * ohw;
+            for (int64_t oc = 0; oc < OC; oc++) {
+                float bv = b ? b->data[oc] : 0.0f;
+                for (int64_t k = 0; k < ohw; k++) out[oc * ohw + k] = bv;
+            }
+            if (kept) col = kept + n * ckk * ohw;
+            if (!pw) im2col(q, x->data + n * chw, col, ohw);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)ohw, (int)ckk, 1.0f, w->data, (int)ckk,
+                        pw ? x->data + n * chw : col, (int)ohw, 1.0f, out, (int)ohw);
+        }
+        goto record;
+    }
+    int64_t nb = chunk_images(N, ckk, OC, ohw);
+    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw));
+    if (!ws) return NULL;
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw;
+        float *col = ws, *out = ws + ckk * L;
+        for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, L);
+        if (cnt == 1) out = y->data + n0 * OC * ohw;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)L, (int)ckk, 1.0f, w->data, (int)ckk, col,
+                    (int)L, 0.0f, out, (int)L);
+        for (int64_t i = 0; i < cnt; i++)
+            for (int64_t oc = 0; oc < OC; oc++) {
+                float *dst = y->data + ((n0 + i) * OC + oc) * ohw;
+                const float *src = out + oc * L + i * ohw;
+                float bv = b ? b->data[oc] : 0.0f;
+                if (cnt == 1) { if (b) for (int64_t k = 0; k < ohw; k++) dst[k] += bv; }
+                else for (int64_t k = 0; k < ohw; k++) dst[k] = src[k] + bv;
+            }
+    }
+record:;
+    lb_node *n = lb_record(g, conv_bw, y, 3, x, w, b, NULL);
+    if (n) { n->aux = q; n->aux2 = kept; }
+    return y;
+}

@@ -1,0 +1,189 @@
+"""lbtest.py — helpers shared by the Python test suites (not a suite itself: only
+tests/test_*.py are discovered).
+
+The suites read their target from the environment that tests/run.py sets up:
+  LABBOOK_KERNEL_NAME  kernelspec name (default "labbook"), resolved through JUPYTER_PATH
+  LABBOOK_EXE          the labbook binary behind that kernelspec (default build/labbook)
+  LABBOOK_VARIANT      "release" or "asan"
+Run alone (e.g. `/usr/bin/python3 -m unittest tests/test_protocol.py`), they use the
+kernelspec "labbook" that Jupyter finds and build/labbook.
+"""
+
+import os
+import queue
+import re
+import time
+
+from jupyter_client.manager import KernelManager
+from jupyter_client.utils import run_sync
+
+ROOT = os.environ.get("LABBOOK_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KERNEL_NAME = os.environ.get("LABBOOK_KERNEL_NAME", "labbook")
+EXE = os.environ.get("LABBOOK_EXE") or os.path.join(ROOT, "build", "labbook")
+VARIANT = os.environ.get("LABBOOK_VARIANT", "release")
+ASAN = VARIANT == "asan"
+
+TIMEOUT = 30 if ASAN else 15        # bound for any single reply (never a timing assertion)
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(s):
+    return ANSI_RE.sub("", s)
+
+
+def start_kernel(**kw):
+    """A running labbook kernel and a ready blocking client."""
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    km.start_kernel(**kw)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+    except RuntimeError:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        raise
+    drain(kc)
+    return km, kc
+
+
+def stop_kernel(km, kc):
+    try:
+        kc.stop_channels()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel()
+
+
+def kernel_pid(km):
+    return km.provisioner.process.pid
+
+
+def drain(kc, channels=("shell", "iopub", "stdin", "control"), timeout=0.05):
+    """Discards whatever is queued (leftovers of an earlier test)."""
+    for name in channels:
+        get = getattr(kc, f"get_{name}_msg")
+        while True:
+            try:
+                get(timeout=timeout)
+            except queue.Empty:
+                break
+
+
+def msg_ready(kc, name):
+    """Whether a message is waiting on channel `name` ("shell", "stdin", ...)."""
+    return bool(run_sync(getattr(kc, name + "_channel").msg_ready)())
+
+
+def check_alive(kc):
+    """Fails at once (instead of at a timeout) when the client's kernel process has died."""
+    km = getattr(kc, "parent", None)
+    if isinstance(km, KernelManager) and km.has_kernel and not km.is_alive():
+        rc = km.provisioner.process.poll() if km.provisioner and km.provisioner.process else None
+        raise AssertionError(f"the kernel process died (exit status {rc})")
+
+
+def _wait(kc, get, what, msg_id, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            check_alive(kc)
+            raise AssertionError(f"no {what} for {msg_id} within {timeout} s")
+        try:
+            msg = get(timeout=min(left, 0.5))
+        except queue.Empty:
+            check_alive(kc)
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
+def shell_reply(kc, msg_id, timeout=TIMEOUT):
+    """The shell reply to msg_id (other replies are skipped)."""
+    return _wait(kc, kc.get_shell_msg, "shell reply", msg_id, timeout)
+
+
+def control_reply(kc, msg_id, timeout=TIMEOUT):
+    return _wait(kc, kc.get_control_msg, "control reply", msg_id, timeout)
+
+
+def iopub_until_idle(kc, msg_id, timeout=TIMEOUT):
+    """All iopub messages whose parent is msg_id, up to and including its status idle."""
+    deadline = time.monotonic() + timeout
+    msgs = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            check_alive(kc)
+            raise AssertionError(f"no status idle for {msg_id} within {timeout} s; got "
+                                 f"{[m['msg_type'] for m in msgs]}")
+        try:
+            msg = kc.get_iopub_msg(timeout=min(left, 0.5))
+        except queue.Empty:
+            check_alive(kc)
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        msgs.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return msgs
+
+
+def execute(kc, code, timeout=TIMEOUT, **kw):
+    """Runs one cell; returns (reply, outputs) where outputs are the iopub messages of the cell
+    other than status and execute_input."""
+    msg_id = kc.execute(code, **kw)
+    reply = shell_reply(kc, msg_id, timeout)
+    msgs = iopub_until_idle(kc, msg_id, timeout)
+    outputs = [m for m in msgs if m["msg_type"] not in ("status", "execute_input")]
+    return reply, outputs
+
+
+def result_text(outputs):
+    """text/plain of the execute_result among outputs (None when there is none)."""
+    for m in outputs:
+        if m["msg_type"] == "execute_result":
+            return m["content"]["data"]["text/plain"]
+    return None
+
+
+def stream_text(outputs, name="stdout"):
+    return "".join(m["content"]["text"] for m in outputs
+                   if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def value(kc, code, timeout=TIMEOUT):
+    """text/plain of the value of `code` (asserting it ran without error)."""
+    reply, outputs = execute(kc, code, timeout)
+    c = reply["content"]
+    if c["status"] != "ok":
+        raise AssertionError(f"{code!r} failed: {c.get('ename')}: {c.get('evalue')}")
+    r = result_text(outputs)
+    if r is None:
+        raise AssertionError(f"{code!r} gave no execute_result; outputs "
+                             f"{[m['msg_type'] for m in outputs]}")
+    return r
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def wait_exit(pid, timeout):
+    """True when process pid is gone (or a zombie) within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state in ("Z", "X"):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False

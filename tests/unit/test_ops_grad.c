@@ -1,0 +1,399 @@
+/* test_ops_grad.c — finite-difference gradient checks for every differentiable op in ops/:
+ * the analytic gradient of L = sum(op(...) * R) (R fixed pseudo-random weights) is compared
+ * with central differences of L computed in double from the float forward pass. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "ops.h"
+
+typedef struct {
+    int ndim;
+    int64_t shape[4];
+    int grad;      /* differentiate with respect to this input */
+    int kind;      /* 0 = random normal, 1 = positive (0.5..2), 2 = integer ids in [0, hi), 3 = 0/1 mask,
+                      4 = distinct values 0.1 apart in random order (for max-like ops) */
+    int hi;
+    float *data;   /* filled by the checker */
+} gc_in;
+
+typedef lb_tensor *(*gc_fn)(lb_graph *g, lb_tensor **x, const void *arg);
+
+static double rweight(int64_t i) { return sin(0.7 * (double)i + 0.3) + 0.25; }
+
+static lb_tensor *gc_build(lb_graph *g, gc_in *in, int nin, gc_fn f, const void *arg, lb_tensor **xs) {
+    for (int i = 0; i < nin; i++) {
+        xs[i] = lb_from_data(g, in[i].ndim, in[i].shape, in[i].data);
+        if (in[i].grad) lb_set_requires_grad(xs[i], 1);
+    }
+    return f(g, xs, arg);
+}
+
+static double gc_eval(lb_graph *g, gc_in *in, int nin, gc_fn f, const void *arg) {
+    lb_tensor *xs[8];
+    lb_graph_reset(g);
+    lb_graph_set_grad(g, 0);
+    lb_tensor *y = gc_build(g, in, nin, f, arg, xs);
+    lb_graph_set_grad(g, 1);
+    if (!y) return NAN;
+    double L = 0;
+    for (int64_t i = 0; i < y->numel; i++) L += (double)lb_get(y, i) * rweight(i);
+    return L;
+}
+
+/* Returns the number of mismatching gradient entries (printing the first few). */
+static int gradcheck(const char *name, gc_in *in, int nin, gc_fn f, const void *arg, double h, double tol) {
+    lb_graph *g = lb_graph_new();
+    uint64_t seed = 1234;
+    for (int i = 0; i < nin; i++) {
+        int64_t n = 1;
+        for (int d = 0; d < in[i].ndim; d++) n *= in[i].shape[d];
+        in[i].data = malloc((size_t)(n ? n : 1) * sizeof(float));
+        lb_rng r;
+        lb_rng_seed(&r, seed + (uint64_t)i);
+        for (int64_t k = 0; k < n; k++) {
+            switch (in[i].kind) {
+            case 1: in[i].data[k] = 0.5f + 1.5f * lb_rng_uniform(&r); break;
+            case 2: in[i].data[k] = (float)lb_rng_below(&r, (uint32_t)in[i].hi); break;
+            case 3: in[i].data[k] = lb_rng_uniform(&r) < 0.7f ? 1.0f : 0.0f; break;
+            case 4: in[i].data[k] = 0.1f * (float)k - 0.05f * (float)n; break; /* distinct, shuffled below */
+            default: in[i].data[k] = (float)lb_rng_normal(&r); break;
+            }
+        }
+        if (in[i].kind == 4) /* Fisher-Yates: values 0.1 apart, so a step h never changes an argmax */
+            for (int64_t k = n - 1; k > 0; k--) {
+                int64_t j = lb_rng_below(&r, (uint32_t)(k + 1));
+                float t = in[i].data[k];
+                in[i].data[k] = in[i].data[j];
+                in[i].data[j] = t;
+            }
+    }
+    lb_tensor *xs[8];
+    lb_tensor *y = gc_build(g, in, nin, f, arg, xs);
+    int bad = 0;
+    if (!y) {
+        fprintf(stderr, "  %s: forward failed: %s\n", name, lb_graph_error(g));
+        bad = 1;
+        goto done;
+    }
+    {
+        float *rw = malloc((size_t)y->numel * sizeof(float));
+        for (int64_t i = 0; i < y->numel; i++) rw[i] = (float)rweight(i);
+        lb_tensor *R = lb_from_data(g, y->ndim, y->shape, rw);
+        free(rw);
+        lb_tensor *L = lb_sum_all(g, lb_mul(g, y, R));
+        if (lb_backward(g, L)) {
+            fprintf(stderr, "  %s: backward failed: %s\n", name, lb_graph_error(g));
+            bad = 1;
+            goto done;
+        }
+    }
+    /* copy analytic grads out before the graph is reset */
+    float *ana[8] = {0};
+    for (int i = 0; i < nin; i++) {
+        if (!in[i].grad) continue;
+        int64_t n = xs[i]->numel;
+        ana[i] = calloc((size_t)(n ? n : 1), sizeof(float));
+        if (xs[i]->grad) memcpy(ana[i], xs[i]->grad, (size_t)n * sizeof(float));
+    }
+    for (int i = 0; i < nin; i++) {
+        if (!in[i].grad) continue;
+        int64_t n = 1;
+        for (int d = 0; d < in[i].ndim; d++) n *= in[i].shape[d];
+        for (int64_t k = 0; k < n; k++) {
+            float v = in[i].data[k];
+            in[i].data[k] = (float)(v + h);
+            double lp = gc_eval(g, in, nin, f, arg);
+            in[i].data[k] = (float)(v - h);
+            double lm = gc_eval(g, in, nin, f, arg);
+            in[i].data[k] = v;
+            double num = (lp - lm) / (2 * h), an = ana[i][k];
+            double scale = fabs(num) > fabs(an) ? fabs(num) : fabs(an);
+            if (!(fabs(num - an) <= tol * (1.0 + scale))) {
+                if (bad < 5)
+                    fprintf(stderr, "  %s: input %d [%lld]: analytic %.6g numeric %.6g\n", name, i, (long long)k, an, num);
+                bad++;
+            }
+        }
+        free(ana[i]);
+    }
+done:
+    for (int i = 0; i < nin; i++) free(in[i].data);
+    lb_graph_free(g);
+    return bad;
+}
+
+#define GC(name, fn, arg, ...)                                                       \
+    do {                                                                             \
+        gc_in in_[] = {__VA_ARGS__};                                                 \
+        CHECK(gradcheck(name, in_, (int)(sizeof in_ / sizeof in_[0]), fn, arg, 1e-2, 1e-3) == 0); \
+    } while (0)
+
+#define T1(a) 1, {a}
+#define T2(a, b) 2, {a, b}
+#define T3(a, b, c) 3, {a, b, c}
+#define T4(a, b, c, d) 4, {a, b, c, d}
+
+/* ---- elementwise ---- */
+static lb_tensor *f_add(lb_graph *g, lb_tensor **x, const void *a) { (void)a; return lb_add(g, x[0], x[1]); }
+static lb_tensor *f_sub(lb_graph *g, lb_tensor **x, const void *a) { (void)a; return lb_sub(g, x[0], x[1]); }
+static lb_tensor *f_mul(lb_graph *g, lb_tensor **x, const void *a) { (void)a; return lb_mul(g, x[0], x[1]); }
+static lb_tensor *f_div(lb_graph *g, lb_tensor **x, const void *a) { (void)a; return lb_div(g, x[0], x[1]); }
+
+static void test_binary_broadcast(void) {
+    GC("add same", f_add, NULL, {T2(3, 4), 1, 0, 0, 0}, {T2(3, 4), 1, 0, 0, 0});
+    GC("add row", f_add, NULL, {T2(3, 4), 1, 0, 0, 0}, {T1(4), 1, 0, 0, 0});
+    GC("add col", f_add, NULL, {T2(3, 1), 1, 0, 0, 0}, {T2(1, 4), 1, 0, 0, 0});
+    GC("add scalar", f_add, NULL, {T3(2, 3, 4), 1, 0, 0, 0}, {0, {0}, 1, 0, 0, 0});
+    GC("sub 4d", f_sub, NULL, {T4(2, 1, 3, 2), 1, 0, 0, 0}, {T3(4, 1, 2), 1, 0, 0, 0});
+    GC("mul bcast", f_mul, NULL, {T3(2, 3, 4), 1, 0, 0, 0}, {T3(2, 1, 4), 1, 0, 0, 0});
+    GC("mul same", f_mul, NULL, {T2(5, 3), 1, 0, 0, 0}, {T2(5, 3), 1, 0, 0, 0});
+    GC("div", f_div, NULL, {T2(3, 4), 1, 0, 0, 0}, {T1(4), 1, 1, 0, 0});
+    GC("div same", f_div, NULL, {T2(3, 4), 1, 0, 0, 0}, {T2(3, 4), 1, 1, 0, 0});
+}
+
+static lb_tensor *f_unary(lb_graph *g, lb_tensor **x, const void *a) {
+    switch (*(const int *)a) {
+    case 0: return lb_neg(g, x[0]);
+    case 1: return lb_exp(g, x[0]);
+    case 2: return lb_log(g, x[0]);
+    case 3: return lb_sqrt(g, x[0]);
+    case 4: return lb_tanh(g, x[0]);
+    case 5: return lb_sigmoid(g, x[0]);
+    case 6: return lb_relu(g, x[0]);
+    case 7: return lb_leaky_relu(g, x[0], 0.1f);
+    case 8: return lb_gelu(g, x[0]);
+    case 9: return lb_pow(g, x[0], 3.0f);
+    case 10: return lb_pow(g, x[0], 2.0f);
+    case 11: return lb_pow(g, x[0], 0.5f);
+    case 12: return lb_add_scalar(g, x[0], 2.5f);
+    default: return lb_mul_scalar(g, x[0], -1.5f);
+    }
+}
+
+static void test_unary(void) {
+    static const char *names[] = {"neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "gelu",
+                                  "pow3", "pow2", "pow0.5", "add_scalar", "mul_scalar"};
+    static const int positive[] = {0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+    static int ops[14];
+    for (int k = 0; k < 14; k++) {
+        ops[k] = k;
+        GC(names[k], f_unary, &ops[k], {T2(3, 5), 1, positive[k], 0, 0});
+    }
+}
+
+/* ---- reductions ---- */
+static lb_tensor *f_red(lb_graph *g, lb_tensor **x, const void *a) {
+    const int *p = a;
+    switch (p[0]) {
+    case 0: return lb_sum(g, x[0], p[1], p[2]);
+    case 1: return lb_mean(g, x[0], p[1], p[2]);
+    case 2: return lb_max(g, x[0], p[1], p[2]);
+    case 3: return lb_sum_all(g, x[0]);
+    default: return lb_mean_all(g, x[0]);
+    }
+}
+
+static void test_reduce(void) {
+    static int a[][3] = {{0, 0, 0}, {0, 1, 1}, {0, -1, 0}, {1, 1, 0}, {1, 2, 1}, {2, 0, 0}, {2, 1, 1}, {2, -1, 0}, {3, 0, 0}, {4, 0, 0}};
+    for (int k = 0; k < 10; k++) GC("reduce", f_red, a[k], {T3(3, 4, 5), 1, 4, 0, 0});
+}
+
+/* ---- shape ---- */
+static lb_tensor *f_shape(lb_graph *g, lb_tensor **x, const void *a) {
+    switch (*(const int *)a) {
+    case 0: { int64_t s[2] = {4, -1}; return lb_reshape(g, x[0], 2, s); }
+    case 1: return lb_transpose(g, x[0], 0, 2);
+    case 2: { int p[3] = {2, 0, 1}; return lb_permute(g, x[0], p); }
+    case 3: return lb_slice(g, x[0], 1, 1, 3, 1);
+    case 4: return lb_slice(g, x[0], 2, 0, 5, 2);
+    case 5: { lb_tensor *xs[2] = {x[0], x[1]}; return lb_concat(g, xs, 2, 1); }
+    case 6: { int64_t s[2] = {5, -1}; return lb_reshape(g, lb_transpose(g, x[0], 1, 2), 2, s); }
+    case 7: return lb_exp(g, lb_slice(g, lb_transpose(g, x[0], 0, 1), 0, 1, 4, 2));
+    case 9: { /* x reached through two views and a unary op: shared and fresh grad buffers */
+        int64_t s[2] = {5, 8};
+        lb_tensor *a = lb_reshape(g, x[0], 2, s), *b = lb_reshape(g, lb_exp(g, x[0]), 2, s);
+        return lb_add(g, lb_mul(g, a, b), lb_reshape(g, x[0], 2, s));
+    }
+    case 10: /* unary ops read row-strided views in place */
+        return lb_mul(g, lb_gelu(g, lb_slice(g, x[0], 2, 1, 4, 1)), lb_sigmoid(g, lb_slice(g, x[0], 2, 0, 3, 1)));
+    default: return lb_flatten(g, x[0], 1);
+    }
+}
+
+static void test_shape(void) {
+    static int a[11] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    for (int k = 0; k < 11; k++) {
+        if (k == 5) GC("concat", f_shape, &a[k], {T3(2, 3, 5), 1, 0, 0, 0}, {T3(2, 2, 5), 1, 0, 0, 0});
+        else GC("shape", f_shape, &a[k], {T3(2, 4, 5), 1, 0, 0, 0});
+    }
+}
+
+/* ---- matmul / linear ---- */
+static lb_tensor *f_mm(lb_graph *g, lb_tensor **x, const void *a) {
+    switch (*(const int *)a) {
+    case 0: return lb_matmul(g, x[0], x[1]);
+    case 1: return lb_matmul(g, lb_transpose(g, x[0], -1, -2), x[1]);
+    case 2: return lb_matmul(g, x[0], lb_transpose(g, x[1], -1, -2));
+    default: return lb_matmul(g, lb_transpose(g, x[0], -1, -2), lb_transpose(g, x[1], -1, -2));
+    }
+}
+
+static lb_tensor *f_linear(lb_graph *g, lb_tensor **x, const void *a) {
+    return lb_linear(g, x[0], x[1], a ? x[2] : NULL);
+}
+
+static void test_matmul(void) {
+    static int m[4] = {0, 1, 2, 3};
+    GC("mm 2d", f_mm, &m[0], {T2(3, 4), 1, 0, 0, 0}, {T2(4, 5), 1, 0, 0, 0});
+    GC("mm aT", f_mm, &m[1], {T2(4, 3), 1, 0, 0, 0}, {T2(4, 5), 1, 0, 0, 0});
+    GC("mm bT", f_mm, &m[2], {T2(3, 4), 1, 0, 0, 0}, {T2(5, 4), 1, 0, 0, 0});
+    GC("mm aTbT", f_mm, &m[3], {T2(4, 3), 1, 0, 0, 0}, {T2(5, 4), 1, 0, 0, 0});
+    GC("mm 3d x 2d", f_mm, &m[0], {T3(2, 3, 4), 1, 0, 0, 0}, {T2(4, 5), 1, 0, 0, 0});
+    GC("mm batched", f_mm, &m[0], {T3(2, 3, 4), 1, 0, 0, 0}, {T3(2, 4, 5), 1, 0, 0, 0});
+    GC("mm 4d bT", f_mm, &m[2], {T4(2, 2, 3, 4), 1, 0, 0, 0}, {T4(2, 2, 5, 4), 1, 0, 0, 0});
+    GC("mm 2d x 3d", f_mm, &m[0], {T2(3, 4), 1, 0, 0, 0}, {T3(2, 4, 5), 1, 0, 0, 0});
+    GC("mm 3d aT x 2d", f_mm, &m[1], {T3(2, 4, 3), 1, 0, 0, 0}, {T2(4, 5), 1, 0, 0, 0});
+    static int bias = 1;
+    GC("linear", f_linear, &bias, {T2(4, 6), 1, 0, 0, 0}, {T2(3, 6), 1, 0, 0, 0}, {T1(3), 1, 0, 0, 0});
+    GC("linear 3d nobias", f_linear, NULL, {T3(2, 4, 6), 1, 0, 0, 0}, {T2(3, 6), 1, 0, 0, 0});
+}
+
+/* ---- conv / pool ---- */
+static lb_tensor *f_conv(lb_graph *g, lb_tensor **x, const void *a) {
+    return lb_conv2d(g, x[0], x[1], x[2], (const lb_conv_opts *)a);
+}
+
+static void test_conv(void) {
+    static lb_conv_opts o1 = {1, 1, 0, 0, 1, 1}, o2 = {2, 2, 1, 1, 1, 1}, o3 = {1, 2, 2, 1, 2, 1}, o4 = {1, 1, 1, 1, 1, 1}, o2n = {2, 2, 0, 0, 1, 1};
+    GC("conv plain", f_conv, &o1, {T4(2, 2, 5, 5), 1, 0, 0, 0}, {T4(3, 2, 3, 3), 1, 0, 0, 0}, {T1(3), 1, 0, 0, 0});
+    GC("conv s2 p1", f_conv, &o2, {T4(2, 2, 6, 5), 1, 0, 0, 0}, {T4(3, 2, 3, 3), 1, 0, 0, 0}, {T1(3), 1, 0, 0, 0});
+    GC("conv dil", f_conv, &o3, {T4(1, 2, 7, 6), 1, 0, 0, 0}, {T4(2, 2, 3, 2), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    GC("conv pad same", f_conv, &o4, {T4(3, 1, 4, 4), 1, 0, 0, 0}, {T4(2, 1, 3, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    GC("conv 1x1", f_conv, &o1, {T4(2, 3, 3, 4), 1, 0, 0, 0}, {T4(2, 3, 1, 1), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    GC("conv 1x1 s2", f_conv, &o2n, {T4(2, 3, 5, 4), 1, 0, 0, 0}, {T4(2, 3, 1, 1), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    /* output planes >= 128 take the one-image-at-a-time path */
+    GC("conv per image", f_conv, &o4, {T4(2, 2, 12, 11), 1, 0, 0, 0}, {T4(2, 2, 3, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    GC("conv per image s2", f_conv, &o2, {T4(1, 1, 24, 23), 1, 0, 0, 0}, {T4(2, 1, 3, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+}
+
+static lb_tensor *f_pool(lb_graph *g, lb_tensor **x, const void *a) {
+    const int *p = a;
+    return p[0] ? lb_avgpool2d(g, x[0], p[1], p[2], p[3]) : lb_maxpool2d(g, x[0], p[1], p[2], p[3]);
+}
+
+static void test_pool(void) {
+    static int a[][4] = {{0, 2, 2, 0}, {0, 3, 2, 1}, {1, 2, 2, 0}, {1, 3, 1, 1}, {0, 2, 1, 1}, {0, 3, 3, 0}};
+    for (int k = 0; k < 6; k++) GC("pool", f_pool, a[k], {T4(2, 2, 6, 5), 1, 4, 0, 0});
+}
+
+/* ---- embedding, dropout, softmax, losses, norms ---- */
+static lb_tensor *f_emb(lb_graph *g, lb_tensor **x, const void *a) { (void)a; return lb_embedding(g, x[0], x[1]); }
+
+static lb_tensor *f_dropout(lb_graph *g, lb_tensor **x, const void *a) {
+    (void)a;
+    lb_rng r;
+    lb_rng_seed(&r, 7); /* same mask on every evaluation */
+    return lb_dropout(g, x[0], 0.4f, 1, &r);
+}
+
+static lb_tensor *f_softmax(lb_graph *g, lb_tensor **x, const void *a) {
+    const int *p = a;
+    lb_tensor *m = p[2] ? x[1] : NULL;
+    if (p[0] && m) return lb_exp(g, lb_log_softmax(g, x[0], p[1], m)); /* masked entries are -inf */
+    return p[0] ? lb_log_softmax(g, x[0], p[1], m) : lb_softmax(g, x[0], p[1], m);
+}
+
+static lb_tensor *f_ce(lb_graph *g, lb_tensor **x, const void *a) {
+    const float *p = a;
+    return lb_cross_entropy(g, x[0], x[1], (int)p[0], p[1]);
+}
+
+static lb_tensor *f_mse(lb_graph *g, lb_tensor **x, const void *a) { (void)a; return lb_mse_loss(g, x[0], x[1]); }
+
+static lb_tensor *f_ln(lb_graph *g, lb_tensor **x, const void *a) {
+    return a ? lb_layernorm(g, x[0], x[1], x[2], 1e-5f) : lb_layernorm(g, x[0], NULL, NULL, 1e-5f);
+}
+
+static lb_tensor *f_bn(lb_graph *g, lb_tensor **x, const void *a) {
+    int training = *(const int *)a;
+    int64_t C = x[0]->shape[1];
+    lb_tensor *rm = lb_zeros(g, 1, &C), *rv = lb_full(g, 1, &C, 1.5f);
+    return lb_batchnorm(g, x[0], x[1], x[2], rm, rv, training, 0.1f, 1e-5f);
+}
+
+static void test_misc_ops(void) {
+    GC("embedding", f_emb, NULL, {T2(2, 3), 0, 2, 5, 0}, {T2(5, 4), 1, 0, 0, 0});
+    GC("dropout", f_dropout, NULL, {T2(4, 5), 1, 0, 0, 0});
+    static int s[][3] = {{0, -1, 0}, {1, -1, 0}, {0, 1, 0}, {1, 0, 0}, {0, -1, 1}, {1, -1, 1}};
+    for (int k = 0; k < 4; k++) GC("softmax", f_softmax, s[k], {T3(2, 3, 4), 1, 0, 0, 0});
+    GC("softmax mask", f_softmax, s[4], {T3(2, 3, 4), 1, 0, 0, 0}, {T2(3, 4), 0, 3, 0, 0});
+    GC("log_softmax mask", f_softmax, s[5], {T3(2, 3, 4), 1, 0, 0, 0}, {T2(3, 4), 0, 3, 0, 0});
+    static float ce[][2] = {{-100, 0}, {-100, 0.1f}, {2, 0}, {1, 0.2f}};
+    for (int k = 0; k < 4; k++) GC("cross_entropy", f_ce, ce[k], {T2(6, 4), 1, 0, 0, 0}, {T1(6), 0, 2, 4, 0});
+    GC("mse", f_mse, NULL, {T2(3, 4), 1, 0, 0, 0}, {T2(3, 4), 1, 0, 0, 0});
+    static int one = 1, zero = 0;
+    GC("layernorm", f_ln, &one, {T3(2, 3, 6), 1, 0, 0, 0}, {T1(6), 1, 0, 0, 0}, {T1(6), 1, 0, 0, 0});
+    GC("layernorm plain", f_ln, NULL, {T2(4, 5), 1, 0, 0, 0});
+    GC("batchnorm2d train", f_bn, &one, {T4(3, 2, 3, 2), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    GC("batchnorm1d train", f_bn, &one, {T2(5, 3), 1, 0, 0, 0}, {T1(3), 1, 0, 0, 0}, {T1(3), 1, 0, 0, 0});
+    GC("batchnorm eval", f_bn, &zero, {T4(2, 2, 2, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+}
+
+/* A composite: a tiny CNN, checking that gradients flow through chained ops. */
+static lb_tensor *f_cnn(lb_graph *g, lb_tensor **x, const void *a) {
+    (void)a;
+    lb_conv_opts o = {1, 1, 1, 1, 1, 1};
+    lb_tensor *h = lb_relu(g, lb_conv2d(g, x[0], x[1], x[2], &o));
+    h = lb_maxpool2d(g, h, 2, 2, 0);
+    h = lb_flatten(g, h, 1);
+    h = lb_linear(g, h, x[3], NULL);
+    return lb_tanh(g, h);
+}
+
+/* Single-head causal self-attention with a residual and layernorm: x [B, T, D], wq/wk/wv [D, D]. */
+static lb_tensor *f_attn(lb_graph *g, lb_tensor **x, const void *a) {
+    (void)a;
+    lb_tensor *q = lb_linear(g, x[0], x[1], NULL), *k = lb_linear(g, x[0], x[2], NULL), *v = lb_linear(g, x[0], x[3], NULL);
+    int64_t T = x[0]->shape[1];
+    int64_t ms[2] = {T, T};
+    lb_tensor *mask = lb_zeros(g, 2, ms);
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = 0; j <= i; j++) mask->data[i * T + j] = 1;
+    lb_tensor *s = lb_mul_scalar(g, lb_matmul(g, q, lb_transpose(g, k, 1, 2)), 0.5f);
+    lb_tensor *o = lb_matmul(g, lb_softmax(g, s, -1, mask), v);
+    return lb_layernorm(g, lb_add(g, x[0], o), NULL, NULL, 1e-5f);
+}
+
+/* One LSTM step from [x, h] (concat) through a linear layer split into 4 gates. */
+static lb_tensor *f_lstm(lb_graph *g, lb_tensor **x, const void *a) {
+    (void)a;
+    lb_tensor *xs[2] = {x[0], x[1]};
+    lb_tensor *z = lb_linear(g, lb_concat(g, xs, 2, 1), x[3], x[4]); /* [B, 4H] */
+    int64_t H = x[1]->shape[1];
+    lb_tensor *i = lb_sigmoid(g, lb_slice(g, z, 1, 0, H, 1)), *f = lb_sigmoid(g, lb_slice(g, z, 1, H, 2 * H, 1));
+    lb_tensor *gg = lb_tanh(g, lb_slice(g, z, 1, 2 * H, 3 * H, 1)), *o = lb_sigmoid(g, lb_slice(g, z, 1, 3 * H, 4 * H, 1));
+    lb_tensor *c = lb_add(g, lb_mul(g, f, x[2]), lb_mul(g, i, gg));
+    return lb_mul(g, o, lb_tanh(g, c));
+}
+
+static void test_composite(void) {
+    GC("attention", f_attn, NULL, {T3(2, 4, 6), 1, 0, 0, 0}, {T2(6, 6), 1, 0, 0, 0}, {T2(6, 6), 1, 0, 0, 0},
+       {T2(6, 6), 1, 0, 0, 0});
+    GC("lstm cell", f_lstm, NULL, {T2(3, 4), 1, 0, 0, 0}, {T2(3, 5), 1, 0, 0, 0}, {T2(3, 5), 1, 0, 0, 0},
+       {T2(20, 9), 1, 0, 0, 0}, {T1(20), 1, 0, 0, 0});
+    GC("cnn", f_cnn, NULL, {T4(2, 1, 4, 4), 1, 0, 0, 0}, {T4(2, 1, 3, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0},
+       {T2(3, 8), 1, 0, 0, 0});
+}
+
+int main(void) {
+    RUN(test_binary_broadcast);
+    RUN(test_unary);
+    RUN(test_reduce);
+    RUN(test_shape);
+    RUN(test_matmul);
+    RUN(test_conv);
+    RUN(test_pool);
+    RUN(test_misc_ops);
+    RUN(test_composite);
+    return CHECK_SUMMARY();
+}
