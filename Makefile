@@ -43,7 +43,7 @@ LB_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -Ikernel -Iops $
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -fvisibility=hidden -Iplugins $(CFLAGS)
 PLUGIN_LDFLAGS = -shared -Wl,-z,defs -lm
 LB_CFLAGS += -DLB_PREFIX='"$(PREFIX)"' -DLB_BUILD_PLUGIN_DIR='"$(abspath $(B))/plugins"' \
-             -DLB_TEST_PLUGIN_DIR='"$(abspath $(B))/testplugins"'
+             -DLB_TEST_PLUGIN_DIR='"$(abspath $(B))/testplugins"' -DLB_SOURCE_DIR='"$(CURDIR)"'
 LB_LIBS   = $(PKG_LIBS) -lm -ldl -pthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -160,6 +160,8 @@ install: deps
 	    $(DESTDIR)$(PREFIX)/lib/labbook/plugins
 	install -m 644 plugins/labbook_plugin.h $(DESTDIR)$(PREFIX)/include/labbook/labbook_plugin.h
 	install -m 644 $(B)/labbook.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/labbook.pc
+	install -d $(DESTDIR)$(PREFIX)/share/doc/labbook
+	install -m 644 spec/*.md $(DESTDIR)$(PREFIX)/share/doc/labbook/
 	$(if $(PLUGIN_SO),install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/labbook/plugins/)
 	$(DESTDIR)$(PREFIX)/bin/labbook install --prefix $(DESTDIR)$(PREFIX) --exe $(PREFIX)/bin/labbook
 

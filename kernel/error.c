@@ -144,22 +144,42 @@ static void build(sbuf *b, const lb_error *err, const char *code, const char *so
     const char *src = find_line(code, err->line, &len);
     if (!src)
         return;
-    sb_str(b, "    ");
+    /* Very long lines (generated code, pasted data) are shown as a window of at most
+     * WINDOW code points around the column, marked with "..." where cut. */
+    enum { WINDOW = 120 };
     size_t cps = 0; /* code points on the line */
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i] == '\t' ? ' ' : src[i];
-        sb_add(b, &c, 1);
+    for (size_t i = 0; i < len; i++)
         if (((unsigned char)src[i] & 0xC0) != 0x80)
             cps++;
+    size_t col0 = err->col > 0 ? (size_t)err->col - 1 : 0; /* 0-based caret column */
+    size_t first = 0, last = cps;                          /* shown code points [first, last) */
+    if (cps > WINDOW) {
+        first = col0 > WINDOW / 2 ? col0 - WINDOW / 2 : 0;
+        if (first + WINDOW > cps)
+            first = cps - WINDOW;
+        last = first + WINDOW;
     }
+    sb_str(b, first > 0 ? "    ..." : "    ");
+    size_t cp = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool lead = ((unsigned char)src[i] & 0xC0) != 0x80;
+        if (lead && i > 0)
+            cp++;
+        if (cp < first || cp >= last)
+            continue;
+        char c = src[i] == '\t' ? ' ' : src[i];
+        sb_add(b, &c, 1);
+    }
+    if (last < cps)
+        sb_str(b, "...");
     sb_str(b, "\n");
     if (err->col <= 0)
         return;
-    sb_str(b, "    ");
-    for (int i = 1; i < err->col; i++)
+    sb_str(b, first > 0 ? "       " : "    ");
+    for (size_t i = first; i < col0; i++)
         sb_str(b, " ");
     int span = err->span > 0 ? err->span : 1;
-    long room = (long)cps - (err->col - 1);
+    long room = (long)last - (long)col0;
     if (room >= 1 && span > room)
         span = (int)room;
     for (int i = 0; i < span; i++)

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "interp.h"
+#include "commands.h"
 
 static volatile sig_atomic_t interrupt_flag;
 
@@ -23,7 +24,10 @@ bool lb_interrupt_pending(void)
 
 int lb_safe_point(lb_interp *in, lb_error *err)
 {
-    (void)in;
+    /* The safe point is also where long work lets buffered output out (progress seam). */
+    const lb_output *out = lb_interp_output(in);
+    if (out && out->flush)
+        out->flush(out->ctx);
     if (!interrupt_flag)
         return 0;
     return lb_error_set(err, "Interrupted", 0, 0, "interrupted by the user");

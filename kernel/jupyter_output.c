@@ -1,13 +1,15 @@
-/* jupyter_output.c — the Jupyter implementation of lb_output (see jupyter_output.h). Streams
- * are published as they happen; only a trailing incomplete UTF-8 sequence is held back
- * until the next chunk (or the end of the cell) so that multi-byte characters split across
- * writes arrive intact. */
+/* jupyter_output.c — the Jupyter implementation of lb_output (see jupyter_output.h). Stream
+ * text is coalesced: it is published at the latest LB_STREAM_FLUSH_MS after it was written
+ * (checked on each write and at every safe point), when LB_STREAM_FLUSH_BYTES pile up, before
+ * any other output, and at the end of the cell. A trailing incomplete UTF-8 sequence is held
+ * back until the next chunk so that multi-byte characters split across writes arrive intact. */
 #include "jupyter_output.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "interp.h"
@@ -38,6 +40,11 @@ void lb_jupyter_io_destroy(lb_jupyter_io *io)
 {
     json_decref(io->payload);
     free(io->result_text);
+    for (int i = 0; i < 2; i++) {
+        free(io->sbuf[i]);
+        io->sbuf[i] = NULL;
+        io->slen[i] = io->scap[i] = 0;
+    }
     io->payload = NULL;
     io->result_text = NULL;
     pthread_mutex_destroy(&io->iopub_lock);
@@ -83,32 +90,69 @@ static void send_stream(lb_jupyter_io *io, int idx, const char *text, size_t len
                        json_pack("{s:s, s:o}", "name", idx ? "stderr" : "stdout", "text", t));
 }
 
+enum { LB_STREAM_FLUSH_MS = 50, LB_STREAM_FLUSH_BYTES = 64 * 1024 };
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Publishes stream idx's buffered text; unless `all`, an incomplete UTF-8 sequence at the
+ * end stays for the next write. */
+static void publish_stream(lb_jupyter_io *io, int idx, bool all)
+{
+    size_t n = io->slen[idx];
+    if (!n) return;
+    size_t tail = all ? 0 : lb_utf8_incomplete_tail(io->sbuf[idx], n);
+    send_stream(io, idx, io->sbuf[idx], n - tail);
+    memmove(io->sbuf[idx], io->sbuf[idx] + n - tail, tail);
+    io->slen[idx] = tail;
+    io->since_ns[idx] = now_ns();
+}
+
 static void j_stream(void *ctx, lb_stream which, const char *text, size_t len)
 {
     lb_jupyter_io *io = ctx;
     int idx = which == LB_STDERR;
-    size_t pl = io->pending_len[idx];
-    if (!text) len = 0;
-    char small[256];
-    char *buf = pl + len <= sizeof small ? small : malloc(pl + len);
-    if (!buf) return;
-    memcpy(buf, io->pending[idx], pl);
-    if (len) memcpy(buf + pl, text, len);
-    size_t total = pl + len;
-    size_t tail = lb_utf8_incomplete_tail(buf, total);
-    memcpy(io->pending[idx], buf + total - tail, tail);
-    io->pending_len[idx] = tail;
-    send_stream(io, idx, buf, total - tail);
-    if (buf != small) free(buf);
+    if (!text || !len) return;
+    if (io->slen[!idx]) publish_stream(io, !idx, false);   /* keep stdout/stderr order */
+    if (io->slen[idx] + len > io->scap[idx]) {
+        size_t cap = io->scap[idx] ? io->scap[idx] : 1024;
+        while (cap < io->slen[idx] + len) cap *= 2;
+        char *b = realloc(io->sbuf[idx], cap);
+        if (!b) {                                          /* out of memory: send directly */
+            publish_stream(io, idx, true);
+            send_stream(io, idx, text, len);
+            return;
+        }
+        io->sbuf[idx] = b;
+        io->scap[idx] = cap;
+    }
+    if (!io->slen[idx]) io->since_ns[idx] = now_ns();
+    memcpy(io->sbuf[idx] + io->slen[idx], text, len);
+    io->slen[idx] += len;
+    if (io->slen[idx] >= LB_STREAM_FLUSH_BYTES ||
+        now_ns() - io->since_ns[idx] >= LB_STREAM_FLUSH_MS * 1000000LL)
+        publish_stream(io, idx, false);
 }
 
+static void j_flush(void *ctx)
+{
+    lb_jupyter_io *io = ctx;
+    if (!io->slen[0] && !io->slen[1]) return;
+    long long now = now_ns();
+    for (int i = 0; i < 2; i++)
+        if (io->slen[i] && now - io->since_ns[i] >= LB_STREAM_FLUSH_MS * 1000000LL)
+            publish_stream(io, i, false);
+}
+
+/* Everything buffered goes out now (before another kind of output, at the end of a cell). */
 static void flush_pending(lb_jupyter_io *io)
 {
-    for (int i = 0; i < 2; i++) {
-        size_t n = io->pending_len[i];
-        io->pending_len[i] = 0;
-        send_stream(io, i, io->pending[i], n);
-    }
+    for (int i = 0; i < 2; i++)
+        publish_stream(io, i, true);
 }
 
 static void j_display(void *ctx, json_t *data, json_t *metadata, const char *display_id,
@@ -220,6 +264,7 @@ lb_output lb_jupyter_output(lb_jupyter_io *io)
     lb_output o = {
         .ctx = io,
         .stream = j_stream,
+        .flush = j_flush,
         .display = j_display,
         .result = j_result,
         .clear = j_clear,
@@ -240,7 +285,7 @@ void lb_jupyter_begin(lb_jupyter_io *io, const lb_msg *req, int execution_count,
     io->payload = NULL;
     free(io->result_text);
     io->result_text = NULL;
-    io->pending_len[0] = io->pending_len[1] = 0;
+    io->slen[0] = io->slen[1] = 0;
 }
 
 void lb_jupyter_end(lb_jupyter_io *io)

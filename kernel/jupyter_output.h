@@ -24,8 +24,12 @@ typedef struct lb_jupyter_io {
     bool silent, allow_stdin;
     json_t *payload;             /* [{source:"page", data, start:0}] */
     char *result_text;           /* text/plain of the execute_result, for the history */
-    char pending[2][4];          /* an incomplete UTF-8 sequence at the end of a chunk */
-    size_t pending_len[2];
+    /* Stream text not yet published, per stream (0 stdout, 1 stderr): writes are coalesced
+     * into one message per LB_STREAM_FLUSH_MS or LB_STREAM_FLUSH_BYTES, so a loop of prints
+     * cannot flood iopub (front ends drop messages past ~1000/s). */
+    char *sbuf[2];
+    size_t slen[2], scap[2];
+    long long since_ns[2];       /* when the oldest unpublished byte was written */
 } lb_jupyter_io;
 
 /* Returns 0, or -1 when out of memory. */

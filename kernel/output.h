@@ -15,8 +15,13 @@ typedef enum { LB_STDOUT = 1, LB_STDERR = 2 } lb_stream;
 
 typedef struct lb_output {
     void *ctx;
-    /* Text to stdout or stderr. `text` need not be NUL-terminated. */
+    /* Text to stdout or stderr. `text` need not be NUL-terminated. An implementation may
+     * buffer it (the Jupyter one coalesces writes into few messages), but must deliver it
+     * before any other kind of output and at the latest when `flush` finds it old enough. */
     void (*stream)(void *ctx, lb_stream which, const char *text, size_t len);
+    /* Called at every safe point (lb_safe_point) and so often during long work: delivers
+     * buffered stream text that has waited long enough. Must be cheap. May be NULL. */
+    void (*flush)(void *ctx);
     /* A rich display. `data` is a mime bundle {mime: value} that always holds "text/plain";
      * `metadata` is {mime: {...}} (width/height for images) or NULL. Both are borrowed.
      * display_id may be NULL. update=true replaces every earlier display with that id

@@ -494,7 +494,14 @@ static lb_node *parse_power(parser *p)
     if (!l || !at(p, TK_POW))
         return l;
     lb_token *op = next(p);
-    lb_node *r = parse_unary(p); /* right-associative; -x binds looser on the left only */
+    /* right-associative, so a**b**c recurses: bound it like any other nesting */
+    if (++p->depth > MAX_DEPTH) {
+        syntax_at(p, op, "expression nested too deeply%s", "");
+        lb_node_free(l);
+        return NULL;
+    }
+    lb_node *r = parse_unary(p); /* -x binds looser on the left only */
+    p->depth--;
     if (!r) {
         lb_node_free(l);
         return NULL;

@@ -681,8 +681,9 @@ static void drop_items(lb_registry *reg, lbp_plugin *p)
 {
     for (size_t i = 0; i < reg->ntypes; i++) {
         type_rec *r = reg->types[i];
-        if (r->p == p && !r->dead) {
+        if (r->p == p) {
             r->dead = true;
+            r->p = NULL; /* the record outlives the plugin (function values point at it) */
             lb_value *f = lb_interp_builtin(reg->in, r->name);
             if (f && f->kind == LB_FUNC && f->u.func.data == r)
                 lb_map_del(lb_interp_builtins(reg->in), r->name);
@@ -750,6 +751,10 @@ static int scan_in_child(lb_interp *in, const char *real, lb_error *err)
         close(fds[0]);
         struct rlimit no_core = {0, 0};
         setrlimit(RLIMIT_CORE, &no_core); /* a crash here leaves no core file behind */
+        /* a crash is the plugin's, reported by the parent: no sanitizer report from here */
+        const int crash[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+        for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++)
+            signal(crash[i], SIG_DFL);
         in_scan_child = true;
         lb_interp_set_output(in, NULL);
         lb_error e = {0};

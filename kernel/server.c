@@ -138,15 +138,50 @@ static json_t *traceback_of(const lb_error *err, const char *code)
 
 /* ---- request handlers ------------------------------------------------------------------- */
 
+#ifndef LB_PREFIX
+#define LB_PREFIX "/usr/local"
+#endif
+#ifndef LB_SOURCE_DIR
+#define LB_SOURCE_DIR ""
+#endif
+
+/* help_links point at the documentation on this machine: the copy `make install` puts in
+ * PREFIX/share/doc/labbook, else the spec/ folder of the source tree the binary was built in
+ * (there is no web site to link to, and a front end opens file:// links fine). */
+static json_t *help_links(void)
+{
+    static const char *const docs[][2] = {
+        {"labbook language", "language.md"},
+        {"labbook plugin ABI", "plugin-abi.md"},
+        {"labbook Jupyter protocol notes", "protocol.md"},
+    };
+    const char *dirs[] = {LB_PREFIX "/share/doc/labbook", LB_SOURCE_DIR "/spec"};
+    json_t *links = json_array();
+    for (size_t d = 0; d < sizeof dirs / sizeof *dirs && json_array_size(links) == 0; d++) {
+        if (dirs[d][0] != '/')
+            continue;
+        for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], docs[i][1]);
+            if (access(path, R_OK) != 0)
+                continue;
+            char url[4200];
+            snprintf(url, sizeof url, "file://%s", path);
+            json_array_append_new(links, json_pack("{s:s, s:s}", "text", docs[i][0], "url", url));
+        }
+    }
+    return links;
+}
+
 static void do_kernel_info(server *s, void *sock, const lb_msg *m)
 {
     json_t *c = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:[], s:b}",
+        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:b}",
         "status", "ok", "protocol_version", LB_PROTOCOL_VERSION, "implementation", "labbook",
         "implementation_version", LB_VERSION, "banner", BANNER, "language_info", "name",
         "labbook", "version", LB_LANGUAGE_VERSION, "mimetype", "text/x-labbook",
         "file_extension", ".lab", "pygments_lexer", "python", "codemirror_mode", "python",
-        "nbconvert_exporter", "script", "help_links", "debugger", 0);
+        "nbconvert_exporter", "script", "help_links", help_links(), "debugger", 0);
     send_reply(s, sock, m, "kernel_info_reply", c);
 }
 

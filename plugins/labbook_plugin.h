@@ -71,9 +71,13 @@ typedef struct lbp_magic {
      name_, version_, description_}
 
 /* Defines the exported magic block; put it in exactly one file of the plugin. */
+#ifdef __cplusplus
+#define LBP_EXPORT_C extern "C" __attribute__((visibility("default")))
+#else
+#define LBP_EXPORT_C __attribute__((visibility("default")))
+#endif
 #define LBP_MODULE_MAGIC(name_, version_, description_)                                 \
-    __attribute__((visibility("default"))) const lbp_magic lbp_module_magic =            \
-        LBP_MAGIC_INIT(name_, version_, description_)
+    LBP_EXPORT_C const lbp_magic lbp_module_magic = LBP_MAGIC_INIT(name_, version_, description_)
 
 #define LBP_MAGIC_SYMBOL "lbp_module_magic"
 #define LBP_INIT_SYMBOL "lbp_init"

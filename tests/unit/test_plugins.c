@@ -120,6 +120,20 @@ static char *text(const char *expr)
     return s;
 }
 
+/* Whether a file of that name is mapped into this process (the library is still open). */
+static bool mapped(const char *file)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[1024];
+    bool found = false;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, file))
+            found = true;
+    if (f)
+        fclose(f);
+    return found;
+}
+
 /* ---- loading ---------------------------------------------------------------------------- */
 
 static void test_magic_mismatch(void)
@@ -129,6 +143,7 @@ static void test_magic_mismatch(void)
     CHECK(use_test("bad_abi") < 0);
     CHECK(err_has("PluginError", "cannot load bad_abi.so: ABI magic block mismatch: field "
                                  "'abi_version' is 99 in the plugin, 1 in labbook"));
+    CHECK(!mapped("/bad_abi.so"));
     CHECK(use_test("bad_sizeof") < 0);
     char want[128];
     snprintf(want, sizeof want, "field 'sizeof_type' is %zu in the plugin, %zu in labbook",
@@ -162,6 +177,7 @@ static void test_failing_init(void)
     CHECK(err_has("PluginError", "plugin failing_init (failing_init.so) failed to initialise: "
                                  "cannot open /dev/gpu0: this plugin needs a GPU"));
     CHECK(ERR.line == 1 && ERR.col == 5);
+    CHECK(!mapped("/failing_init.so")); /* the library was closed */
     /* the type it registered before failing is gone */
     CHECK(run("g = ghost()") < 0);
     CHECK(err_has("NameError", "ghost"));
@@ -445,6 +461,69 @@ static void test_custom_op_gradient(void)
     teardown();
 }
 
+/* Backward of a model comes from the tape: compare every parameter's gradient with central
+ * differences of the loss. */
+static double model_loss(lb_model *m, const float *xs)
+{
+    lb_graph *g = lb_graph_new();
+    lb_graph_set_grad(g, 0);
+    lb_tensor *x = lb_from_data(g, 2, (int64_t[]){3, 4}, xs);
+    lb_tensor *y = lb_model_forward(m, g, x, 0, NULL);
+    lb_tensor *l = y ? lb_sum_all(g, lb_mul(g, y, y)) : NULL;
+    double v = l ? l->data[0] : NAN;
+    lb_graph_free(g);
+    return v;
+}
+
+static void test_model_gradient_check(void)
+{
+    setup();
+    CHECK(run("use layers\nmodel n = sequential(linear(4, 5), tanh(), layernorm(5), gelu(), linear(5, 2)) seed=9") == 0);
+    lb_model *m = lb_model_from_value(lb_interp_get(IN, "n"));
+    CHECK(m != NULL);
+    if (!m) {
+        teardown();
+        return;
+    }
+    float xs[12];
+    lb_rng r;
+    lb_rng_seed(&r, 11);
+    for (int i = 0; i < 12; i++)
+        xs[i] = 2 * lb_rng_uniform(&r) - 1;
+    lb_params *P = lb_model_params(m);
+    lb_params_zero_grad(P);
+    lb_graph *g = lb_graph_new();
+    lb_tensor *x = lb_from_data(g, 2, (int64_t[]){3, 4}, xs);
+    lb_tensor *y = lb_model_forward(m, g, x, 1, NULL);
+    lb_tensor *l = lb_sum_all(g, lb_mul(g, y, y));
+    CHECK(lb_backward(g, l) == 0);
+    int checked = 0;
+    for (int k = 0; k < lb_params_count(P); k++) {
+        lb_tensor *t = lb_params_get(P, k);
+        if (!t->trainable)
+            continue;
+        for (int64_t i = 0; i < t->numel; i++) {
+            float save = t->data[i];
+            const double h = 1e-2;
+            t->data[i] = save + (float)h;
+            double up = model_loss(m, xs);
+            t->data[i] = save - (float)h;
+            double down = model_loss(m, xs);
+            t->data[i] = save;
+            double num = (up - down) / (2 * h);
+            double ana = t->grad[i];
+            if (fabs(num - ana) > 2e-2 * fmax(1.0, fabs(num))) {
+                fprintf(stderr, "    %s[%lld]: tape %.6g, differences %.6g\n", t->name, (long long)i, ana, num);
+                CHECK(0);
+            }
+            checked++;
+        }
+    }
+    CHECK(checked == 4 * 5 + 5 + 5 + 5 + 5 * 2 + 2);
+    lb_graph_free(g);
+    teardown();
+}
+
 /* ---- front-end hooks ------------------------------------------------------------------------ */
 
 static bool arr_has(json_t *arr, const char *s)
@@ -524,7 +603,9 @@ static void test_plugin_command_unload_replace(void)
     CHECK(run("hello 3") < 0);
     CHECK(err_has("TypeError", "argument 1 must be a string"));
     CHECK(run("model w = widget(2)\nl = square()") == 0);
+    CHECK(mapped("/schematest.so"));
     CHECK(lb_plugin_unload(IN, "schematest", &ERR) == 0);
+    CHECK(mapped("/schematest.so")); /* w and l still hold it open */
     CHECK(run("x = widget(2)") < 0);
     CHECK(err_has("NameError", "widget"));
     CHECK(run("hello \"you\"") < 0);
@@ -541,6 +622,9 @@ static void test_plugin_command_unload_replace(void)
     snprintf(path, sizeof path, "%s/bad_abi.so", LB_TEST_PLUGIN_DIR);
     CHECK(lb_plugin_replace(IN, "schematest", path, &ERR) < 0);
     CHECK(run("x = widget(2)") == 0); /* the old one was loaded back */
+    CHECK(lb_plugin_unload(IN, "schematest", &ERR) == 0);
+    CHECK(run("del w l w2 x") == 0);
+    CHECK(!mapped("/schematest.so")); /* the last value gone, the library is closed */
     teardown();
 }
 
@@ -607,6 +691,7 @@ int main(void)
     RUN(test_seed_gives_same_weights);
     RUN(test_every_layer_forward);
     RUN(test_custom_op_gradient);
+    RUN(test_model_gradient_check);
     RUN(test_help_inspect_complete);
     RUN(test_plugin_command_unload_replace);
     RUN(test_training_step);
