@@ -681,6 +681,22 @@ class MessageShapeTests(KernelCase):
         self.assertLessEqual(len(streams), 100,
                              f"{n} prints were sent as {len(streams)} stream messages")
 
+    def test_stream_arrives_while_cell_runs(self):
+        """Coalescing never holds text back until the end of a long cell: what was printed
+        before a sleep is published during the sleep (at a safe point), alone."""
+        msg_id = self.kc.execute('print "early"\nsleep 1.5\nprint "late"')
+        first = None
+        while True:
+            m = self.kc.get_iopub_msg(timeout=TIMEOUT)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "stream" and first is None:
+                first = m["content"]["text"]
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+        self.kc.get_shell_msg(timeout=TIMEOUT)
+        self.assertEqual(first, "early\n")
+
     def test_clear_output_shape(self):
         reply, outs = self.run_validated('print "a"\nclear\nprint "b"')
         types = [o["msg_type"] for o in outs]
