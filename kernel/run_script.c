@@ -1,6 +1,6 @@
 /* run_script.c — `labbook run` (see run_script.h): an lb_output for terminals and logs.
- * Displays print their text/plain (tables included); images and other non-text parts
- * become files NNN.png, NNN.svg, NNN.pdf, NNN.json in the output folder. A display updated
+ * Displays print their text/plain (tables included); images, tables and other rich parts
+ * become files NNN.png, NNN.svg, NNN.html, NNN.md, ... in the output folder. A display updated
  * in place (progress bar, live plot) keeps its number, so its files end in the final
  * state; on a terminal its text is redrawn on one line, otherwise only the latest state is
  * printed, before the next output. */
@@ -35,12 +35,13 @@ typedef struct run_ctx {
     int status;        /* 1 once writing an output file failed */
 } run_ctx;
 
-/* Rich parts written as files. Text parts (text/html and text/markdown tables, LaTeX) are other
- * renderings of the text/plain that is printed, so they are not written. */
+/* Rich parts written as files. Tables travel as text/html and text/markdown besides the
+ * text/plain that is printed: both are written too, so a report can include them. */
 static const struct { const char *mime, *ext; bool base64; } rich[] = {
     {"image/png", "png", true},         {"image/jpeg", "jpg", true},
     {"image/gif", "gif", true},         {"image/svg+xml", "svg", false},
     {"application/pdf", "pdf", true},   {"application/json", "json", false},
+    {"text/html", "html", false},       {"text/markdown", "md", false},
 };
 
 static void end_line(run_ctx *r)
@@ -144,17 +145,22 @@ static void save_files(run_ctx *r, json_t *data, int num, char *saved, size_t sa
         }
         if (owned && bytes != (unsigned char *)owned) free(owned);
         if (!bytes) continue;
-        char path[4096];
+        /* Written to a temp file and renamed, so a reader never sees half a file. */
+        char path[4096], tmp[4200];
         FILE *f = NULL;
         if (ensure_dir(r) == 0) {
             snprintf(path, sizeof path, "%s/%03d.%s", r->out_dir, num, rich[i].ext);
-            f = fopen(path, "wb");
+            snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+            f = fopen(tmp, "wb");
         }
-        if (f && fwrite(bytes, 1, len, f) == len && fclose(f) == 0) {
+        bool ok = f && fwrite(bytes, 1, len, f) == len;
+        if (f && fclose(f) != 0) ok = false;
+        if (ok && rename(tmp, path) != 0) ok = false;
+        if (ok) {
             size_t used = strlen(saved);
             snprintf(saved + used, saved_len - used, "%s%s", used ? ", " : "", path);
         } else {
-            if (f) fclose(f);
+            if (f) unlink(tmp);
             if (r->dir_ready) fprintf(stderr, "labbook: cannot write %s\n", path);
             r->status = 1;
         }

@@ -409,9 +409,12 @@ class MemoryTests(unittest.TestCase):
     """(f) 2,000 execute requests keep the kernel's RSS flat."""
 
     N_WARM, N_TOTAL = 200, 2000
-    # Growth allowed between request 200 and 2000. A leak of even 1 KiB per request would be
-    # ~1.8 MiB; malloc arenas and the ASan allocator move RSS by a few hundred KiB either way.
-    BOUND_KIB = 2048
+    # Growth allowed between request 200 and 2000. Measured on the release kernel: ~150 KiB,
+    # all of it the replay-protection ring (2^16 digests, filled one per message; RSS is flat
+    # to the KiB from 65,536 messages on). A leak of 1 KiB per request would add ~1.8 MiB.
+    # The ASan kernel grows ~0.7 KiB per request inside ASan's allocator even with a 1 MB
+    # quarantine (measured ~1.3 MiB here; no leak: LSan checks it at exit), hence its bound.
+    BOUND_KIB = 4096 if ASAN else 2048
 
     CELLS = [
         'print "step"',
@@ -1080,6 +1083,25 @@ class RunScriptTests(unittest.TestCase):
             self.assertEqual(out, b"start\n")
             self.assertIn(b"Interrupted", err)
             self.assertIn(b"sleep 30", err)
+
+    def test_tables_written_as_files(self):
+        """Tables are printed as text and written (HTML and markdown) into the output folder."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.lab")
+            with open(path, "w") as f:
+                f.write('table [["lr", "acc"], [0.1, 0.77]]\n')
+            out_dir = os.path.join(d, "out")
+            p = subprocess.run([lbtest.EXE, "run", path, "--out", out_dir], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, cwd=d)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("0.77", p.stdout.decode())
+            self.assertEqual(sorted(os.listdir(out_dir)), ["001.html", "001.md"])
+            with open(os.path.join(out_dir, "001.html")) as f:
+                html = f.read()
+            self.assertIn("<th", html)
+            self.assertIn("0.77", html)
+            with open(os.path.join(out_dir, "001.md")) as f:
+                self.assertRegex(f.read(), r"\|\s*lr\s*\|\s*acc\s*\|")
 
     def test_missing_file(self):
         p = subprocess.run([lbtest.EXE, "run", "/nonexistent/zz.lab"], stdin=subprocess.DEVNULL,
