@@ -142,6 +142,18 @@ $(B)/bench/%: bench/%.c $(OPS_OBJ)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) -o $@ $< $(OPS_OBJ) $(LB_LIBS)
 
+# Drivers that build models through an interpreter and the real plugins (dlopen'ed from
+# $(B)/plugins): linked with the whole kernel.
+$(B)/bench/train_step: bench/train_step.c $(LIB_OBJ) | $(PLUGIN_SO)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LB_CFLAGS) -o $@ $< $(LIB_OBJ) $(LB_LIBS)
+
+.PHONY: bench-train
+bench-train: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/bench/train_step $(PLUGIN_SO)
+	@$(PYTHON) bench/train_step.py --labbook $(B)/bench/train_step $(BENCH_ARGS)
+
 .PHONY: bench-ops
 bench-ops: deps
 	@$(MAKE) --no-print-directory $(B)/bench/ops_bench $(B)/bench/ops_fashion

@@ -270,7 +270,7 @@ static lb_value *fn_range(lb_interp *in, lb_value **a, size_t n, lb_value *kw, v
     if (count < 0)
         count = 0;
     if (count > MAX_RANGE) {
-        lb_error_set(err, "ValueError", 0, 0, "range() too large (%.0f items; the limit is %d)", count,
+        lb_error_set(err, "ValueError", 0, 0, "range() too large (%.3g items; the limit is %d)", count,
                      MAX_RANGE);
         return NULL;
     }

@@ -265,10 +265,15 @@ static lb_value *eval_compare(lb_interp *in, const lb_node *n, lb_error *err)
             return NULL;
         }
         lb_tok_kind op = n->ops[i - 1];
-        if (op == TK_EQ) {
-            result = lb_equal(left, right);
-        } else if (op == TK_NE) {
-            result = !lb_equal(left, right);
+        if (op == TK_EQ || op == TK_NE) {
+            int eq = lb_equal(left, right, err);
+            if (eq < 0) {
+                lb_error_locate(err, n->line, n->col, n->span);
+                lb_decref(left);
+                lb_decref(right);
+                return NULL;
+            }
+            result = op == TK_EQ ? eq : !eq;
         } else if (order(n, op, left, right, &result, err) < 0) {
             lb_decref(left);
             lb_decref(right);

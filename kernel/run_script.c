@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "interp.h"
@@ -33,6 +34,7 @@ typedef struct run_ctx {
     bool dangling;     /* a redrawable line without its newline is on the terminal */
     long dangling_idx; /* ...of the display ids[dangling_idx] */
     int status;        /* 1 once writing an output file failed */
+    long long last_flush_ms;
 } run_ctx;
 
 /* Rich parts written as files. Tables travel as text/html and text/markdown besides the
@@ -245,6 +247,20 @@ static void show(run_ctx *r, json_t *data, const char *display_id, bool update)
 
 /* ---- lb_output callbacks --------------------------------------------------------------- */
 
+/* At safe points: lets buffered stdout out at most every 50 ms, so `labbook run x.lab | tee
+ * log` shows progress during long work without a write per print. */
+static void r_flush(void *ctx)
+{
+    run_ctx *r = ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - r->last_flush_ms >= 50) {
+        fflush(stdout);
+        r->last_flush_ms = now;
+    }
+}
+
 static void r_stream(void *ctx, lb_stream which, const char *text, size_t len)
 {
     run_ctx *r = ctx;
@@ -394,7 +410,7 @@ int lb_run_script(const char *path, const char *out_dir)
         return 1;
     }
     lb_output out = {.ctx = &r, .stream = r_stream, .display = r_display, .result = r_result,
-                     .clear = r_clear, .page = r_page, .ask = r_ask};
+                     .clear = r_clear, .page = r_page, .ask = r_ask, .flush = r_flush};
     lb_interp *in = lb_interp_new(&out);
     if (!in) {
         free(code);

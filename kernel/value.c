@@ -327,19 +327,28 @@ bool lb_truthy(const lb_value *v)
     }
 }
 
-static bool equal_at(const lb_value *a, const lb_value *b, int depth);
+enum { EQUAL_MAX_DEPTH = 10000 };
+static bool equal_at(const lb_value *a, const lb_value *b, int depth, bool *too_deep);
 
-bool lb_equal(const lb_value *a, const lb_value *b)
+int lb_equal(const lb_value *a, const lb_value *b, lb_error *err)
 {
-    return equal_at(a, b, 0);
+    bool too_deep = false;
+    bool eq = equal_at(a, b, 0, &too_deep);
+    if (too_deep)
+        return lb_error_set(err, "ValueError", 0, 0,
+                            "values nested more than %d levels deep cannot be compared",
+                            EQUAL_MAX_DEPTH);
+    return eq;
 }
 
-/* Structural equality; values nested deeper than 10000 levels compare unequal rather than
- * risk the stack. */
-static bool equal_at(const lb_value *a, const lb_value *b, int depth)
+/* Structural equality. Recursion is bounded (the stack is finite): past EQUAL_MAX_DEPTH
+ * levels the comparison gives up and says so through *too_deep, never a wrong answer. */
+static bool equal_at(const lb_value *a, const lb_value *b, int depth, bool *too_deep)
 {
-    if (depth > 10000)
+    if (depth > EQUAL_MAX_DEPTH) {
+        *too_deep = true;
         return false;
+    }
     if (a == b)
         return !(a && a->kind == LB_NUM && isnan(a->u.num));
     if (!a || !b || a->kind != b->kind)
@@ -354,7 +363,7 @@ static bool equal_at(const lb_value *a, const lb_value *b, int depth)
         if (a->u.list.len != b->u.list.len)
             return false;
         for (size_t i = 0; i < a->u.list.len; i++)
-            if (!equal_at(a->u.list.items[i], b->u.list.items[i], depth + 1))
+            if (!equal_at(a->u.list.items[i], b->u.list.items[i], depth + 1, too_deep))
                 return false;
         return true;
     case LB_MAP:
@@ -362,7 +371,7 @@ static bool equal_at(const lb_value *a, const lb_value *b, int depth)
             return false;
         for (size_t i = 0; i < a->u.map.len; i++) {
             lb_value *o = lb_map_get(b, a->u.map.entries[i].key);
-            if (!o || !equal_at(a->u.map.entries[i].value, o, depth + 1))
+            if (!o || !equal_at(a->u.map.entries[i].value, o, depth + 1, too_deep))
                 return false;
         }
         return true;

@@ -118,7 +118,9 @@ size_t lb_map_len(const lb_value *map);
 /* Names and conversions. */
 const char *lb_type_name(const lb_value *v); /* "number", "string", "model", ... */
 bool lb_truthy(const lb_value *v);
-bool lb_equal(const lb_value *a, const lb_value *b);
+/* Structural equality: 1 equal, 0 not, -1 with *err set when the values are nested too
+ * deeply to compare. */
+int lb_equal(const lb_value *a, const lb_value *b, lb_error *err);
 bool lb_is_int(const lb_value *v); /* a number with an integral value */
 
 /* Text forms (malloc'd; NULL only on OOM): repr quotes strings, str prints them raw. */

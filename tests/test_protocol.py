@@ -1103,6 +1103,23 @@ class RunScriptTests(unittest.TestCase):
             with open(os.path.join(out_dir, "001.md")) as f:
                 self.assertRegex(f.read(), r"\|\s*lr\s*\|\s*acc\s*\|")
 
+    def test_piped_output_not_held_to_the_end(self):
+        """Through a pipe (`labbook run x.lab | tee log`) text printed before a long sleep
+        arrives while the script still runs."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "p.lab")
+            with open(path, "w") as f:
+                f.write('print "start"\nsleep 3\nprint "end"\n')
+            p = subprocess.Popen([lbtest.EXE, "run", path], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d)
+            try:
+                first = p.stdout.readline()
+                still_running = p.poll() is None
+            finally:
+                p.communicate(timeout=30)
+            self.assertEqual(first, b"start\n")
+            self.assertTrue(still_running, "output arrived only when the script ended")
+
     def test_missing_file(self):
         p = subprocess.run([lbtest.EXE, "run", "/nonexistent/zz.lab"], stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)

@@ -328,6 +328,17 @@ static void test_errors_and_positions(void)
     bad("x = print", "NameError", 1, 5, "'print' is a command");
     bad("fail \"bad\" 42", "Failure", 1, 1, "bad 42");
     bad("range(1e9)", "ValueError", 1, 1, "too large");
+    bad("range(0, 1, 1e-300)", "ValueError", 1, 1, "(1e+300 items;");
+    {
+        /* equality past the nesting bound is an error, never a silent wrong answer */
+        static char deep[400000];
+        size_t n = (size_t)snprintf(deep, sizeof deep, "a = [1]\nc = [1]\n");
+        for (int i = 0; i < 10001; i++)
+            n += (size_t)snprintf(deep + n, sizeof deep - n, "a = [a]\nc = [c]\n");
+        snprintf(deep + n, sizeof deep - n, "q = a == c");
+        bad(deep, "ValueError", 20005, 5, "cannot be compared");
+        CHECK_STR(result_of("[[1]] == [[1]]"), "true");
+    }
     bad("\"ab\" * 1e8", "ValueError", 1, 1, "too large");
     /* a command's argument errors point into the argument */
     bad("print 1 (2 + \"a\")", "TypeError", 1, 9, "cannot add"); /* caret under ( ... ) */
