@@ -9,6 +9,7 @@
 #include "eval.h"
 #include "plugins.h"
 #include "table.h"
+#include "strbuf.h"
 
 static int oom(lb_error *err)
 {
@@ -17,40 +18,11 @@ static int oom(lb_error *err)
 
 /* ---- text buffer ----------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} cbuf;
-
-static void cb_addn(cbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void cb_add(cbuf *b, const char *s) { cb_addn(b, s, strlen(s)); }
-
 /* Evaluates every positional argument and joins their texts (strings raw) with spaces. */
 static char *join_args(lb_cmd_call *call, lb_error *err)
 {
-    cbuf b = {0};
-    cb_add(&b, "");
+    lb_strbuf b = {0};
+    lb_sb_add(&b, "");
     for (size_t i = 0; i < call->nargs; i++) {
         lb_value *v = lb_call_arg(call, i, err);
         if (!v) {
@@ -65,8 +37,8 @@ static char *join_args(lb_cmd_call *call, lb_error *err)
             return NULL;
         }
         if (i)
-            cb_add(&b, " ");
-        cb_add(&b, t);
+            lb_sb_add(&b, " ");
+        lb_sb_add(&b, t);
         free(t);
     }
     if (b.oom) {
@@ -226,9 +198,9 @@ static void first_sentence(const char *doc, char *out, size_t size)
 
 static int help_all(lb_interp *in, lb_error *err)
 {
-    cbuf t = {0}, m = {0};
-    cb_add(&t, "labbook commands (one per line: `command arg ... key=value ...`):\n\n");
-    cb_add(&m, "**labbook commands** (one per line: `command arg ... key=value ...`)\n\n");
+    lb_strbuf t = {0}, m = {0};
+    lb_sb_add(&t, "labbook commands (one per line: `command arg ... key=value ...`):\n\n");
+    lb_sb_add(&m, "**labbook commands** (one per line: `command arg ... key=value ...`)\n\n");
     lb_commands *cmds = lb_interp_commands(in);
     size_t width = 0;
     for (size_t i = 0; i < lb_commands_count(cmds); i++) {
@@ -245,12 +217,12 @@ static int help_all(lb_interp *in, lb_error *err)
         first_sentence(c->doc ? c->doc : "", summary, sizeof summary);
         char line[512];
         snprintf(line, sizeof line, "  %-*s  %s\n", (int)width, syn, summary);
-        cb_add(&t, line);
+        lb_sb_add(&t, line);
         snprintf(line, sizeof line, "- `%s` %s\n", syn, summary);
-        cb_add(&m, line);
+        lb_sb_add(&m, line);
     }
-    cb_add(&t, "\nbuiltin functions:\n\n");
-    cb_add(&m, "\n**builtin functions**\n\n");
+    lb_sb_add(&t, "\nbuiltin functions:\n\n");
+    lb_sb_add(&m, "\n**builtin functions**\n\n");
     lb_value *fns = lb_interp_builtins(in);
     width = 0;
     for (size_t i = 0; i < lb_map_len(fns); i++) {
@@ -264,12 +236,12 @@ static int help_all(lb_interp *in, lb_error *err)
         const char *sig = f->u.func.signature ? f->u.func.signature : f->u.func.name;
         char line[512];
         snprintf(line, sizeof line, "  %-*s  %s\n", (int)width, sig, f->u.func.doc ? f->u.func.doc : "");
-        cb_add(&t, line);
+        lb_sb_add(&t, line);
         snprintf(line, sizeof line, "- `%s` %s\n", sig, f->u.func.doc ? f->u.func.doc : "");
-        cb_add(&m, line);
+        lb_sb_add(&m, line);
     }
-    cb_add(&t, "\nType `help NAME` for the documentation of a command or function.\n");
-    cb_add(&m, "\nType `help NAME` for the documentation of a command or function.\n");
+    lb_sb_add(&t, "\nType `help NAME` for the documentation of a command or function.\n");
+    lb_sb_add(&m, "\nType `help NAME` for the documentation of a command or function.\n");
     if (t.oom || m.oom) {
         free(t.buf);
         free(m.buf);
@@ -534,7 +506,7 @@ static int cmd_seed(lb_cmd_call *call, lb_error *err)
 static int cmd_version(lb_cmd_call *call, lb_error *err)
 {
     json_t *versions = lb_interp_versions(call->in);
-    cbuf b = {0};
+    lb_strbuf b = {0};
     size_t width = 0;
     const char *key;
     json_t *val;
@@ -548,7 +520,7 @@ static int cmd_version(lb_cmd_call *call, lb_error *err)
         char line[256];
         snprintf(line, sizeof line, "%-*s  %s\n", (int)width, key,
                  json_is_string(val) ? json_string_value(val) : "?");
-        cb_add(&b, line);
+        lb_sb_add(&b, line);
     }
     if (b.oom || !b.buf) {
         free(b.buf);

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "parser.h"
+#include "strbuf.h"
 
 struct lb_commands {
     const lb_command **items; /* sorted by name */
@@ -206,34 +207,7 @@ const char *lb_param_type_name(lb_param_type t)
 
 /* ---- documentation ------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} dbuf;
-
-static void db_add(dbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n + 1);
-    b->len += n;
-}
-
-static char *db_done(dbuf *b)
+static char *db_done(lb_strbuf *b)
 {
     if (b->oom) {
         free(b->buf);
@@ -243,7 +217,7 @@ static char *db_done(dbuf *b)
 }
 
 /* Adds each line of text prefixed by indent. */
-static void db_indented(dbuf *b, const char *text, const char *indent)
+static void db_indented(lb_strbuf *b, const char *text, const char *indent)
 {
     const char *p = text;
     while (*p) {
@@ -255,9 +229,9 @@ static void db_indented(dbuf *b, const char *text, const char *indent)
             return;
         }
         if (n)
-            db_add(b, indent);
-        db_add(b, line);
-        db_add(b, "\n");
+            lb_sb_add(b, indent);
+        lb_sb_add(b, line);
+        lb_sb_add(b, "\n");
         free(line);
         p += n + (nl ? 1 : 0);
     }
@@ -265,29 +239,29 @@ static void db_indented(dbuf *b, const char *text, const char *indent)
 
 char *lb_command_doc_text(const lb_command *cmd)
 {
-    dbuf b = {0};
-    db_add(&b, cmd->synopsis ? cmd->synopsis : cmd->name);
-    db_add(&b, "\n\n");
+    lb_strbuf b = {0};
+    lb_sb_add(&b, cmd->synopsis ? cmd->synopsis : cmd->name);
+    lb_sb_add(&b, "\n\n");
     if (cmd->doc) {
-        db_add(&b, cmd->doc);
-        db_add(&b, "\n");
+        lb_sb_add(&b, cmd->doc);
+        lb_sb_add(&b, "\n");
     }
     if (cmd->params && cmd->params->name) {
-        db_add(&b, "\nParameters:\n");
+        lb_sb_add(&b, "\nParameters:\n");
         for (const lb_param *a = cmd->params; a->name; a++) {
             char head[256];
             snprintf(head, sizeof head, "  %s=%s  (%s)", a->name, a->def ? a->def : "none",
                      lb_param_type_name(a->type));
-            db_add(&b, head);
+            lb_sb_add(&b, head);
             if (a->doc) {
-                db_add(&b, "  ");
-                db_add(&b, a->doc);
+                lb_sb_add(&b, "  ");
+                lb_sb_add(&b, a->doc);
             }
-            db_add(&b, "\n");
+            lb_sb_add(&b, "\n");
         }
     }
     if (cmd->example) {
-        db_add(&b, "\nExample:\n");
+        lb_sb_add(&b, "\nExample:\n");
         db_indented(&b, cmd->example, "    ");
     }
     return db_done(&b);
@@ -295,32 +269,32 @@ char *lb_command_doc_text(const lb_command *cmd)
 
 char *lb_command_doc_markdown(const lb_command *cmd)
 {
-    dbuf b = {0};
-    db_add(&b, "`");
-    db_add(&b, cmd->synopsis ? cmd->synopsis : cmd->name);
-    db_add(&b, "`\n\n");
+    lb_strbuf b = {0};
+    lb_sb_add(&b, "`");
+    lb_sb_add(&b, cmd->synopsis ? cmd->synopsis : cmd->name);
+    lb_sb_add(&b, "`\n\n");
     if (cmd->doc) {
-        db_add(&b, cmd->doc);
-        db_add(&b, "\n");
+        lb_sb_add(&b, cmd->doc);
+        lb_sb_add(&b, "\n");
     }
     if (cmd->params && cmd->params->name) {
-        db_add(&b, "\n**Parameters**\n\n");
+        lb_sb_add(&b, "\n**Parameters**\n\n");
         for (const lb_param *a = cmd->params; a->name; a++) {
             char head[256];
             snprintf(head, sizeof head, "- `%s=%s` (%s)", a->name, a->def ? a->def : "none",
                      lb_param_type_name(a->type));
-            db_add(&b, head);
+            lb_sb_add(&b, head);
             if (a->doc) {
-                db_add(&b, ": ");
-                db_add(&b, a->doc);
+                lb_sb_add(&b, ": ");
+                lb_sb_add(&b, a->doc);
             }
-            db_add(&b, "\n");
+            lb_sb_add(&b, "\n");
         }
     }
     if (cmd->example) {
-        db_add(&b, "\n**Example**\n\n```\n");
-        db_add(&b, cmd->example);
-        db_add(&b, "\n```\n");
+        lb_sb_add(&b, "\n**Example**\n\n```\n");
+        lb_sb_add(&b, cmd->example);
+        lb_sb_add(&b, "\n```\n");
     }
     return db_done(&b);
 }

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "interp.h"
+#include "strbuf.h"
 
 int lb_error_vset(lb_error *err, const char *ename, int line, int col, const char *fmt, va_list ap)
 {
@@ -67,38 +68,6 @@ void lb_error_clear(lb_error *err)
 
 /* ---- formatting ---------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* Finds line `line` (1-based) of code; returns its start and sets *len (without newline). */
 static const char *find_line(const char *code, int line, size_t *len)
 {
@@ -119,14 +88,14 @@ static const char *find_line(const char *code, int line, size_t *len)
 }
 
 /* Appends the traceback lines, each terminated by '\n'. */
-static void build(sbuf *b, const lb_error *err, const char *code, const char *source_name)
+static void build(lb_strbuf *b, const lb_error *err, const char *code, const char *source_name)
 {
-    sb_str(b, err->ename[0] ? err->ename : "Error");
+    lb_sb_add(b, err->ename[0] ? err->ename : "Error");
     if (err->evalue && err->evalue[0]) {
-        sb_str(b, ": ");
-        sb_str(b, err->evalue);
+        lb_sb_add(b, ": ");
+        lb_sb_add(b, err->evalue);
     }
-    sb_str(b, "\n");
+    lb_sb_add(b, "\n");
     if (err->line <= 0)
         return;
     char place[160];
@@ -134,12 +103,12 @@ static void build(sbuf *b, const lb_error *err, const char *code, const char *so
         snprintf(place, sizeof place, "  at line %d, column %d", err->line, err->col);
     else
         snprintf(place, sizeof place, "  at line %d", err->line);
-    sb_str(b, place);
+    lb_sb_add(b, place);
     if (source_name && source_name[0]) {
-        sb_str(b, " of ");
-        sb_str(b, source_name);
+        lb_sb_add(b, " of ");
+        lb_sb_add(b, source_name);
     }
-    sb_str(b, ":\n");
+    lb_sb_add(b, ":\n");
     size_t len = 0;
     const char *src = find_line(code, err->line, &len);
     if (!src)
@@ -159,7 +128,7 @@ static void build(sbuf *b, const lb_error *err, const char *code, const char *so
             first = cps - WINDOW;
         last = first + WINDOW;
     }
-    sb_str(b, first > 0 ? "    ..." : "    ");
+    lb_sb_add(b, first > 0 ? "    ..." : "    ");
     size_t cp = 0;
     for (size_t i = 0; i < len; i++) {
         bool lead = ((unsigned char)src[i] & 0xC0) != 0x80;
@@ -168,28 +137,28 @@ static void build(sbuf *b, const lb_error *err, const char *code, const char *so
         if (cp < first || cp >= last)
             continue;
         char c = src[i] == '\t' ? ' ' : src[i];
-        sb_add(b, &c, 1);
+        lb_sb_addn(b, &c, 1);
     }
     if (last < cps)
-        sb_str(b, "...");
-    sb_str(b, "\n");
+        lb_sb_add(b, "...");
+    lb_sb_add(b, "\n");
     if (err->col <= 0)
         return;
-    sb_str(b, first > 0 ? "       " : "    ");
+    lb_sb_add(b, first > 0 ? "       " : "    ");
     for (size_t i = first; i < col0; i++)
-        sb_str(b, " ");
+        lb_sb_add(b, " ");
     int span = err->span > 0 ? err->span : 1;
     long room = (long)last - (long)col0;
     if (room >= 1 && span > room)
         span = (int)room;
     for (int i = 0; i < span; i++)
-        sb_str(b, "^");
-    sb_str(b, "\n");
+        lb_sb_add(b, "^");
+    lb_sb_add(b, "\n");
 }
 
 char *lb_error_format(const lb_error *err, const char *code, const char *source_name)
 {
-    sbuf b = {0};
+    lb_strbuf b = {0};
     if (!err)
         return strdup("");
     build(&b, err, code, source_name);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "table.h"
+#include "strbuf.h"
 
 typedef struct {
     char *text; /* NULL = empty */
@@ -164,42 +165,8 @@ size_t lb_table_cols(const lb_table *t) { return t ? t->ncols : 0; }
 
 /* ---- rendering ----------------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} obuf;
 
-static void ob_addn(obuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void ob_add(obuf *b, const char *s) { ob_addn(b, s, strlen(s)); }
-
-static void ob_pad(obuf *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ob_addn(b, " ", 1);
-}
-
-static char *ob_done(obuf *b)
+static char *ob_done(lb_strbuf *b)
 {
     if (b->oom) {
         free(b->buf);
@@ -219,19 +186,19 @@ static const cell *get(const lb_table *t, long row, size_t col)
 }
 
 /* Text of a cell for plain output: newlines and tabs become spaces. */
-static void plain_text(obuf *b, const cell *c, size_t *width)
+static void plain_text(lb_strbuf *b, const cell *c, size_t *width)
 {
     size_t w = 0;
     for (const char *p = c->text ? c->text : ""; *p; p++) {
         char ch = (*p == '\n' || *p == '\t' || *p == '\r') ? ' ' : *p;
         if (b)
-            ob_addn(b, &ch, 1);
+            lb_sb_addn(b, &ch, 1);
         if (((unsigned char)*p & 0xC0) != 0x80)
             w++;
     }
     if (c->emphasis) {
         if (b)
-            ob_add(b, "*");
+            lb_sb_add(b, "*");
         w++;
     }
     if (width)
@@ -240,7 +207,7 @@ static void plain_text(obuf *b, const cell *c, size_t *width)
 
 char *lb_table_plain(const lb_table *t)
 {
-    obuf b = {0};
+    lb_strbuf b = {0};
     size_t nc = t->ncols;
     size_t *w = calloc(nc ? nc : 1, sizeof *w);
     if (!w)
@@ -267,25 +234,25 @@ char *lb_table_plain(const lb_table *t)
                         right = false;
             }
             if (c)
-                ob_add(&b, "  ");
+                lb_sb_add(&b, "  ");
             bool last = c + 1 == nc;
             if (right)
-                ob_pad(&b, w[c] - cw);
+                lb_sb_pad(&b, w[c] - cw);
             plain_text(&b, x, NULL);
             if (!right && !last)
-                ob_pad(&b, w[c] - cw);
+                lb_sb_pad(&b, w[c] - cw);
         }
         while (!b.oom && b.len && b.buf[b.len - 1] == ' ')
             b.buf[--b.len] = '\0'; /* no trailing blanks */
-        ob_add(&b, "\n");
+        lb_sb_add(&b, "\n");
         if (r < 0) {
             for (size_t c = 0; c < nc; c++) {
                 if (c)
-                    ob_add(&b, "  ");
+                    lb_sb_add(&b, "  ");
                 for (size_t k = 0; k < (w[c] ? w[c] : 1); k++)
-                    ob_add(&b, "-");
+                    lb_sb_add(&b, "-");
             }
-            ob_add(&b, "\n");
+            lb_sb_add(&b, "\n");
         }
     }
     free(w);
@@ -295,27 +262,27 @@ char *lb_table_plain(const lb_table *t)
     return ob_done(&b);
 }
 
-static void md_cell(obuf *b, const cell *c)
+static void md_cell(lb_strbuf *b, const cell *c)
 {
     const char *s = c->text ? c->text : "";
     if (c->emphasis && *s)
-        ob_add(b, "**");
+        lb_sb_add(b, "**");
     for (const char *p = s; *p; p++) {
         switch (*p) {
         case '|': case '\\': case '*': case '_': case '`': case '[': case ']': case '<': case '>':
         case '#': case '~':
-            ob_addn(b, "\\", 1);
-            ob_addn(b, p, 1);
+            lb_sb_addn(b, "\\", 1);
+            lb_sb_addn(b, p, 1);
             break;
         case '\n': case '\r': case '\t':
-            ob_add(b, " ");
+            lb_sb_add(b, " ");
             break;
         default:
-            ob_addn(b, p, 1);
+            lb_sb_addn(b, p, 1);
         }
     }
     if (c->emphasis && *s)
-        ob_add(b, "**");
+        lb_sb_add(b, "**");
 }
 
 static bool column_numeric(const lb_table *t, size_t c)
@@ -334,87 +301,87 @@ static bool column_numeric(const lb_table *t, size_t c)
 
 char *lb_table_markdown(const lb_table *t)
 {
-    obuf b = {0};
+    lb_strbuf b = {0};
     size_t nc = t->ncols ? t->ncols : 1;
     /* markdown needs a header row: an untitled table gets empty header cells */
-    ob_add(&b, "|");
+    lb_sb_add(&b, "|");
     for (size_t c = 0; c < nc; c++) {
-        ob_add(&b, " ");
+        lb_sb_add(&b, " ");
         if (t->has_header)
             md_cell(&b, get(t, -1, c));
-        ob_add(&b, " |");
+        lb_sb_add(&b, " |");
     }
-    ob_add(&b, "\n|");
+    lb_sb_add(&b, "\n|");
     for (size_t c = 0; c < nc; c++)
-        ob_add(&b, column_numeric(t, c) ? " ---: |" : " --- |");
-    ob_add(&b, "\n");
+        lb_sb_add(&b, column_numeric(t, c) ? " ---: |" : " --- |");
+    lb_sb_add(&b, "\n");
     for (size_t r = 0; r < t->nrows; r++) {
-        ob_add(&b, "|");
+        lb_sb_add(&b, "|");
         for (size_t c = 0; c < nc; c++) {
-            ob_add(&b, " ");
+            lb_sb_add(&b, " ");
             md_cell(&b, get(t, (long)r, c));
-            ob_add(&b, " |");
+            lb_sb_add(&b, " |");
         }
-        ob_add(&b, "\n");
+        lb_sb_add(&b, "\n");
     }
     if (!b.oom && b.len && b.buf[b.len - 1] == '\n')
         b.buf[--b.len] = '\0';
     return ob_done(&b);
 }
 
-static void html_escape(obuf *b, const char *s)
+static void html_escape(lb_strbuf *b, const char *s)
 {
     for (const char *p = s ? s : ""; *p; p++) {
         switch (*p) {
-        case '&': ob_add(b, "&amp;"); break;
-        case '<': ob_add(b, "&lt;"); break;
-        case '>': ob_add(b, "&gt;"); break;
-        case '"': ob_add(b, "&quot;"); break;
-        case '\'': ob_add(b, "&#39;"); break;
-        case '\n': ob_add(b, "<br>"); break;
-        default: ob_addn(b, p, 1);
+        case '&': lb_sb_add(b, "&amp;"); break;
+        case '<': lb_sb_add(b, "&lt;"); break;
+        case '>': lb_sb_add(b, "&gt;"); break;
+        case '"': lb_sb_add(b, "&quot;"); break;
+        case '\'': lb_sb_add(b, "&#39;"); break;
+        case '\n': lb_sb_add(b, "<br>"); break;
+        default: lb_sb_addn(b, p, 1);
         }
     }
 }
 
-static void html_cell(obuf *b, const char *tag, const cell *c, bool right)
+static void html_cell(lb_strbuf *b, const char *tag, const cell *c, bool right)
 {
-    ob_add(b, "<");
-    ob_add(b, tag);
+    lb_sb_add(b, "<");
+    lb_sb_add(b, tag);
     if (right)
-        ob_add(b, " style=\"text-align: right\"");
-    ob_add(b, ">");
+        lb_sb_add(b, " style=\"text-align: right\"");
+    lb_sb_add(b, ">");
     if (c->emphasis)
-        ob_add(b, "<strong>");
+        lb_sb_add(b, "<strong>");
     html_escape(b, c->text);
     if (c->emphasis)
-        ob_add(b, "</strong>");
-    ob_add(b, "</");
-    ob_add(b, tag);
-    ob_add(b, ">");
+        lb_sb_add(b, "</strong>");
+    lb_sb_add(b, "</");
+    lb_sb_add(b, tag);
+    lb_sb_add(b, ">");
 }
 
 char *lb_table_html(const lb_table *t)
 {
-    obuf b = {0};
+    lb_strbuf b = {0};
     size_t nc = t->ncols;
-    ob_add(&b, "<table class=\"labbook-table\">\n");
+    lb_sb_add(&b, "<table class=\"labbook-table\">\n");
     if (t->has_header) {
-        ob_add(&b, "<thead>\n<tr>");
+        lb_sb_add(&b, "<thead>\n<tr>");
         for (size_t c = 0; c < nc; c++)
             html_cell(&b, "th", get(t, -1, c), column_numeric(t, c));
-        ob_add(&b, "</tr>\n</thead>\n");
+        lb_sb_add(&b, "</tr>\n</thead>\n");
     }
-    ob_add(&b, "<tbody>\n");
+    lb_sb_add(&b, "<tbody>\n");
     for (size_t r = 0; r < t->nrows; r++) {
-        ob_add(&b, "<tr>");
+        lb_sb_add(&b, "<tr>");
         for (size_t c = 0; c < nc; c++) {
             const cell *x = get(t, (long)r, c);
             html_cell(&b, "td", x, x->numeric);
         }
-        ob_add(&b, "</tr>\n");
+        lb_sb_add(&b, "</tr>\n");
     }
-    ob_add(&b, "</tbody>\n</table>");
+    lb_sb_add(&b, "</tbody>\n</table>");
     return ob_done(&b);
 }
 

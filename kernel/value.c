@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "value.h"
+#include "strbuf.h"
 
 static lb_value none_value = {.refs = -1, .kind = LB_NONE};
 static lb_value true_value = {.refs = -1, .kind = LB_BOOL, .u.b = true};
@@ -418,57 +419,28 @@ void lb_format_number(double x, char *buf, size_t size)
     }
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} tbuf;
-
-static void tb_add(tbuf *b, const char *s, size_t n)
+static void repr_string(lb_strbuf *b, const char *s, size_t len)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void tb_str(tbuf *b, const char *s) { tb_add(b, s, strlen(s)); }
-
-static void repr_string(tbuf *b, const char *s, size_t len)
-{
-    tb_str(b, "\"");
+    lb_sb_add(b, "\"");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
         switch (c) {
-        case '"': tb_str(b, "\\\""); break;
-        case '\\': tb_str(b, "\\\\"); break;
-        case '\n': tb_str(b, "\\n"); break;
-        case '\t': tb_str(b, "\\t"); break;
-        case '\r': tb_str(b, "\\r"); break;
+        case '"': lb_sb_add(b, "\\\""); break;
+        case '\\': lb_sb_add(b, "\\\\"); break;
+        case '\n': lb_sb_add(b, "\\n"); break;
+        case '\t': lb_sb_add(b, "\\t"); break;
+        case '\r': lb_sb_add(b, "\\r"); break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
-                tb_str(b, esc);
+                lb_sb_add(b, esc);
             } else {
-                tb_add(b, (const char *)&s[i], 1);
+                lb_sb_addn(b, (const char *)&s[i], 1);
             }
         }
     }
-    tb_str(b, "\"");
+    lb_sb_add(b, "\"");
 }
 
 static bool is_bare_key(const char *k)
@@ -483,64 +455,64 @@ static bool is_bare_key(const char *k)
            strcmp(k, "or") && strcmp(k, "not");
 }
 
-static void repr_into(tbuf *b, const lb_value *v, bool raw_string, int depth)
+static void repr_into(lb_strbuf *b, const lb_value *v, bool raw_string, int depth)
 {
     char num[40];
     if (depth > 64) {
-        tb_str(b, "...");
+        lb_sb_add(b, "...");
         return;
     }
     switch (v->kind) {
-    case LB_NONE: tb_str(b, "none"); break;
-    case LB_BOOL: tb_str(b, v->u.b ? "true" : "false"); break;
+    case LB_NONE: lb_sb_add(b, "none"); break;
+    case LB_BOOL: lb_sb_add(b, v->u.b ? "true" : "false"); break;
     case LB_NUM:
         lb_format_number(v->u.num, num, sizeof num);
-        tb_str(b, num);
+        lb_sb_add(b, num);
         break;
     case LB_STR:
         if (raw_string)
-            tb_add(b, v->u.str.s, v->u.str.len);
+            lb_sb_addn(b, v->u.str.s, v->u.str.len);
         else
             repr_string(b, v->u.str.s, v->u.str.len);
         break;
     case LB_LIST:
-        tb_str(b, "[");
+        lb_sb_add(b, "[");
         for (size_t i = 0; i < v->u.list.len; i++) {
             if (i)
-                tb_str(b, ", ");
+                lb_sb_add(b, ", ");
             repr_into(b, v->u.list.items[i], false, depth + 1);
         }
-        tb_str(b, "]");
+        lb_sb_add(b, "]");
         break;
     case LB_MAP:
-        tb_str(b, "{");
+        lb_sb_add(b, "{");
         for (size_t i = 0; i < v->u.map.len; i++) {
             if (i)
-                tb_str(b, ", ");
+                lb_sb_add(b, ", ");
             const char *k = v->u.map.entries[i].key;
             if (is_bare_key(k))
-                tb_str(b, k);
+                lb_sb_add(b, k);
             else
                 repr_string(b, k, strlen(k));
-            tb_str(b, ": ");
+            lb_sb_add(b, ": ");
             repr_into(b, v->u.map.entries[i].value, false, depth + 1);
         }
-        tb_str(b, "}");
+        lb_sb_add(b, "}");
         break;
     case LB_FUNC:
-        tb_str(b, "<function ");
-        tb_str(b, v->u.func.signature ? v->u.func.signature : v->u.func.name);
-        tb_str(b, ">");
+        lb_sb_add(b, "<function ");
+        lb_sb_add(b, v->u.func.signature ? v->u.func.signature : v->u.func.name);
+        lb_sb_add(b, ">");
         break;
     case LB_OBJECT: {
         char *r = v->u.obj.cls && v->u.obj.cls->repr ? v->u.obj.cls->repr(v) : NULL;
         if (r) {
-            tb_str(b, r);
+            lb_sb_add(b, r);
             free(r);
         } else {
-            tb_str(b, "<");
-            tb_str(b, lb_type_name(v));
-            tb_str(b, " object>");
+            lb_sb_add(b, "<");
+            lb_sb_add(b, lb_type_name(v));
+            lb_sb_add(b, " object>");
         }
         break;
     }
@@ -549,7 +521,7 @@ static void repr_into(tbuf *b, const lb_value *v, bool raw_string, int depth)
 
 static char *text_of(const lb_value *v, bool raw)
 {
-    tbuf b = {0};
+    lb_strbuf b = {0};
     if (!v)
         v = lb_none();
     repr_into(&b, v, raw, 0);
