@@ -5,6 +5,8 @@
 #   make test   installs missing packages, builds (also an ASan+UBSan variant) and runs
 #               every test suite; the last line is "N passed, N failed"
 #   make deps | all | install | clean
+#   make bench-train   training steps/s of the reference MLP and CNN, labbook vs PyTorch
+#                      (bench/README.md; also bench-ops)
 #
 # `deps` is a no-op when everything is installed; otherwise it apt-gets what is missing.
 # Targets that need the packages call `deps` first and then re-enter make, so that
@@ -18,9 +20,9 @@ ifeq ($(origin CC),default)
 CC       := gcc
 endif
 
-PKGS     := libzmq jansson openblas uuid libcrypto cairo zlib
+PKGS     := libzmq jansson openblas uuid libcrypto cairo freetype2 zlib
 DEB_PKGS := gcc make pkg-config libzmq3-dev libjansson-dev libopenblas-dev uuid-dev libssl-dev \
-            libcairo2-dev fonts-dejavu-core zlib1g-dev python3-jupyter-client \
+            libcairo2-dev libfreetype-dev fonts-dejavu-core zlib1g-dev python3-jupyter-client \
             python3-jupyter-kernel-test python3-nbclient python3-nbconvert jupyter-notebook \
             jupyter-console python3-ipykernel python3-torch dataset-fashion-mnist
 
@@ -53,9 +55,11 @@ OPS_SRC    := $(wildcard ops/*.c)
 LIB_SRC    := $(KERNEL_SRC) $(OPS_SRC)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 HEADERS    := $(wildcard kernel/*.h ops/*.h) plugins/labbook_plugin.h
-PLUGIN_DIRS := $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c)))
+PLUGIN_DIRS := $(filter-out plugins/examples,$(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO   := $(sort $(PLUGIN_DIRS:plugins/%=$(B)/plugins/%.so))
 TEST_PLUGIN_SO := $(patsubst tests/plugins/%.c,$(B)/testplugins/%.so,$(wildcard tests/plugins/*.c))
+# plugins/examples/*.c: documented out-of-tree examples, compiled here only to keep them building
+EXAMPLE_SO := $(patsubst plugins/examples/%.c,$(B)/examples/%.so,$(wildcard plugins/examples/*.c))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ    := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
@@ -67,7 +71,7 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 all: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) build
 
-build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
+build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(B)/parity/model_parity_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
 
 build-asan: $(B)/asan/labbook $(SAN_UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
@@ -125,6 +129,18 @@ $(B)/testplugins/%.so: tests/plugins/%.c plugins/labbook_plugin.h
 	@echo "  PLUGIN  $@"
 	$(Q)$(CC) $(PLUGIN_CFLAGS) -o $@ $< $(PLUGIN_LDFLAGS)
 
+$(B)/examples/%.so: plugins/examples/%.c plugins/labbook_plugin.h
+	@mkdir -p $(dir $@)
+	@echo "  PLUGIN  $@"
+	$(Q)$(CC) $(PLUGIN_CFLAGS) -o $@ $< $(PLUGIN_LDFLAGS)
+
+# pkg-config prefers NAME-uninstalled.pc found in PKG_CONFIG_PATH: with PKG_CONFIG_PATH=$(B),
+# `pkg-config --cflags labbook` points plugins at this source tree's header (plugins/examples).
+$(B)/labbook-uninstalled.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf 'includedir=%s/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h), uninstalled\nVersion: %s\nCflags: -I$${includedir}\n' \
+	    '$(CURDIR)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/interp.h)" > $@
+
 $(B)/labbook.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\nplugindir=$${libdir}/labbook/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h)\nVersion: %s\nCflags: -I$${includedir}/labbook\n' \
@@ -144,10 +160,16 @@ $(B)/bench/%: bench/%.c $(OPS_OBJ)
 
 # Drivers that build models through an interpreter and the real plugins (dlopen'ed from
 # $(B)/plugins): linked with the whole kernel.
-$(B)/bench/train_step: bench/train_step.c $(LIB_OBJ) | $(PLUGIN_SO)
+# (tests/test_model_parity.py runs $(B)/parity/model_parity_driver; `build` makes it.)
+define KERNEL_DRIVER
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) -o $@ $< $(LIB_OBJ) $(LB_LIBS)
+endef
+$(B)/bench/train_step: bench/train_step.c $(LIB_OBJ) | $(PLUGIN_SO)
+	$(KERNEL_DRIVER)
+$(B)/parity/model_parity_driver: tests/parity/model_parity_driver.c $(LIB_OBJ) | $(PLUGIN_SO)
+	$(KERNEL_DRIVER)
 
 .PHONY: bench-train
 bench-train: deps
@@ -174,6 +196,8 @@ install: deps
 	install -m 644 $(B)/labbook.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/labbook.pc
 	install -d $(DESTDIR)$(PREFIX)/share/doc/labbook
 	install -m 644 spec/*.md $(DESTDIR)$(PREFIX)/share/doc/labbook/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/labbook/examples
+	install -m 644 plugins/examples/*.c plugins/examples/README.md $(DESTDIR)$(PREFIX)/share/doc/labbook/examples/
 	$(if $(PLUGIN_SO),install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/labbook/plugins/)
 	$(DESTDIR)$(PREFIX)/bin/labbook install --prefix $(DESTDIR)$(PREFIX) --exe $(PREFIX)/bin/labbook
 

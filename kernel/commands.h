@@ -173,5 +173,7 @@ void lb_emit_page(lb_interp *in, json_t *data);
 /* Registers the v0 commands and builtin functions (builtin_commands.c, builtin_functions.c). */
 int lb_register_builtin_commands(lb_interp *in, lb_error *err);
 int lb_register_builtin_functions(lb_interp *in, lb_error *err);
+/* Registers fashion_mnist(), idx(), csv() and `samples` (data_values.c, dataset.h). */
+int lb_register_data_commands(lb_interp *in, lb_error *err);
 
 #endif

@@ -12,6 +12,8 @@
 
 lb_code_status lb_interp_is_complete(lb_interp *in, const char *code)
 {
+    if (lb_plugin_cell_is(code))
+        return LB_CODE_COMPLETE; /* C for the compiler, not labbook: never held back */
     lb_error err = {0};
     bool incomplete = false;
     lb_node *block = lb_parse(code ? code : "", in ? in->cmds : NULL, &err, &incomplete);
@@ -190,6 +192,10 @@ json_t *lb_interp_complete(lb_interp *in, const char *code, size_t cursor, size_
     size_t len = strlen(code);
     if (cursor > len)
         cursor = len;
+    if (lb_plugin_cell_is(code)) {
+        *start = *end = cursor; /* a %%plugin cell is C: no labbook completion */
+        return json_array();
+    }
     size_t ws = cursor;
     while (ws > 0 && name_char(code[ws - 1]))
         ws--;
@@ -348,7 +354,7 @@ done:
 
 json_t *lb_interp_inspect(lb_interp *in, const char *code, size_t cursor, int detail_level)
 {
-    if (!in || !code)
+    if (!in || !code || lb_plugin_cell_is(code))
         return NULL;
     size_t len = strlen(code);
     if (cursor > len)

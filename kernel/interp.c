@@ -6,6 +6,7 @@
 
 #include "eval.h"
 #include "parser.h"
+#include "plot.h"
 #include "plugins.h"
 
 lb_interp *lb_interp_new(const lb_output *out)
@@ -26,7 +27,8 @@ lb_interp *lb_interp_new(const lb_output *out)
         lb_interp_add_version(in, "labbook language", LB_LANGUAGE_VERSION) < 0 ||
         lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 ||
         lb_register_builtin_functions(in, &err) < 0 || lb_register_builtin_commands(in, &err) < 0 ||
-        lb_register_plugin_commands(in, &err) < 0) {
+        lb_register_plugin_commands(in, &err) < 0 || lb_register_plot_commands(in, &err) < 0 ||
+        lb_register_data_commands(in, &err) < 0) {
         lb_error_clear(&err);
         goto fail;
     }
@@ -76,6 +78,8 @@ int lb_interp_execute(lb_interp *in, const char *code, bool want_result, lb_erro
 {
     if (!in)
         return lb_error_set(err, "RuntimeError", 0, 0, "no interpreter");
+    if (lb_plugin_cell_is(code)) /* `%%plugin NAME`: the rest of the cell is C (plugin_cell.c) */
+        return lb_plugin_cell_execute(in, code, err);
     lb_node *block = lb_parse(code ? code : "", in->cmds, err, NULL);
     if (!block)
         return -1;

@@ -50,6 +50,8 @@ struct lb_registry {
     size_t ncmds, ccap;
     char *loading[16];      /* names being loaded (require cycles) */
     int nloading;
+    char *cell_dir;         /* %%plugin cells: the per-kernel temp dir (created on first use) */
+    unsigned ncells;        /* cells compiled so far (fresh file names) */
 };
 
 void lb_plugin_ref(lbp_plugin *p);

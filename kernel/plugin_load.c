@@ -1051,6 +1051,7 @@ void lb_registry_free(lb_registry *reg)
         free(reg->cmds[i]);
     }
     free(reg->cmds);
+    lb_plugin_cell_cleanup(reg);
     free(reg);
 }
 

@@ -1,7 +1,6 @@
 /* plugin_op.h — custom ops registered by plugins (lbp_op): the host runs the plugin's forward
- * on contiguous inputs and records a tape node whose backward calls the plugin's backward.
- * Kept apart from the kernel headers because it is built on the engine's internals
- * (ops/ops_impl.h, whose lb_node is not the parser's). */
+ * on contiguous inputs and records a tape node whose backward calls the plugin's backward
+ * (through the engine's public lb_custom_op). */
 #ifndef LB_PLUGIN_OP_H
 #define LB_PLUGIN_OP_H
 

@@ -98,6 +98,49 @@ int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM]); /* ndim;
  * NULL with g's status set on failure. */
 lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng);
 
+/* ---- gradient check (plugin_check.c) --------------------------------------------------------
+ * The tape's gradients of L = sum(y * w) (w fixed random weights) with respect to the input
+ * [batch, *input] and every trainable parameter, compared with central differences on `samples`
+ * entries of each tensor. Input: N(0, 1), or integers in [0, ids_max) (token ids; no input
+ * gradient). Every forward uses the same generator state (dropout draws the same mask). Entries
+ * next to a kink (one-sided differences disagree) are skipped. The model's gradients (and, in
+ * training mode, running statistics) are overwritten. */
+typedef struct lb_gradcheck {
+    int training;       /* 1: training mode (batch statistics, dropout) */
+    int batch;          /* 0: 2 */
+    int samples;        /* entries per tensor; 0: 24 */
+    double h;           /* 0: 1e-2 */
+    double tol;         /* largest relative difference accepted; 0: 0.1 */
+    int64_t ids_max;    /* > 0: the input holds integer ids */
+    uint64_t seed;
+    void (*stage)(void *ctx, const char *what); /* progress ("finite differences of weight") */
+    void *ctx;
+} lb_gradcheck;
+
+typedef struct lb_gradcheck_result {
+    double worst;        /* the largest relative difference |a - n| / max(|a|, |n|, floor) */
+    char tensor[128];    /* where: "input" or the parameter's name ("0.weight") */
+    char index[64];      /* "[1, 0, 3, 5]" */
+    double analytic, numeric;
+    int checked, skipped; /* entries compared / skipped next to a kink */
+} lb_gradcheck_result;
+
+/* 0 when every compared entry is within tol, 1 on a mismatch (*r names the worst entry), -1
+ * when the check could not run (*err). */
+int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *r, lb_error *err);
+
+/* ---- %%plugin cells (plugin_cell.c) ----------------------------------------------------------- */
+
+/* Whether the cell's first non-blank line starts with `%%plugin`. */
+bool lb_plugin_cell_is(const char *code);
+/* Compiles the cell with the system C compiler, checks every type it registers in a forked
+ * process (crash, hang, gradients) and loads it in place of an earlier plugin of that name.
+ * Errors: CompileError (the compiler's messages, at the cell's line numbers), PluginError,
+ * GradientCheckError; the kernel's state is untouched then. */
+int lb_plugin_cell_execute(lb_interp *in, const char *code, lb_error *err);
+/* Removes the per-kernel directory of compiled cells (lb_registry_free calls it). */
+void lb_plugin_cell_cleanup(lb_registry *reg);
+
 /* Layer values (what `conv2d(...)` returns) and the host table (plugin_host.c). */
 lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *args_take,
                              lb_value **children, size_t nchildren, lb_error *err);

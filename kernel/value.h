@@ -47,6 +47,10 @@ typedef struct lb_class {
     lb_value *(*member)(lb_value *self, const char *name, lb_error *err);
     /* optional: the member names (for completion), a new JSON array of strings */
     json_t *(*members)(const lb_value *self);
+    /* optional `save VALUE "file"` (plot_commands.c): writes the value to path, in a format
+     * the class chooses (e.g. by the extension), atomically (a temporary file renamed into
+     * place). Returns 0, or -1 with *err set (IOError naming the path, ValueError...). */
+    int (*save)(const lb_value *self, const char *path, lb_error *err);
 } lb_class;
 
 typedef struct lb_map_entry {

@@ -217,6 +217,34 @@ lb_tensor *lb_layernorm(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, f
 lb_tensor *lb_batchnorm(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, lb_tensor *running_mean,
                         lb_tensor *running_var, int training, float momentum, float eps);
 
+/* ---- Custom ops -----------------------------------------------------------------------------
+ * An op with its own forward and backward over plain float arrays, recorded on the tape like a
+ * built-in one (plugins' ops are built on it). lb_custom_op makes every input contiguous (a
+ * recorded copy when it is not), allocates the output [out_shape] ZERO-FILLED in the arena and
+ * calls fwd once. When bwd is not NULL and grads are on and some input requires a gradient, a
+ * node is recorded; at backward time bwd gets the output gradient `gout` (contiguous, the
+ * output's shape) and must ACCUMULATE (+=) into gin[i], which is NULL for inputs that need no
+ * gradient (gin[i] is contiguous, input i's shape). With bwd NULL the output is a constant.
+ *  - ctx: with ctx_size > 0, ctx_size bytes are copied into the arena at the call and c->ctx
+ *    points at the copy (callers may pass a stack struct; fwd may write to it and bwd sees
+ *    what it wrote); with ctx_size == 0 the pointer is passed as it is.
+ *  - fwd returns 0, or -1 to fail the op: g's status is set from c->graph's status if fwd set
+ *    one (lb_status_set(lb_graph_status(c->graph), ...)), else "NAME: forward failed".
+ *  - 1 to 4 inputs; name (for messages) must outlive the graph step. */
+typedef struct lb_custom_call {
+    lb_graph *graph;
+    const char *name;
+    int n_inputs;
+    const lb_tensor *in[4]; /* contiguous */
+    lb_tensor *out;         /* contiguous */
+    void *ctx;
+} lb_custom_call;
+typedef int (*lb_custom_fwd)(lb_custom_call *c);
+typedef void (*lb_custom_bwd)(const lb_custom_call *c, const float *gout, float *const *gin);
+lb_tensor *lb_custom_op(lb_graph *g, const char *name, int n_inputs, lb_tensor *const *inputs, int out_ndim,
+                        const int64_t *out_shape, lb_custom_fwd fwd, lb_custom_bwd bwd, const void *ctx,
+                        size_t ctx_size);
+
 /* ---- Parameter block ------------------------------------------------------------------------
  * One allocation: [data | grad | state 0 | state 1 ...], each section the same size, each
  * tensor at the same offset `poff` in every section (64-byte aligned). Adding a tensor may

@@ -44,10 +44,23 @@ int lb_optim_step(lb_optim *o, lb_params *p, lb_status *st) {
                 for (int64_t i = 0; i < n; i++) w[i] -= lr * (gr[i] + wd * w[i]);
                 continue;
             }
-            if (o->t == 0) for (int64_t i = 0; i < n; i++) buf[i] = gr[i] + wd * w[i];
-            else for (int64_t i = 0; i < n; i++) buf[i] = mom * buf[i] + (1.0f - damp) * (gr[i] + wd * w[i]);
-            if (o->nesterov) for (int64_t i = 0; i < n; i++) w[i] -= lr * (gr[i] + wd * w[i] + mom * buf[i]);
-            else for (int64_t i = 0; i < n; i++) w[i] -= lr * buf[i];
+            /* one pass over w, grad and buf (the common cases without the weight-decay term) */
+            float d1 = 1.0f - damp;
+            if (o->nesterov) {
+                if (o->t == 0) for (int64_t i = 0; i < n; i++) buf[i] = gr[i] + wd * w[i];
+                else for (int64_t i = 0; i < n; i++) buf[i] = mom * buf[i] + d1 * (gr[i] + wd * w[i]);
+                for (int64_t i = 0; i < n; i++) w[i] -= lr * (gr[i] + wd * w[i] + mom * buf[i]);
+            } else if (o->t == 0) {
+                for (int64_t i = 0; i < n; i++) { float b = gr[i] + wd * w[i]; buf[i] = b; w[i] -= lr * b; }
+            } else if (wd == 0 && d1 == 1.0f) {
+                for (int64_t i = 0; i < n; i++) { float b = mom * buf[i] + gr[i]; buf[i] = b; w[i] -= lr * b; }
+            } else {
+                for (int64_t i = 0; i < n; i++) {
+                    float b = mom * buf[i] + d1 * (gr[i] + wd * w[i]);
+                    buf[i] = b;
+                    w[i] -= lr * b;
+                }
+            }
         } else {
             float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
             float *m = lb_params_state(p, 0, t), *v = lb_params_state(p, 1, t);

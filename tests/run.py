@@ -23,6 +23,8 @@ Usage:
     tests/run.py -v                 stream each suite's output
     tests/run.py -j 1               run suites one at a time (default: number of cores)
     tests/run.py --list             list the suites and exit
+    LABBOOK_BUILD_DIR=build-x tests/run.py   test another build directory (make B=build-x
+                                    build build-asan) instead of build/
 """
 
 import argparse
@@ -42,7 +44,7 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.environ.get("LABBOOK_BUILD_DIR") or os.path.join(ROOT, "build")  # `make test` uses build/
 PYTHON = "/usr/bin/python3"
 KERNEL_NAME = "labbook"
 

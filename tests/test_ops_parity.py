@@ -176,14 +176,15 @@ class OpsParity(unittest.TestCase):
         self.close("y", out["y"], y)
         self.check_grads(out, t, ["a", "b"])
 
-    def conv_case(self, stride, pad, dil):
+    def conv_case(self, stride, pad, dil, xshape=(3, 4, 11, 9), kernel=(3, 3)):
         g = torch.Generator().manual_seed(3)
-        t = self.leaves(x=torch.randn(3, 4, 11, 9, generator=g), w=torch.randn(6, 4, 3, 3, generator=g) * 0.3,
-                        b=torch.randn(6, generator=g))
+        pad = pad if isinstance(pad, tuple) else (pad, pad)
+        t = self.leaves(x=torch.randn(*xshape, generator=g),
+                        w=torch.randn(6, xshape[1], *kernel, generator=g) * 0.3, b=torch.randn(6, generator=g))
         y = F.conv2d(t["x"], t["w"], t["b"], stride=stride, padding=pad, dilation=dil)
         r = torch.randn(*y.shape, generator=g)
         (y * r).sum().backward()
-        out = self.run_case("conv2d", dict(t, r=r, opts=[stride, stride, pad, pad, dil, dil]))
+        out = self.run_case("conv2d", dict(t, r=r, opts=[stride, stride, pad[0], pad[1], dil, dil]))
         self.close("y", out["y"], y)
         self.check_grads(out, t, ["x", "w", "b"])
 
@@ -196,9 +197,20 @@ class OpsParity(unittest.TestCase):
     def test_conv2d_dilation(self):
         self.conv_case(1, 2, 2)
 
-    def pool_case(self, kind, k, s, p):
+    def test_conv2d_same_padding(self):
+        # stride 1 and an output as wide as the input: columns made by shifting whole planes
+        self.conv_case(1, 1, 1)                                         # small planes: batched
+        self.conv_case(1, 1, 1, xshape=(2, 3, 16, 12))                  # per-image GEMMs
+        self.conv_case(1, (1, 2), 1, xshape=(2, 3, 13, 10), kernel=(3, 5))
+        self.conv_case(1, (0, 1), 1, xshape=(2, 1, 17, 9), kernel=(1, 3))  # rows not padded
+        self.conv_case(1, (2, 1), 1, xshape=(2, 2, 6, 15))              # taller output
+
+    def pool_case(self, kind, k, s, p, shape=(2, 3, 9, 8), ties=False):
         g = torch.Generator().manual_seed(4)
-        t = self.leaves(x=torch.randn(2, 3, 9, 8, generator=g))
+        x = torch.randn(*shape, generator=g)
+        if ties:  # few distinct values: equal maxima in most windows (the first one wins)
+            x = torch.round(x)
+        t = self.leaves(x=x)
         fn = F.max_pool2d if kind == "maxpool" else F.avg_pool2d
         y = fn(t["x"], k, s, p)
         r = torch.randn(*y.shape, generator=g)
@@ -210,6 +222,10 @@ class OpsParity(unittest.TestCase):
     def test_pools(self):
         self.pool_case("maxpool", 2, 2, 0)
         self.pool_case("maxpool", 3, 2, 1)
+        self.pool_case("maxpool", 2, 2, 0, shape=(2, 3, 10, 11))  # 4 windows at a time, then 1
+        self.pool_case("maxpool", 2, 2, 0, shape=(2, 3, 8, 14))   # even planes: one-pass backward
+        self.pool_case("maxpool", 2, 2, 0, shape=(3, 2, 6, 19), ties=True)
+        self.pool_case("maxpool", 2, 2, 0, shape=(3, 2, 6, 18), ties=True)
         self.pool_case("avgpool", 2, 2, 0)
         self.pool_case("avgpool", 3, 2, 1)
 
