@@ -104,12 +104,12 @@ $(B)/asan/labbook: $(B)/asan/obj/kernel/main.o $(SAN_OBJ)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB_OBJ)
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LB_LIBS)
 
-$(B)/asan/tests/%: tests/unit/%.c tests/unit/check.h $(SAN_OBJ)
+$(B)/asan/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SAN_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit -o $@ $< $(SAN_OBJ) $(LB_LIBS)

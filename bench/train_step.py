@@ -197,25 +197,25 @@ def main():
                         n = steps[(side, t, m)]
                         sec, loss = workers[(side, t)].run(m, n)
                         res.setdefault((side, t, m), []).append(n * BATCH / sec)
-                        time.sleep(0.05)  # let the other side's spinning threads go to sleep
+                        time.sleep(0.25)  # idle BLAS / OpenMP threads of the last worker spin ~0.1 s
         out = []
         print()
-        print("%-6s %7s %14s %14s %8s %10s %10s" % ("model", "threads", "labbook/s", "pytorch/s", "ratio",
-                                                    "lb GFLOP/s", "pt GFLOP/s"))
+        print("%-6s %7s %14s %14s %8s %8s %10s %10s" % ("model", "threads", "labbook/s", "pytorch/s", "ratio",
+                                                         "paired", "lb GFLOP/s", "pt GFLOP/s"))
         for t in threads:
             for m in ("mlp", "cnn"):
                 lb = statistics.median(res[("labbook", t, m)])
                 pt = statistics.median(res[("pytorch", t, m)])
                 # the ratio of the medians, and the median of the per-round ratios (paired)
                 rr = statistics.median([x / y for x, y in zip(res[("labbook", t, m)], res[("pytorch", t, m)])])
-                print("%-6s %7d %14.0f %14.0f %7.2fx %10.1f %10.1f" % (m.upper(), t, lb, pt, lb / pt,
-                                                                       lb * fl[m] * 1e-9, pt * fl[m] * 1e-9))
+                print("%-6s %7d %14.0f %14.0f %7.2fx %7.2fx %10.1f %10.1f" % (m.upper(), t, lb, pt, lb / pt, rr,
+                                                                              lb * fl[m] * 1e-9, pt * fl[m] * 1e-9))
                 out.append({"model": m, "threads": t, "labbook_samples_per_s": lb, "pytorch_samples_per_s": pt,
                             "ratio": lb / pt, "paired_ratio_median": rr, "labbook_gflops": lb * fl[m] * 1e-9,
                             "pytorch_gflops": pt * fl[m] * 1e-9, "flop_per_sample": fl[m],
                             "labbook_rounds": res[("labbook", t, m)], "pytorch_rounds": res[("pytorch", t, m)]})
-        print("(samples/s = medians over rounds; ratio = labbook / PyTorch; FLOPs per sample: MLP %.3f M, "
-              "CNN %.3f M)" % (fl["mlp"] * 1e-6, fl["cnn"] * 1e-6))
+        print("(samples/s = medians over rounds; ratio = labbook / PyTorch of the medians, paired = median of "
+              "the per-round ratios; FLOPs per sample: MLP %.3f M, CNN %.3f M)" % (fl["mlp"] * 1e-6, fl["cnn"] * 1e-6))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"data": desc, "results": out}, f, indent=1)

@@ -342,13 +342,7 @@ static int cmd_vars(lb_cmd_call *call, lb_error *err)
         }
         free(summary);
     }
-    json_t *bundle = lb_table_bundle(t);
-    lb_table_free(t);
-    if (!bundle)
-        return oom(err);
-    lb_emit_display(call->in, bundle, NULL, NULL, false);
-    json_decref(bundle);
-    return 0;
+    return lb_emit_table(call->in, t, err);
 }
 
 static int cmd_del(lb_cmd_call *call, lb_error *err)
@@ -459,17 +453,11 @@ static int cmd_table(lb_cmd_call *call, lb_error *err)
     }
     int r = fill_table(call, t, rows, header, err);
     lb_decref(rows);
-    if (r == 0) {
-        json_t *bundle = lb_table_bundle(t);
-        if (bundle) {
-            lb_emit_display(call->in, bundle, NULL, NULL, false);
-            json_decref(bundle);
-        } else {
-            r = oom(err);
-        }
+    if (r < 0) {
+        lb_table_free(t);
+        return r;
     }
-    lb_table_free(t);
-    return r;
+    return lb_emit_table(call->in, t, err);
 }
 
 /* ---- seed / version --------------------------------------------------------------------- */
@@ -611,8 +599,6 @@ static const lb_command builtin_commands[] = {
 
 int lb_register_builtin_commands(lb_interp *in, lb_error *err)
 {
-    for (size_t i = 0; i < sizeof builtin_commands / sizeof builtin_commands[0]; i++)
-        if (lb_interp_register_command(in, &builtin_commands[i], err) < 0)
-            return -1;
-    return 0;
+    return lb_interp_register_commands(in, builtin_commands,
+                                       sizeof builtin_commands / sizeof builtin_commands[0], err);
 }

@@ -191,6 +191,20 @@ const lb_param *lb_command_param(const lb_command *cmd, const char *name)
     return NULL;
 }
 
+bool lb_param_type_ok(lb_param_type t, const lb_value *v)
+{
+    switch (t) {
+    case LB_PARAM_ANY: return true;
+    case LB_PARAM_BOOL: return v->kind == LB_BOOL;
+    case LB_PARAM_NUMBER: return v->kind == LB_NUM;
+    case LB_PARAM_INT: return lb_is_int(v);
+    case LB_PARAM_STRING: return v->kind == LB_STR;
+    case LB_PARAM_LIST: return v->kind == LB_LIST;
+    case LB_PARAM_MAP: return v->kind == LB_MAP;
+    }
+    return true;
+}
+
 const char *lb_param_type_name(lb_param_type t)
 {
     switch (t) {
@@ -206,15 +220,6 @@ const char *lb_param_type_name(lb_param_type t)
 }
 
 /* ---- documentation ------------------------------------------------------------------- */
-
-static char *db_done(lb_strbuf *b)
-{
-    if (b->oom) {
-        free(b->buf);
-        return NULL;
-    }
-    return b->buf ? b->buf : strdup("");
-}
 
 /* Adds each line of text prefixed by indent. */
 static void db_indented(lb_strbuf *b, const char *text, const char *indent)
@@ -264,7 +269,7 @@ char *lb_command_doc_text(const lb_command *cmd)
         lb_sb_add(&b, "\nExample:\n");
         db_indented(&b, cmd->example, "    ");
     }
-    return db_done(&b);
+    return lb_sb_take(&b);
 }
 
 char *lb_command_doc_markdown(const lb_command *cmd)
@@ -296,5 +301,5 @@ char *lb_command_doc_markdown(const lb_command *cmd)
         lb_sb_add(&b, cmd->example);
         lb_sb_add(&b, "\n```\n");
     }
-    return db_done(&b);
+    return lb_sb_take(&b);
 }

@@ -39,6 +39,7 @@
 
 typedef struct lb_interp lb_interp;
 typedef struct lb_commands lb_commands;
+typedef struct lb_table lb_table;
 
 /* ---- schema ----------------------------------------------------------------------------- */
 
@@ -112,6 +113,8 @@ const char *lb_commands_suggest(const lb_commands *cmds, const char *name);
 
 const lb_param *lb_command_param(const lb_command *cmd, const char *name);
 const char *lb_param_type_name(lb_param_type t);
+/* Whether v is of type t (the check lb_call_param and function options apply). */
+bool lb_param_type_ok(lb_param_type t, const lb_value *v);
 /* The documentation `help NAME` pages and inspect shows: malloc'd plain text / markdown. */
 char *lb_command_doc_text(const lb_command *cmd);
 char *lb_command_doc_markdown(const lb_command *cmd);
@@ -142,6 +145,8 @@ int lb_node_error(lb_error *err, const lb_node *node, const char *ename, const c
 
 lb_commands *lb_interp_commands(lb_interp *in);
 int lb_interp_register_command(lb_interp *in, const lb_command *cmd, lb_error *err);
+/* Registers the n commands of an array, stopping at the first failure (-1 with *err). */
+int lb_interp_register_commands(lb_interp *in, const lb_command *cmds, size_t n, lb_error *err);
 /* Adds a builtin function (name must be new); doc is one line, signature like "len(x)". */
 int lb_interp_register_function(lb_interp *in, const char *name, const char *signature,
                                 const char *doc, lb_builtin_fn fn, void *data, lb_error *err);
@@ -167,6 +172,8 @@ const lb_output *lb_interp_output(lb_interp *in);
 void lb_emit_stream(lb_interp *in, lb_stream which, const char *text, size_t len);
 void lb_emit_display(lb_interp *in, json_t *data, json_t *metadata, const char *display_id,
                      bool update);
+/* Shows table t (table.h) as display_data and frees it: 0, or -1 with a MemoryError. */
+int lb_emit_table(lb_interp *in, lb_table *t, lb_error *err);
 void lb_emit_clear(lb_interp *in, bool wait);
 void lb_emit_page(lb_interp *in, json_t *data);
 

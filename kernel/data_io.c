@@ -341,6 +341,7 @@ int lb_csv_next(lb_csv *c, lb_error *err)
         while (p < c->len && blank(t[p]))
             p++;
         char *cell;
+        size_t end;
         if (p < c->len && t[p] == '"') {
             int qline = c->line;
             size_t w = ++p;
@@ -363,7 +364,7 @@ int lb_csv_next(lb_csv *c, lb_error *err)
                     c->line++;
                 t[w++] = t[p++];
             }
-            size_t end = w;
+            end = w;
             while (p < c->len && (blank(t[p]) || t[p] == '\r'))
                 p++;
             if (p < c->len && t[p] != ',' && t[p] != '\n')
@@ -371,27 +372,15 @@ int lb_csv_next(lb_csv *c, lb_error *err)
                                     "%s, line %d, column %d: unexpected text after a closing "
                                     "quote",
                                     c->name, c->line, col);
-            char sep = p < c->len ? t[p] : '\0';
-            t[end] = '\0';
-            if (push_cell(c, cell, err) < 0)
-                return -1;
-            if (sep == ',') {
+        } else {
+            cell = t + p;
+            while (p < c->len && t[p] != ',' && t[p] != '\n')
                 p++;
-                col++;
-                continue;
-            }
-            if (sep == '\n') {
-                p++;
-                c->line++;
-            }
-            break;
+            end = p;
+            while (end > (size_t)(cell - t) && (blank(t[end - 1]) || t[end - 1] == '\r'))
+                end--;
         }
-        cell = t + p;
-        while (p < c->len && t[p] != ',' && t[p] != '\n')
-            p++;
-        size_t end = p;
-        while (end > (size_t)(cell - t) && (blank(t[end - 1]) || t[end - 1] == '\r'))
-            end--;
+        /* the cell ends at end; p is at its separator */
         char sep = p < c->len ? t[p] : '\0';
         t[end] = '\0';
         if (push_cell(c, cell, err) < 0)

@@ -21,40 +21,6 @@ static lb_value *oom(lb_error *err)
     return NULL;
 }
 
-/* "1,234,567" */
-static void count_text(int64_t x, char *buf, size_t n)
-{
-    char raw[32];
-    snprintf(raw, sizeof raw, "%" PRId64, x);
-    size_t len = strlen(raw), o = 0;
-    for (size_t i = 0; i < len && o + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0 && raw[0] != '-')
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-}
-
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n)
-{
-    size_t used = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, i ? ", " : "", shape[i]);
-    if (used < n)
-        snprintf(buf + used, n - used, "]");
-}
-
-static lb_value *shape_list(int ndim, const int64_t *shape)
-{
-    lb_value *l = lb_list_new();
-    for (int i = 0; l && i < ndim; i++)
-        if (lb_list_append_take(l, lb_num((double)shape[i])) < 0) {
-            lb_decref(l);
-            return NULL;
-        }
-    return l;
-}
-
 static lb_value *str_list(char *const *s, int n)
 {
     lb_value *l = lb_list_new();
@@ -97,8 +63,8 @@ static char *split_repr(const lb_value *self)
     lb_dataset *ds;
     const lb_split *s = split_of(self, &ds);
     char cnt[32], shp[96], *out = NULL;
-    count_text(s->n, cnt, sizeof cnt);
-    shape_text(s->ndim, s->shape, shp, sizeof shp);
+    lb_format_count(s->n, cnt, sizeof cnt);
+    lb_format_shape(s->ndim, s->shape, shp, sizeof shp);
     if (asprintf(&out, "<split %s.%s: %s samples %s, %d classes>", ds->name, s->name, cnt, shp,
                  ds->nclasses) < 0)
         return NULL;
@@ -115,7 +81,7 @@ static lb_value *split_member(lb_value *self, const char *name, lb_error *err)
     else if (strcmp(name, "size") == 0)
         v = lb_num((double)s->n);
     else if (strcmp(name, "shape") == 0)
-        v = shape_list(s->ndim, s->shape);
+        v = lb_shape_list(s->ndim, s->shape);
     else if (strcmp(name, "classes") == 0)
         v = str_list(ds->classes, ds->nclasses);
     else if (strcmp(name, "dataset") == 0)
@@ -181,11 +147,11 @@ static char *dataset_repr(const lb_value *self)
     lb_sb_printf(&b, "<dataset %s:", ds->name);
     for (int i = 0; i < ds->nsplits; i++) {
         char cnt[32];
-        count_text(ds->splits[i].n, cnt, sizeof cnt);
+        lb_format_count(ds->splits[i].n, cnt, sizeof cnt);
         lb_sb_printf(&b, "%s %s %s", i ? "," : "", ds->splits[i].name, cnt);
     }
     char shp[96];
-    shape_text(ds->splits[0].ndim, ds->splits[0].shape, shp, sizeof shp);
+    lb_format_shape(ds->splits[0].ndim, ds->splits[0].shape, shp, sizeof shp);
     lb_sb_printf(&b, "; samples %s; %d classes>", shp, ds->nclasses);
     return lb_sb_take(&b);
 }
@@ -196,12 +162,12 @@ static char *summary_lines(lb_dataset *ds)
     const lb_split *tr = &ds->splits[0];
     lb_strbuf b = {0};
     char shp[96], cnt[32];
-    shape_text(tr->ndim, tr->shape, shp, sizeof shp);
+    lb_format_shape(tr->ndim, tr->shape, shp, sizeof shp);
     lb_sb_printf(&b, "dataset %s: %d classes, samples %s float32\n", ds->name, ds->nclasses, shp);
     lb_sb_add(&b, "splits:");
     for (int i = 0; i < ds->nsplits; i++) {
         const lb_split *s = &ds->splits[i];
-        count_text(s->n, cnt, sizeof cnt);
+        lb_format_count(s->n, cnt, sizeof cnt);
         lb_sb_printf(&b, "%s %s %s", i ? "," : "", s->name, cnt);
         if (strcmp(s->name, "train") == 0 && ds->train_n >= 0)
             lb_sb_add(&b, " (seeded subset)");
@@ -252,7 +218,7 @@ static lb_table *summary_table(const lb_dataset *ds)
         lb_table_set(t, (size_t)r, 0, cnt, true);
         lb_table_set(t, (size_t)r, 1, ds->classes[c], false);
         for (int i = 0; i < ds->nsplits; i++) {
-            count_text(ds->splits[i].counts[c], cnt, sizeof cnt);
+            lb_format_count(ds->splits[i].counts[c], cnt, sizeof cnt);
             lb_table_set(t, (size_t)r, (size_t)i + 2, cnt, true);
         }
     }
@@ -270,7 +236,7 @@ static lb_table *summary_table(const lb_dataset *ds)
         lb_table_set(t, (size_t)r, 0, "", true);
         lb_table_set(t, (size_t)r, 1, "total", false);
         for (int i = 0; i < ds->nsplits; i++) {
-            count_text(ds->splits[i].n, cnt, sizeof cnt);
+            lb_format_count(ds->splits[i].n, cnt, sizeof cnt);
             lb_table_set(t, (size_t)r, (size_t)i + 2, cnt, true);
         }
     }
@@ -434,7 +400,7 @@ static lb_value *dataset_member(lb_value *self, const char *name, lb_error *err)
                 v = NULL;
             }
     } else if (strcmp(name, "shape") == 0)
-        v = shape_list(ds->splits[0].ndim, ds->splits[0].shape);
+        v = lb_shape_list(ds->splits[0].ndim, ds->splits[0].shape);
     else if (strcmp(name, "size") == 0) {
         v = lb_map_new();
         for (int i = 0; v && i < ds->nsplits; i++)
@@ -827,7 +793,7 @@ static lb_value *fn_sample(lb_interp *in, lb_value **args, size_t nargs, lb_valu
         lb_map_set_take(m, "source", lb_num((double)s->src[i])) < 0 ||
         lb_map_set_take(m, "label", lb_num(s->y[i])) < 0 ||
         lb_map_set_take(m, "class", lb_str(ds->classes[s->y[i]])) < 0 ||
-        lb_map_set_take(m, "shape", shape_list(s->ndim, s->shape)) < 0 ||
+        lb_map_set_take(m, "shape", lb_shape_list(s->ndim, s->shape)) < 0 ||
         lb_map_set_take(m, "values", vals) < 0) {
         lb_decref(m);
         return oom(err);
@@ -950,7 +916,7 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
         ims[k].caption = ds->classes[s->y[i]];
     }
     char title[256], cnt[32];
-    count_text(s->n, cnt, sizeof cnt);
+    lb_format_count(s->n, cnt, sizeof cnt);
     snprintf(title, sizeof title, "%s.%s: %s%" PRId64 " of %s", ds->name, s->name,
              seeded ? "random " : "", n, cnt);
     lb_plot_opts opts = {.title = title};

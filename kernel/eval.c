@@ -774,20 +774,6 @@ const lb_node *lb_call_keyword(const lb_cmd_call *call, const char *name)
     return NULL;
 }
 
-static bool type_ok(lb_param_type t, const lb_value *v)
-{
-    switch (t) {
-    case LB_PARAM_ANY: return true;
-    case LB_PARAM_BOOL: return v->kind == LB_BOOL;
-    case LB_PARAM_NUMBER: return v->kind == LB_NUM;
-    case LB_PARAM_INT: return lb_is_int(v);
-    case LB_PARAM_STRING: return v->kind == LB_STR;
-    case LB_PARAM_LIST: return v->kind == LB_LIST;
-    case LB_PARAM_MAP: return v->kind == LB_MAP;
-    }
-    return true;
-}
-
 lb_value *lb_call_param(lb_cmd_call *call, const char *name, lb_error *err)
 {
     const lb_param *p = lb_command_param(call->cmd, name);
@@ -796,7 +782,7 @@ lb_value *lb_call_param(lb_cmd_call *call, const char *name, lb_error *err)
         lb_value *v = lb_eval(call->in, k->kids[0], err);
         if (!v)
             return NULL;
-        if (p && !type_ok(p->type, v)) {
+        if (p && !lb_param_type_ok(p->type, v)) {
             char *r = lb_repr_short(v, 30);
             lb_node_error(err, k->kids[0], "TypeError", "parameter '%s' of %s must be %s %s, got %s %s",
                           name, call->cmd->name, p->type == LB_PARAM_INT ? "an" : "a",

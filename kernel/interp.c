@@ -8,6 +8,7 @@
 #include "parser.h"
 #include "plot.h"
 #include "plugins.h"
+#include "table.h"
 
 lb_interp *lb_interp_new(const lb_output *out)
 {
@@ -140,6 +141,14 @@ int lb_interp_register_command(lb_interp *in, const lb_command *cmd, lb_error *e
     return lb_commands_register(in->cmds, cmd, err);
 }
 
+int lb_interp_register_commands(lb_interp *in, const lb_command *cmds, size_t n, lb_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lb_interp_register_command(in, &cmds[i], err) < 0)
+            return -1;
+    return 0;
+}
+
 int lb_interp_register_function(lb_interp *in, const char *name, const char *signature,
                                 const char *doc, lb_builtin_fn fn, void *data, lb_error *err)
 {
@@ -223,6 +232,17 @@ void lb_emit_display(lb_interp *in, json_t *data, json_t *metadata, const char *
 {
     if (in && in->out.display)
         in->out.display(in->out.ctx, data, metadata, display_id, update);
+}
+
+int lb_emit_table(lb_interp *in, lb_table *t, lb_error *err)
+{
+    json_t *b = lb_table_bundle(t);
+    lb_table_free(t);
+    if (!b)
+        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+    lb_emit_display(in, b, NULL, NULL, false);
+    json_decref(b);
+    return 0;
 }
 
 void lb_emit_clear(lb_interp *in, bool wait)

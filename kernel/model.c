@@ -15,29 +15,6 @@
 
 static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n)
-{
-    size_t used = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, i ? ", " : "", shape[i]);
-    if (used < n)
-        snprintf(buf + used, n - used, "]");
-}
-
-/* "1,234,567" */
-static void count_text(int64_t x, char *buf, size_t n)
-{
-    char raw[32];
-    snprintf(raw, sizeof raw, "%" PRId64, x);
-    size_t len = strlen(raw), o = 0;
-    for (size_t i = 0; i < len && o + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0 && raw[0] != '-')
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-}
-
 /* ---- layer values ------------------------------------------------------------------------------ */
 
 static void layer_spec_free(void *data)
@@ -94,7 +71,7 @@ static const lb_class layer_class = {
 
 layer_spec *lb_layer_spec(const lb_value *v)
 {
-    return v && v->kind == LB_OBJECT && v->u.obj.cls == &layer_class ? v->u.obj.data : NULL;
+    return lb_object_data(v, &layer_class);
 }
 
 bool lb_is_layer_value(const lb_value *v) { return lb_layer_spec(v) != NULL; }
@@ -210,7 +187,7 @@ int lb_layer_fail(lbp_layer *L, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     char in[96];
-    shape_text(L->cur_ndim, L->cur_shape, in, sizeof in);
+    lb_format_shape(L->cur_ndim, L->cur_shape, in, sizeof in);
     if (L->path[0])
         lb_error_set(m->err, "ModelError", 0, 0, "layer %s, %s (input %s): %s", L->path, L->text, in,
                      msg);
@@ -422,23 +399,15 @@ static char *model_repr(const lb_value *self)
 {
     lb_model *m = self->u.obj.data;
     char in[96], out[96], cnt[32];
-    shape_text(m->root->in_ndim, m->root->in_shape, in, sizeof in);
-    shape_text(m->root->out_ndim, m->root->out_shape, out, sizeof out);
-    count_text(lb_params_numel(m->params, 1), cnt, sizeof cnt);
+    lb_format_shape(m->root->in_ndim, m->root->in_shape, in, sizeof in);
+    lb_format_shape(m->root->out_ndim, m->root->out_shape, out, sizeof out);
+    lb_format_count(lb_params_numel(m->params, 1), cnt, sizeof cnt);
     int nl = count_leaves(m->root);
     char *s = NULL;
     if (asprintf(&s, "<model %s = %s: %d layer%s, %s parameters, %s -> %s>", m->name, m->root->text,
                  nl, nl == 1 ? "" : "s", cnt, in, out) < 0)
         return NULL;
     return s;
-}
-
-static lb_value *shape_list(int ndim, const int64_t *shape)
-{
-    lb_value *l = lb_list_new();
-    for (int i = 0; l && i < ndim; i++)
-        lb_list_append_take(l, lb_num((double)shape[i]));
-    return l;
 }
 
 static void collect_layers(const lbp_layer *L, lb_value *list)
@@ -454,7 +423,7 @@ static void collect_layers(const lbp_layer *L, lb_value *list)
         lb_map_set_take(e, "name", lb_str(L->path[0] ? L->path : "0"));
         lb_map_set_take(e, "layer", lb_str(L->text));
         lb_map_set_take(e, "type", lb_str(L->type ? L->type->name : "sequential"));
-        lb_map_set_take(e, "output", shape_list(L->out_ndim, L->out_shape));
+        lb_map_set_take(e, "output", lb_shape_list(L->out_ndim, L->out_shape));
         lb_map_set_take(e, "params", lb_num((double)n));
         lb_list_append_take(list, e);
         return;
@@ -475,9 +444,9 @@ static lb_value *model_member(lb_value *self, const char *name, lb_error *err)
         return l;
     }
     if (strcmp(name, "input") == 0)
-        return shape_list(m->root->in_ndim, m->root->in_shape);
+        return lb_shape_list(m->root->in_ndim, m->root->in_shape);
     if (strcmp(name, "output") == 0)
-        return shape_list(m->root->out_ndim, m->root->out_shape);
+        return lb_shape_list(m->root->out_ndim, m->root->out_shape);
     if (strcmp(name, "type") == 0)
         return lb_str(m->root->type ? m->root->type->name : "sequential");
     if (strcmp(name, "spec") == 0)
@@ -515,8 +484,8 @@ static void add_rows(lb_table *t, const lbp_layer *L)
         if (L->params[i].t->trainable)
             n += L->params[i].t->numel;
     char shp[96], cnt[32];
-    shape_text(L->out_ndim, L->out_shape, shp, sizeof shp);
-    count_text(n, cnt, sizeof cnt);
+    lb_format_shape(L->out_ndim, L->out_shape, shp, sizeof shp);
+    lb_format_count(n, cnt, sizeof cnt);
     lb_table_set(t, (size_t)r, 0, L->path[0] ? L->path : "0", false);
     lb_table_set(t, (size_t)r, 1, L->text, false);
     lb_table_set(t, (size_t)r, 2, shp, false);
@@ -534,7 +503,7 @@ static lb_table *params_table(const lb_model *m)
     char shp[96], cnt[32];
     long r = lb_table_add_row(t);
     if (r >= 0) {
-        shape_text(m->root->in_ndim, m->root->in_shape, shp, sizeof shp);
+        lb_format_shape(m->root->in_ndim, m->root->in_shape, shp, sizeof shp);
         lb_table_set(t, (size_t)r, 0, "", false);
         lb_table_set(t, (size_t)r, 1, "input", false);
         lb_table_set(t, (size_t)r, 2, shp, false);
@@ -543,8 +512,8 @@ static lb_table *params_table(const lb_model *m)
     add_rows(t, m->root);
     r = lb_table_add_row(t);
     if (r >= 0) {
-        count_text(lb_params_numel(m->params, 1), cnt, sizeof cnt);
-        shape_text(m->root->out_ndim, m->root->out_shape, shp, sizeof shp);
+        lb_format_count(lb_params_numel(m->params, 1), cnt, sizeof cnt);
+        lb_format_shape(m->root->out_ndim, m->root->out_shape, shp, sizeof shp);
         lb_table_set(t, (size_t)r, 0, "", false);
         lb_table_set(t, (size_t)r, 1, "total", false);
         lb_table_set(t, (size_t)r, 2, shp, false);
@@ -608,7 +577,7 @@ static const lb_class model_class = {
 
 lb_model *lb_model_from_value(const lb_value *v)
 {
-    return v && v->kind == LB_OBJECT && v->u.obj.cls == &model_class ? v->u.obj.data : NULL;
+    return lb_object_data(v, &model_class);
 }
 
 lb_params *lb_model_params(lb_model *m) { return m ? m->params : NULL; }
@@ -641,8 +610,8 @@ lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training
         ok = x->shape[i + 1] == R->in_shape[i];
     if (!ok) {
         char want[96], got[96];
-        shape_text(R->in_ndim, R->in_shape, want, sizeof want);
-        shape_text(x->ndim, x->shape, got, sizeof got);
+        lb_format_shape(R->in_ndim, R->in_shape, want, sizeof want);
+        lb_format_shape(x->ndim, x->shape, got, sizeof got);
         lb_status_set(lb_graph_status(g), LB_ESHAPE,
                       "model %s expects input [N, %s, got %s", m->name, want + 1, got);
         return NULL;
@@ -887,13 +856,7 @@ static int cmd_params(lb_cmd_call *call, lb_error *err)
     lb_decref(v);
     if (!t)
         return oom(err);
-    json_t *b = lb_table_bundle(t);
-    lb_table_free(t);
-    if (!b)
-        return oom(err);
-    lb_emit_display(call->in, b, NULL, NULL, false);
-    json_decref(b);
-    return 0;
+    return lb_emit_table(call->in, t, err);
 }
 
 static const lb_param model_params[] = {
@@ -924,9 +887,9 @@ static const lb_command model_commands[] = {
 
 int lb_register_model_commands(lb_interp *in, lb_error *err)
 {
-    for (size_t i = 0; i < sizeof model_commands / sizeof model_commands[0]; i++)
-        if (lb_interp_register_command(in, &model_commands[i], err) < 0)
-            return -1;
+    if (lb_interp_register_commands(in, model_commands,
+                                    sizeof model_commands / sizeof model_commands[0], err) < 0)
+        return -1;
     return lb_interp_register_function(in, "sequential", "sequential(layer, ...)",
                                        "Composes layers: each one's output is the next one's input.",
                                        fn_sequential, NULL, err);

@@ -254,22 +254,32 @@ static lb_node *parse_map_item(parser *p)
     return n;
 }
 
+/* Consumes `NAME =` at the cursor: a node of the given kind named NAME (its text and key
+ * position set, its value still to parse), or NULL. */
+static lb_node *name_eq_node(parser *p, lb_node_kind kind)
+{
+    lb_token *t = next(p);
+    next(p);
+    lb_node *n = node_at(p, kind, t);
+    if (!n)
+        return NULL;
+    n->key_line = t->line;
+    n->key_col = t->col;
+    n->text = dup_text(p, t->text, t->text_len);
+    if (!n->text) {
+        lb_node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
 static lb_node *parse_call_arg(parser *p)
 {
     lb_token *t = cur(p);
     if (t->kind == TK_NAME && peek(p, 1)->kind == TK_ASSIGN && !lb_is_keyword(t->text)) {
-        next(p);
-        next(p);
-        lb_node *n = node_at(p, LB_N_KEYWORD, t);
+        lb_node *n = name_eq_node(p, LB_N_KEYWORD);
         if (!n)
             return NULL;
-        n->key_line = t->line;
-        n->key_col = t->col;
-        n->text = dup_text(p, t->text, t->text_len);
-        if (!n->text) {
-            lb_node_free(n);
-            return NULL;
-        }
         lb_node *v = parse_expr(p);
         if (!v || add_kid(p, n, v) < 0) {
             lb_node_free(n);
@@ -279,6 +289,22 @@ static lb_node *parse_call_arg(parser *p)
         return n;
     }
     return parse_expr(p);
+}
+
+/* A list or map literal: the opening bracket at the cursor, then items up to `close`. */
+static lb_node *parse_collection(parser *p, lb_node_kind kind, lb_tok_kind close, const char *what,
+                                 lb_node *(*parse_item)(parser *p))
+{
+    lb_token *t = next(p);
+    lb_node *n = node_at(p, kind, t);
+    if (!n)
+        return NULL;
+    if (parse_items(p, n, close, what, parse_item) < 0) {
+        lb_node_free(n);
+        return NULL;
+    }
+    finish(p, n);
+    return n;
 }
 
 static lb_node *parse_primary(parser *p)
@@ -359,27 +385,9 @@ static lb_node *parse_primary(parser *p)
         return n;
     }
     case TK_LBRACKET:
-        next(p);
-        n = node_at(p, LB_N_LIST, t);
-        if (!n)
-            return NULL;
-        if (parse_items(p, n, TK_RBRACKET, "a list", parse_expr) < 0) {
-            lb_node_free(n);
-            return NULL;
-        }
-        finish(p, n);
-        return n;
+        return parse_collection(p, LB_N_LIST, TK_RBRACKET, "a list", parse_expr);
     case TK_LBRACE:
-        next(p);
-        n = node_at(p, LB_N_MAP, t);
-        if (!n)
-            return NULL;
-        if (parse_items(p, n, TK_RBRACE, "a map", parse_map_item) < 0) {
-            lb_node_free(n);
-            return NULL;
-        }
-        finish(p, n);
-        return n;
+        return parse_collection(p, LB_N_MAP, TK_RBRACE, "a map", parse_map_item);
     default:
         unexpected(p, "(expected an expression)");
         return NULL;
@@ -488,6 +496,46 @@ static lb_node *binary(parser *p, lb_node_kind kind, lb_tok_kind op, lb_node *l,
     return n;
 }
 
+/* Consumes the operator at the cursor and parses its right operand with `operand`: the node
+ * `l op r` of the given kind, or NULL (l freed) when the operand fails. */
+static lb_node *binary_rhs(parser *p, lb_node_kind kind, lb_node *l, lb_node *(*operand)(parser *))
+{
+    lb_token *op = next(p);
+    lb_node *r = operand(p);
+    if (!r) {
+        lb_node_free(l);
+        return NULL;
+    }
+    return binary(p, kind, op->kind, l, r, op);
+}
+
+/* A prefix operator (-x, +x, not x): consumes the operator at the cursor, parses its operand
+ * with `operand` (nesting bounded like brackets) and returns the node of the given kind. */
+static lb_node *prefix(parser *p, lb_node_kind kind, lb_node *(*operand)(parser *))
+{
+    lb_token *t = next(p);
+    if (++p->depth > MAX_DEPTH) {
+        syntax_at(p, t, "expression nested too deeply%s", "");
+        return NULL;
+    }
+    lb_node *inner = operand(p);
+    p->depth--;
+    if (!inner)
+        return NULL;
+    lb_node *n = node_at(p, kind, t);
+    if (!n) {
+        lb_node_free(inner);
+        return NULL;
+    }
+    n->op = t->kind;
+    if (add_kid(p, n, inner) < 0) {
+        lb_node_free(n);
+        return NULL;
+    }
+    finish(p, n);
+    return n;
+}
+
 static lb_node *parse_power(parser *p)
 {
     lb_node *l = parse_postfix(p);
@@ -511,60 +559,24 @@ static lb_node *parse_power(parser *p)
 
 static lb_node *parse_unary(parser *p)
 {
-    lb_token *t = cur(p);
-    if (t->kind == TK_MINUS || t->kind == TK_PLUS) {
-        if (++p->depth > MAX_DEPTH) {
-            syntax_at(p, t, "expression nested too deeply%s", "");
-            return NULL;
-        }
-        next(p);
-        lb_node *inner = parse_unary(p);
-        p->depth--;
-        if (!inner)
-            return NULL;
-        lb_node *n = node_at(p, LB_N_UNARY, t);
-        if (!n) {
-            lb_node_free(inner);
-            return NULL;
-        }
-        n->op = t->kind;
-        if (add_kid(p, n, inner) < 0) {
-            lb_node_free(n);
-            return NULL;
-        }
-        finish(p, n);
-        return n;
-    }
+    if (at(p, TK_MINUS) || at(p, TK_PLUS))
+        return prefix(p, LB_N_UNARY, parse_unary);
     return parse_power(p);
 }
 
 static lb_node *parse_term(parser *p)
 {
     lb_node *l = parse_unary(p);
-    while (l && (at(p, TK_STAR) || at(p, TK_SLASH) || at(p, TK_DSLASH) || at(p, TK_PERCENT))) {
-        lb_token *op = next(p);
-        lb_node *r = parse_unary(p);
-        if (!r) {
-            lb_node_free(l);
-            return NULL;
-        }
-        l = binary(p, LB_N_BINARY, op->kind, l, r, op);
-    }
+    while (l && (at(p, TK_STAR) || at(p, TK_SLASH) || at(p, TK_DSLASH) || at(p, TK_PERCENT)))
+        l = binary_rhs(p, LB_N_BINARY, l, parse_unary);
     return l;
 }
 
 static lb_node *parse_sum(parser *p)
 {
     lb_node *l = parse_term(p);
-    while (l && (at(p, TK_PLUS) || at(p, TK_MINUS)) && !new_arg_starts(p)) {
-        lb_token *op = next(p);
-        lb_node *r = parse_term(p);
-        if (!r) {
-            lb_node_free(l);
-            return NULL;
-        }
-        l = binary(p, LB_N_BINARY, op->kind, l, r, op);
-    }
+    while (l && (at(p, TK_PLUS) || at(p, TK_MINUS)) && !new_arg_starts(p))
+        l = binary_rhs(p, LB_N_BINARY, l, parse_term);
     return l;
 }
 
@@ -615,58 +627,24 @@ static lb_node *parse_comparison(parser *p)
 
 static lb_node *parse_not(parser *p)
 {
-    if (at_name(p, "not")) {
-        lb_token *t = next(p);
-        if (++p->depth > MAX_DEPTH) {
-            syntax_at(p, t, "expression nested too deeply%s", "");
-            return NULL;
-        }
-        lb_node *inner = parse_not(p);
-        p->depth--;
-        if (!inner)
-            return NULL;
-        lb_node *n = node_at(p, LB_N_NOT, t);
-        if (!n) {
-            lb_node_free(inner);
-            return NULL;
-        }
-        if (add_kid(p, n, inner) < 0) {
-            lb_node_free(n);
-            return NULL;
-        }
-        finish(p, n);
-        return n;
-    }
+    if (at_name(p, "not"))
+        return prefix(p, LB_N_NOT, parse_not);
     return parse_comparison(p);
 }
 
 static lb_node *parse_and(parser *p)
 {
     lb_node *l = parse_not(p);
-    while (l && at_name(p, "and")) {
-        lb_token *op = next(p);
-        lb_node *r = parse_not(p);
-        if (!r) {
-            lb_node_free(l);
-            return NULL;
-        }
-        l = binary(p, LB_N_AND, TK_NAME, l, r, op);
-    }
+    while (l && at_name(p, "and"))
+        l = binary_rhs(p, LB_N_AND, l, parse_not);
     return l;
 }
 
 static lb_node *parse_or(parser *p)
 {
     lb_node *l = parse_and(p);
-    while (l && at_name(p, "or")) {
-        lb_token *op = next(p);
-        lb_node *r = parse_and(p);
-        if (!r) {
-            lb_node_free(l);
-            return NULL;
-        }
-        l = binary(p, LB_N_OR, TK_NAME, l, r, op);
-    }
+    while (l && at_name(p, "or"))
+        l = binary_rhs(p, LB_N_OR, l, parse_and);
     return l;
 }
 
@@ -725,18 +703,8 @@ static lb_node *parse_command(parser *p, const lb_token *verb)
         lb_token *t = cur(p);
         lb_node *arg;
         if (t->kind == TK_NAME && peek(p, 1)->kind == TK_ASSIGN && !lb_is_keyword(t->text)) {
-            next(p);
-            next(p);
-            arg = node_at(p, LB_N_KEYWORD, t);
+            arg = name_eq_node(p, LB_N_KEYWORD);
             if (!arg) {
-                lb_node_free(n);
-                return NULL;
-            }
-            arg->key_line = t->line;
-            arg->key_col = t->col;
-            arg->text = dup_text(p, t->text, t->text_len);
-            if (!arg->text) {
-                lb_node_free(arg);
                 lb_node_free(n);
                 return NULL;
             }
@@ -786,18 +754,9 @@ static lb_node *parse_statement(parser *p)
     if (t->kind == TK_NAME && !lb_is_keyword(t->text)) {
         lb_token *nt = peek(p, 1);
         if (nt->kind == TK_ASSIGN) {
-            next(p);
-            next(p);
-            lb_node *n = node_at(p, LB_N_ASSIGN, t);
+            lb_node *n = name_eq_node(p, LB_N_ASSIGN);
             if (!n)
                 return NULL;
-            n->key_line = t->line;
-            n->key_col = t->col;
-            n->text = dup_text(p, t->text, t->text_len);
-            if (!n->text) {
-                lb_node_free(n);
-                return NULL;
-            }
             if (at_line_end(p)) {
                 syntax_at(p, cur(p), "expected a value after '='%s", "");
                 lb_node_free(n);

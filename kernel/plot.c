@@ -1709,5 +1709,5 @@ lb_value *lb_plot_value(lb_plot *p, lb_error *err)
 
 lb_plot *lb_plot_from_value(const lb_value *v)
 {
-    return v && v->kind == LB_OBJECT && v->u.obj.cls == &plot_class ? v->u.obj.data : NULL;
+    return lb_object_data(v, &plot_class);
 }

@@ -39,20 +39,6 @@ int lb_plot_register_source(const lb_class *cls, lb_plot_source_fn fn)
 
 /* ---- options: key=value of a command or a function call, checked against one schema ------- */
 
-static bool type_ok(lb_param_type t, const lb_value *v)
-{
-    switch (t) {
-    case LB_PARAM_ANY: return true;
-    case LB_PARAM_BOOL: return v->kind == LB_BOOL;
-    case LB_PARAM_NUMBER: return v->kind == LB_NUM;
-    case LB_PARAM_INT: return lb_is_int(v);
-    case LB_PARAM_STRING: return v->kind == LB_STR;
-    case LB_PARAM_LIST: return v->kind == LB_LIST;
-    case LB_PARAM_MAP: return v->kind == LB_MAP;
-    }
-    return false;
-}
-
 /* A function's kwargs (may be NULL) checked against params: a new map of the given ones. */
 static lb_value *fn_options(const char *fname, const lb_param *params, lb_value *kwargs, lb_error *err)
 {
@@ -79,7 +65,7 @@ static lb_value *fn_options(const char *fname, const lb_param *params, lb_value 
             lb_decref(m);
             return NULL;
         }
-        if (v->kind != LB_NONE && !type_ok(p->type, v)) {
+        if (v->kind != LB_NONE && !lb_param_type_ok(p->type, v)) {
             lb_error_set(err, "TypeError", 0, 0, "parameter %s of %s() must be a %s, not a %s", k, fname,
                          lb_param_type_name(p->type), lb_type_name(v));
             lb_decref(m);
@@ -1014,9 +1000,9 @@ static const lb_command plot_commands[] = {
 
 int lb_register_plot_commands(lb_interp *in, lb_error *err)
 {
-    for (size_t i = 0; i < sizeof plot_commands / sizeof *plot_commands; i++)
-        if (lb_interp_register_command(in, &plot_commands[i], err) < 0)
-            return -1;
+    if (lb_interp_register_commands(in, plot_commands,
+                                    sizeof plot_commands / sizeof plot_commands[0], err) < 0)
+        return -1;
     if (lb_interp_register_function(in, "plot", "plot(series, ..., x=\"\", y=\"\", title=\"\", logy=false)",
                                      "A line chart as a value (see `help plot`).", fn_plot, NULL, err) < 0 ||
         lb_interp_register_function(in, "heatmap", "heatmap(matrix, rows=none, cols=none, ...)",

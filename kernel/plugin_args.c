@@ -10,57 +10,7 @@
 #include "commands.h"
 #include "parser.h"
 #include "plugins.h"
-
-/* ---- small text buffer -------------------------------------------------------------------- */
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n + 1);
-    b->len += n;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    sb_add(b, tmp);
-}
-
-static char *sb_take(sbuf *b)
-{
-    if (b->oom) {
-        free(b->buf);
-        return NULL;
-    }
-    if (!b->buf)
-        return strdup("");
-    return b->buf;
-}
+#include "strbuf.h"
 
 /* ---- defaults: literal labbook source ----------------------------------------------------- */
 
@@ -426,9 +376,9 @@ int lb_args_check(struct lbp_args *a, const lbp_param *params, const char *owner
 
 char *lb_args_text(const struct lbp_args *a)
 {
-    sbuf b = {0};
-    sb_add(&b, a->owner ? a->owner : "?");
-    sb_add(&b, "(");
+    lb_strbuf b = {0};
+    lb_sb_add(&b, a->owner ? a->owner : "?");
+    lb_sb_add(&b, "(");
     bool first = true, positional = true;
     for (size_t i = 0; a->params && a->params[i].name; i++) {
         const lbp_param *p = &a->params[i];
@@ -443,15 +393,15 @@ char *lb_args_text(const struct lbp_args *a)
         }
         char *r = lb_repr(v);
         if (!first)
-            sb_add(&b, ", ");
+            lb_sb_add(&b, ", ");
         first = false;
         if (!positional)
-            sb_printf(&b, "%s=", p->name);
-        sb_add(&b, r ? r : "?");
+            lb_sb_printf(&b, "%s=", p->name);
+        lb_sb_add(&b, r ? r : "?");
         free(r);
     }
-    sb_add(&b, ")");
-    return sb_take(&b);
+    lb_sb_add(&b, ")");
+    return lb_sb_take(&b);
 }
 
 int lb_schema_validate(const lbp_param *params, const char *owner, char *msg, size_t size)
@@ -501,20 +451,20 @@ int lb_schema_validate(const lbp_param *params, const char *owner, char *msg, si
 
 char *lb_schema_signature(const char *name, const lbp_param *params)
 {
-    sbuf b = {0};
-    sb_add(&b, name);
-    sb_add(&b, "(");
+    lb_strbuf b = {0};
+    lb_sb_add(&b, name);
+    lb_sb_add(&b, "(");
     for (size_t i = 0; params && params[i].name; i++) {
         if (i)
-            sb_add(&b, ", ");
-        sb_add(&b, params[i].name);
+            lb_sb_add(&b, ", ");
+        lb_sb_add(&b, params[i].name);
         if (params[i].def) {
-            sb_add(&b, "=");
-            sb_add(&b, params[i].def);
+            lb_sb_add(&b, "=");
+            lb_sb_add(&b, params[i].def);
         }
     }
-    sb_add(&b, ")");
-    return sb_take(&b);
+    lb_sb_add(&b, ")");
+    return lb_sb_take(&b);
 }
 
 /* "int = 1, >= 1" / "string = \"max\", one of \"max\", \"stride\"" */
@@ -530,7 +480,7 @@ static void describe(const lbp_param *p, char *buf, size_t n)
 
 char *lb_schema_doc_plain(const lbp_param *params)
 {
-    sbuf b = {0};
+    lb_strbuf b = {0};
     size_t w = 0;
     for (size_t i = 0; params && params[i].name; i++)
         if (strlen(params[i].name) > w)
@@ -538,20 +488,20 @@ char *lb_schema_doc_plain(const lbp_param *params)
     for (size_t i = 0; params && params[i].name; i++) {
         char d[512];
         describe(&params[i], d, sizeof d);
-        sb_printf(&b, "  %-*s  %s\n  %-*s  %s\n", (int)w, params[i].name,
+        lb_sb_printf(&b, "  %-*s  %s\n  %-*s  %s\n", (int)w, params[i].name,
                   params[i].doc ? params[i].doc : "", (int)w, "", d);
     }
-    return sb_take(&b);
+    return lb_sb_take(&b);
 }
 
 char *lb_schema_doc_markdown(const lbp_param *params)
 {
-    sbuf b = {0};
-    sb_add(&b, "| parameter | type, default, range | meaning |\n|---|---|---|\n");
+    lb_strbuf b = {0};
+    lb_sb_add(&b, "| parameter | type, default, range | meaning |\n|---|---|---|\n");
     for (size_t i = 0; params && params[i].name; i++) {
         char d[512];
         describe(&params[i], d, sizeof d);
-        sb_printf(&b, "| `%s` | %s | %s |\n", params[i].name, d, params[i].doc ? params[i].doc : "");
+        lb_sb_printf(&b, "| `%s` | %s | %s |\n", params[i].name, d, params[i].doc ? params[i].doc : "");
     }
-    return sb_take(&b);
+    return lb_sb_take(&b);
 }

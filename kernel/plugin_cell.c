@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include "eval.h"
 #include "plugin_impl.h"
+#include "strbuf.h"
 
 extern char **environ;
 
@@ -246,6 +248,33 @@ void lb_plugin_cell_cleanup(lb_registry *reg)
 
 /* ---- compiling ---------------------------------------------------------------------------------------- */
 
+/* Reads a child's output from fd into out until EOF (0), the deadline (-2), an interrupt (-3)
+ * or a read error (0); text past `limit` bytes is read and dropped. */
+static int read_child_output(int fd, double deadline, size_t limit, lb_strbuf *out)
+{
+    for (;;) {
+        if (lb_interrupt_pending())
+            return -3;
+        double left = deadline - now_s();
+        if (left <= 0)
+            return -2;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, left < 0.1 ? (int)(left * 1000) + 1 : 100);
+        if (pr < 0 && errno != EINTR)
+            return 0;
+        if (pr <= 0)
+            continue;
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        if (out->len < limit)
+            lb_sb_addn(out, chunk, (size_t)n);
+    }
+}
+
 /* Runs argv with stdout+stderr into *out (malloc'd). Returns the exit status (>= 0), -2 on a
  * timeout, -3 when interrupted, -1 when it cannot run (*out has the reason). */
 static int run_capture(char *const argv[], double timeout, char **out)
@@ -287,57 +316,15 @@ static int run_capture(char *const argv[], double timeout, char **out)
             *out = NULL;
         return -1;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    double deadline = now_s() + timeout;
-    int result = 0;
-    for (;;) {
-        if (lb_interrupt_pending()) {
-            result = -3;
-            break;
-        }
-        double left = deadline - now_s();
-        if (left <= 0) {
-            result = -2;
-            break;
-        }
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        int pr = poll(&pfd, 1, left < 0.1 ? (int)(left * 1000) + 1 : 100);
-        if (pr < 0 && errno != EINTR)
-            break;
-        if (pr <= 0)
-            continue;
-        char chunk[4096];
-        ssize_t n = read(fds[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (buf && len + (size_t)n + 1 > cap && len < 256 * 1024) {
-            while (len + (size_t)n + 1 > cap)
-                cap *= 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf = nb;
-            }
-        }
-        if (buf && len + (size_t)n + 1 <= cap) {
-            memcpy(buf + len, chunk, (size_t)n);
-            len += (size_t)n;
-        }
-    }
+    lb_strbuf out_text = {0};
+    int result = read_child_output(fds[0], now_s() + timeout, 256 * 1024, &out_text);
     close(fds[0]);
     if (result < 0)
         kill(-pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (buf)
-        buf[len] = '\0';
-    *out = buf;
+    *out = lb_sb_take(&out_text);
     if (result < 0)
         return result;
     if (WIFEXITED(status))
@@ -713,46 +700,9 @@ static int run_check(lb_interp *in, const cell_opts *o, const char *so, char **s
         _exit(0);
     }
     close(fds[1]);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    double deadline = now_s() + o->timeout;
-    int outcome = 0; /* 0 EOF, -2 timeout, -3 interrupted */
-    for (;;) {
-        if (lb_interrupt_pending()) {
-            outcome = -3;
-            break;
-        }
-        double left = deadline - now_s();
-        if (left <= 0) {
-            outcome = -2;
-            break;
-        }
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        int pr = poll(&pfd, 1, left < 0.1 ? (int)(left * 1000) + 1 : 100);
-        if (pr < 0 && errno != EINTR)
-            break;
-        if (pr <= 0)
-            continue;
-        char chunk[4096];
-        ssize_t n = read(fds[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (len + (size_t)n + 1 > cap) {
-            size_t nc = cap ? cap * 2 : 8192;
-            while (len + (size_t)n + 1 > nc)
-                nc *= 2;
-            char *nb = realloc(buf, nc);
-            if (!nb)
-                break;
-            buf = nb;
-            cap = nc;
-        }
-        memcpy(buf + len, chunk, (size_t)n);
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
+    lb_strbuf out_text = {0};
+    /* 0 EOF, -2 timeout, -3 interrupted */
+    int outcome = read_child_output(fds[0], now_s() + o->timeout, SIZE_MAX, &out_text);
     close(fds[0]);
     if (outcome < 0)
         kill(pid, SIGKILL);
@@ -761,6 +711,7 @@ static int run_check(lb_interp *in, const cell_opts *o, const char *so, char **s
     do
         w = waitpid(pid, &status, 0);
     while (w < 0 && errno == EINTR);
+    char *buf = lb_sb_take(&out_text);
     /* the last stage and the result */
     char stage_type[128] = "", stage_what[400] = "", *result = NULL;
     char kind = 0;

@@ -1204,13 +1204,7 @@ static int cmd_plugins(lb_cmd_call *call, lb_error *err)
         lb_table_set(t, (size_t)row, 3, p->path, false);
         lb_table_set(t, (size_t)row, 4, p->sha256, false);
     }
-    json_t *b = lb_table_bundle(t);
-    lb_table_free(t);
-    if (!b)
-        return oom(err);
-    lb_emit_display(call->in, b, NULL, NULL, false);
-    json_decref(b);
-    return 0;
+    return lb_emit_table(call->in, t, err);
 }
 
 static const lb_command plugin_commands[] = {
@@ -1237,8 +1231,8 @@ int lb_register_plugin_commands(lb_interp *in, lb_error *err)
     snprintf(abi, sizeof abi, "%d", LBP_ABI_VERSION);
     if (lb_interp_add_version(in, "labbook plugin ABI", abi) < 0)
         return oom(err);
-    for (size_t i = 0; i < sizeof plugin_commands / sizeof plugin_commands[0]; i++)
-        if (lb_interp_register_command(in, &plugin_commands[i], err) < 0)
-            return -1;
+    if (lb_interp_register_commands(in, plugin_commands,
+                                    sizeof plugin_commands / sizeof plugin_commands[0], err) < 0)
+        return -1;
     return lb_register_model_commands(in, err);
 }

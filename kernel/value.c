@@ -1,5 +1,6 @@
 /* value.c — refcounted labbook values (value.h): constructors, lists, insertion-ordered maps,
  * equality, truthiness, repr/str text forms and mime bundles. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,11 @@ lb_value *lb_object_new(const lb_class *cls, void *data)
     v->u.obj.cls = cls;
     v->u.obj.data = data;
     return v;
+}
+
+void *lb_object_data(const lb_value *v, const lb_class *cls)
+{
+    return v && v->kind == LB_OBJECT && v->u.obj.cls == cls ? v->u.obj.data : NULL;
 }
 
 lb_value *lb_incref(lb_value *v)
@@ -417,6 +423,39 @@ void lb_format_number(double x, char *buf, size_t size)
         if (strtod(buf, NULL) == x)
             return;
     }
+}
+
+void lb_format_count(int64_t x, char *buf, size_t n)
+{
+    char raw[32];
+    snprintf(raw, sizeof raw, "%" PRId64, x);
+    size_t len = strlen(raw), o = 0;
+    for (size_t i = 0; i < len && o + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0 && raw[0] != '-')
+            buf[o++] = ',';
+        buf[o++] = raw[i];
+    }
+    buf[o] = '\0';
+}
+
+void lb_format_shape(int ndim, const int64_t *shape, char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, i ? ", " : "", shape[i]);
+    if (used < n)
+        snprintf(buf + used, n - used, "]");
+}
+
+lb_value *lb_shape_list(int ndim, const int64_t *shape)
+{
+    lb_value *l = lb_list_new();
+    for (int i = 0; l && i < ndim; i++)
+        if (lb_list_append_take(l, lb_num((double)shape[i])) < 0) {
+            lb_decref(l);
+            return NULL;
+        }
+    return l;
 }
 
 static void repr_string(lb_strbuf *b, const char *s, size_t len)

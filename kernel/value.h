@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "error.h"
@@ -102,6 +103,8 @@ lb_value *lb_map_new(void);
 lb_value *lb_func_new(const char *name, const char *signature, const char *doc, lb_builtin_fn fn,
                       void *data);
 lb_value *lb_object_new(const lb_class *cls, void *data); /* on OOM, cls->free(data) is called */
+/* The data of v when it is an object of class cls, else NULL (for lb_X_from_value). */
+void *lb_object_data(const lb_value *v, const lb_class *cls);
 
 lb_value *lb_incref(lb_value *v); /* returns v; NULL-safe */
 void lb_decref(lb_value *v);      /* NULL-safe */
@@ -132,6 +135,12 @@ char *lb_repr(const lb_value *v);
 char *lb_to_text(const lb_value *v);
 /* The shortest text that round-trips a double; integers without a decimal point. buf >= 32. */
 void lb_format_number(double x, char *buf, size_t size);
+/* A count with thousands separators: "1,234,567". */
+void lb_format_count(int64_t x, char *buf, size_t n);
+/* A tensor shape as text, "[2, 3]", cut to fit buf. */
+void lb_format_shape(int ndim, const int64_t *shape, char *buf, size_t n);
+/* A tensor shape as a list of numbers (new reference; NULL on OOM). */
+lb_value *lb_shape_list(int ndim, const int64_t *shape);
 /* A repr cut to at most max_cp code points with "..." (for summaries). */
 char *lb_repr_short(const lb_value *v, size_t max_cp);
 

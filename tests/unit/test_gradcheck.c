@@ -20,56 +20,19 @@
 #include "commands.h"
 #include "eval.h"
 #include "interp.h"
+#include "interp_harness.h"
 #include "ops.h"
 #include "plugin_impl.h"
 #include "plugins.h"
 
-static char OUT[16384];
-
-static void rec_stream(void *ctx, lb_stream which, const char *text, size_t len)
-{
-    (void)ctx;
-    (void)which;
-    size_t used = strlen(OUT);
-    if (len > sizeof OUT - used - 1)
-        len = sizeof OUT - used - 1;
-    memcpy(OUT + used, text, len);
-    OUT[used + len] = '\0';
-}
-
-static lb_interp *IN;
-static lb_error ERR;
-
 static void setup(void)
 {
-    lb_interp_free(IN);
-    OUT[0] = '\0';
-    lb_output out = {.stream = rec_stream};
-    IN = lb_interp_new(&out);
-    lb_error_clear(&ERR);
+    harness_start((lb_output){.stream = rec_stream});
 }
 
 static void teardown(void)
 {
-    lb_interp_free(IN);
-    IN = NULL;
-    lb_error_clear(&ERR);
-}
-
-static int run(const char *code)
-{
-    lb_error_clear(&ERR);
-    int rc = lb_interp_execute(IN, code, false, &ERR);
-    return rc;
-}
-
-static bool err_has(const char *ename, const char *needle)
-{
-    bool ok = ERR.evalue && strcmp(ERR.ename, ename) == 0 && strstr(ERR.evalue, needle);
-    if (!ok)
-        fprintf(stderr, "    got %s: %s\n    want %s containing: %s\n", ERR.ename,
-                ERR.evalue ? ERR.evalue : "(none)", ename, needle);
-    return ok;
+    harness_stop();
 }
 
 static lb_model *model(const char *name)

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "commands.h"
 #include "interp.h"
+#include "interp_harness.h"
 #include "ops.h"
 #include "plugins.h"
 
@@ -19,19 +20,7 @@
 #define LB_TEST_PLUGIN_DIR "build/testplugins"
 #endif
 
-static char OUT[65536];
 static json_t *DISPLAYS, *PAGES;
-
-static void rec_stream(void *ctx, lb_stream which, const char *text, size_t len)
-{
-    (void)ctx;
-    (void)which;
-    size_t used = strlen(OUT);
-    if (len > sizeof OUT - used - 1)
-        len = sizeof OUT - used - 1;
-    memcpy(OUT + used, text, len);
-    OUT[used + len] = '\0';
-}
 
 static void rec_display(void *ctx, json_t *data, json_t *metadata, const char *id, bool update)
 {
@@ -45,47 +34,22 @@ static void rec_page(void *ctx, json_t *data)
     json_array_append(PAGES, data);
 }
 
-static lb_interp *IN;
-static lb_error ERR;
-
 static void setup(void)
 {
-    if (IN)
-        lb_interp_free(IN);
+    harness_stop(); /* before the arrays its outputs record into */
     json_decref(DISPLAYS);
     json_decref(PAGES);
     DISPLAYS = json_array();
     PAGES = json_array();
-    OUT[0] = '\0';
-    lb_output out = {.stream = rec_stream, .display = rec_display, .page = rec_page};
-    IN = lb_interp_new(&out);
-    lb_error_clear(&ERR);
+    harness_start((lb_output){.stream = rec_stream, .display = rec_display, .page = rec_page});
 }
 
 static void teardown(void)
 {
-    lb_interp_free(IN);
-    IN = NULL;
-    lb_error_clear(&ERR);
+    harness_stop();
     json_decref(DISPLAYS);
     json_decref(PAGES);
     DISPLAYS = PAGES = NULL;
-}
-
-/* Runs code; returns 0 or -1 (error in ERR). */
-static int run(const char *code)
-{
-    lb_error_clear(&ERR);
-    return lb_interp_execute(IN, code, false, &ERR);
-}
-
-static bool err_has(const char *ename, const char *needle)
-{
-    bool ok = ERR.evalue && strcmp(ERR.ename, ename) == 0 && strstr(ERR.evalue, needle);
-    if (!ok)
-        fprintf(stderr, "    got %s: %s\n    want %s containing: %s\n", ERR.ename,
-                ERR.evalue ? ERR.evalue : "(none)", ename, needle);
-    return ok;
 }
 
 static int use_test(const char *name)
