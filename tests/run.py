@@ -45,6 +45,10 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
 BUILD = os.environ.get("LABBOOK_BUILD_DIR") or os.path.join(ROOT, "build")  # `make test` uses build/
+# Plugins come from this build tree, never from an installed copy that `use` would otherwise
+# find first (LABBOOK_PLUGIN_PATH is searched before the install directory): a stale
+# /usr/local install from an older checkout must not decide what the tests load.
+os.environ["LABBOOK_PLUGIN_PATH"] = os.path.join(BUILD, "plugins")
 PYTHON = "/usr/bin/python3"
 KERNEL_NAME = "labbook"
 
