@@ -528,15 +528,36 @@ static void dispatch(server *s, channel ch, const lb_msg *m, msgq *aborted, bool
 
 /* ---- threads ------------------------------------------------------------------------------ */
 
-/* Waits until sock is readable (1) or the quit pipe is (0); -1 on a ZeroMQ error. */
-static int wait_readable(server *s, void *sock)
+/* The parent poller (as ipykernel's): jupyter_client sets JPY_PARENT_PID for the kernels it
+ * launches. If that launcher dies without a shutdown_request, nobody can reach the kernel any
+ * more, so it would run forever; once its parent process changes (it was re-parented), the
+ * kernel shuts down. 0 = not watching. */
+static pid_t watched_parent;
+
+static bool parent_gone(void)
 {
+    return watched_parent > 0 && getppid() != watched_parent;
+}
+
+/* Waits until sock is readable (1) or the quit pipe is (0); -1 on a ZeroMQ error. The
+ * heartbeat thread (check_parent) also looks after the parent once a second. */
+static int wait_readable(server *s, void *sock, bool check_parent)
+{
+    long timeout = check_parent && watched_parent > 0 ? 1000 : -1;
     for (;;) {
         zmq_pollitem_t it[2] = {{sock, 0, ZMQ_POLLIN, 0}, {NULL, s->quit[0], ZMQ_POLLIN, 0}};
-        int r = zmq_poll(it, 2, -1);
+        int r = zmq_poll(it, 2, timeout);
         if (r < 0) {
             if (errno == EINTR) continue;
             return -1;
+        }
+        if (r == 0) {
+            if (parent_gone()) {
+                logmsg("the process that started this kernel exited: shutting down");
+                request_stop(s);
+                return 0;
+            }
+            continue;
         }
         if (it[1].revents) return 0;
         if (it[0].revents & ZMQ_POLLIN) return 1;
@@ -547,7 +568,7 @@ static void *hb_main(void *arg)
 {
     server *s = arg;
     enum { MAX_PARTS = 16 };
-    while (wait_readable(s, s->hb) == 1) {
+    while (wait_readable(s, s->hb, true) == 1) {
         /* REP: take the whole request, then echo it (extra parts beyond MAX_PARTS are
          * dropped; pings are one frame). */
         zmq_msg_t parts[MAX_PARTS];
@@ -575,7 +596,7 @@ static void *hb_main(void *arg)
 static void *control_main(void *arg)
 {
     server *s = arg;
-    while (wait_readable(s, s->control) == 1) {
+    while (wait_readable(s, s->control, false) == 1) {
         lb_msg *m;
         int r;
         while ((r = lb_wire_recv(s->session, s->control, ZMQ_DONTWAIT, &m)) >= 0) {
@@ -731,6 +752,12 @@ static int start(server *s, const char *connection_file, const char *history_pat
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &old);
+    /* The parent to watch is the one we have now (a wrapper script may stand between the
+     * launcher and us). Already re-parented to init means the launcher died before we got
+     * here: watch pid 1's child status anyway, so the first check stops the kernel. */
+    const char *jpy_parent = getenv("JPY_PARENT_PID");
+    if (jpy_parent && atol(jpy_parent) > 1)
+        watched_parent = getppid() == 1 ? (pid_t)atol(jpy_parent) : getppid();
     int e1 = pthread_create(&s->hb_thread, NULL, hb_main, s);
     s->hb_started = e1 == 0;
     int e2 = pthread_create(&s->control_thread, NULL, control_main, s);

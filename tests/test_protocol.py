@@ -1022,6 +1022,47 @@ class CompletionTests(KernelCase):
 
 
 # =============================================================================================
+def process_alive(pid):
+    """True while pid runs (a zombie waiting to be reaped counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(l.startswith("State:") and "Z" in l.split()[1] for l in f)
+    except FileNotFoundError:
+        return False
+
+
+class OrphanTests(unittest.TestCase):
+    """A kernel whose launcher dies without a shutdown_request exits by itself (ipykernel's
+    parent poller does the same), instead of running forever where nobody can reach it."""
+
+    def test_kernel_exits_when_its_launcher_dies(self):
+        launcher = ("import time\n"
+                    "from jupyter_client.manager import KernelManager\n"
+                    f"km = KernelManager(kernel_name={lbtest.KERNEL_NAME!r})\n"
+                    "km.start_kernel()\n"
+                    "kc = km.client()\n"
+                    "kc.start_channels()\n"
+                    "kc.wait_for_ready(timeout=60)\n"
+                    "print(km.provisioner.process.pid, flush=True)\n"
+                    "time.sleep(600)\n")
+        p = subprocess.Popen(["/usr/bin/python3", "-c", launcher], stdout=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+        pid = int(p.stdout.readline())
+        try:
+            self.assertTrue(process_alive(pid))
+            p.kill()
+            p.wait(timeout=30)
+            deadline = time.monotonic() + 20
+            while process_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertFalse(process_alive(pid), "the orphaned kernel is still running")
+        finally:
+            p.stdout.close()
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+# =============================================================================================
 class RunScriptTests(unittest.TestCase):
     """(o) `labbook run FILE.lab`."""
 
