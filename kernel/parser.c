@@ -171,6 +171,21 @@ static char *dup_text(parser *p, const char *s, size_t len)
     return d;
 }
 
+/* A node of `kind` at token t that carries t's text (names, strings, `NAME =` keys). */
+static lb_node *text_node(parser *p, lb_node_kind kind, const lb_token *t)
+{
+    lb_node *n = node_at(p, kind, t);
+    if (!n)
+        return NULL;
+    n->text = dup_text(p, t->text, t->text_len);
+    n->text_len = t->text_len;
+    if (!n->text) {
+        lb_node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
 static lb_node *parse_expr(parser *p);
 
 /* In command mode, `(` or `[` after whitespace starts a new argument instead of a call/index,
@@ -260,15 +275,10 @@ static lb_node *name_eq_node(parser *p, lb_node_kind kind)
 {
     lb_token *t = next(p);
     next(p);
-    lb_node *n = node_at(p, kind, t);
-    if (!n)
-        return NULL;
-    n->key_line = t->line;
-    n->key_col = t->col;
-    n->text = dup_text(p, t->text, t->text_len);
-    if (!n->text) {
-        lb_node_free(n);
-        return NULL;
+    lb_node *n = text_node(p, kind, t);
+    if (n) {
+        n->key_line = t->line;
+        n->key_col = t->col;
     }
     return n;
 }
@@ -320,16 +330,7 @@ static lb_node *parse_primary(parser *p)
         return n;
     case TK_STRING:
         next(p);
-        n = node_at(p, LB_N_STR, t);
-        if (!n)
-            return NULL;
-        n->text = dup_text(p, t->text, t->text_len);
-        n->text_len = t->text_len;
-        if (!n->text) {
-            lb_node_free(n);
-            return NULL;
-        }
-        return n;
+        return text_node(p, LB_N_STR, t);
     case TK_NAME:
         if (strcmp(t->text, "true") == 0 || strcmp(t->text, "false") == 0) {
             next(p);
@@ -347,16 +348,7 @@ static lb_node *parse_primary(parser *p)
             return NULL;
         }
         next(p);
-        n = node_at(p, LB_N_NAME, t);
-        if (!n)
-            return NULL;
-        n->text = dup_text(p, t->text, t->text_len);
-        n->text_len = t->text_len;
-        if (!n->text) {
-            lb_node_free(n);
-            return NULL;
-        }
-        return n;
+        return text_node(p, LB_N_NAME, t);
     case TK_LPAREN: {
         next(p);
         bool saved = p->cmd_mode;
