@@ -69,6 +69,9 @@ typedef enum {
 } lb_arg_hint;
 
 #define LB_CMD_OPEN_KEYWORDS 1u /* key=value names are not checked against params */
+/* The command gives a value that `NAME = VERB ...` assigns (`runs = train a on f`): the handler
+ * sets call->result (a new reference). Without an assignment the value is dropped. */
+#define LB_CMD_RESULT 2u
 
 typedef struct lb_cmd_call lb_cmd_call;
 typedef int (*lb_cmd_handler)(lb_cmd_call *call, lb_error *err);
@@ -96,6 +99,7 @@ struct lb_cmd_call {
     size_t nargs;
     const lb_node **kwargs;  /* LB_N_KEYWORD nodes: text = key, kids[0] = value expression */
     size_t nkwargs;
+    lb_value *result;        /* LB_CMD_RESULT commands: the value given (new reference) */
 };
 
 /* ---- the table -------------------------------------------------------------------------- */
@@ -180,6 +184,8 @@ void lb_emit_page(lb_interp *in, json_t *data);
 /* Registers the v0 commands and builtin functions (builtin_commands.c, builtin_functions.c). */
 int lb_register_builtin_commands(lb_interp *in, lb_error *err);
 int lb_register_builtin_functions(lb_interp *in, lb_error *err);
+/* Registers `expect CONDITION ["message"]` (expect.c). */
+int lb_register_expect_command(lb_interp *in, lb_error *err);
 /* Registers fashion_mnist(), idx(), csv() and `samples` (data_values.c, dataset.h). */
 int lb_register_data_commands(lb_interp *in, lb_error *err);
 

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "dataset.h"
 #include "plot.h"
+#include "train.h"
 #include "strbuf.h"
 #include "table.h"
 
@@ -881,6 +882,19 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
         lb_decref(v);
         return lb_node_error(err, call->args[0], "ValueError", "the images are too large to show");
     }
+    lb_value *mv = lb_call_param(call, "model", err);
+    lb_value *wv = mv ? lb_call_param(call, "wrong", err) : NULL;
+    if (!mv || !wv) {
+        lb_decref(mv);
+        lb_decref(v);
+        return -1;
+    }
+    bool only_wrong = lb_truthy(wv);
+    lb_decref(wv);
+    if (mv->kind == LB_NONE) {
+        lb_decref(mv);
+        mv = NULL;
+    }
     int64_t *pick = malloc((size_t)s->n * sizeof *pick);
     float *pix = malloc((size_t)(n * s->numel) * sizeof *pix + 1);
     lb_plot_image *ims = calloc((size_t)n, sizeof *ims);
@@ -888,6 +902,7 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
         free(pick);
         free(pix);
         free(ims);
+        lb_decref(mv);
         lb_decref(v);
         oom(err);
         return -1;
@@ -896,6 +911,46 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
         pick[i] = i;
     if (seeded)
         lb_data_shuffle(pick, s->n, seed);
+    /* predictions: of the whole split, so that wrong=true can pick among the mistakes */
+    int32_t *pred = NULL;
+    char (*caps)[160] = NULL;
+    char who[300] = "";
+    if (mv) {
+        pred = malloc((size_t)s->n * sizeof *pred);
+        caps = calloc((size_t)n, sizeof *caps);
+        if (!pred || !caps) {
+            free(pred);
+            free(caps);
+            free(pick);
+            free(pix);
+            free(ims);
+            lb_decref(mv);
+            lb_decref(v);
+            oom(err);
+            return -1;
+        }
+        if (lb_predict_split(call->in, mv, s, ds->nclasses, pred, who, sizeof who, err) < 0) {
+            const lb_node *mk = lb_call_keyword(call, "model");
+            if (mk)
+                lb_error_locate(err, mk->kids[0]->line, mk->kids[0]->col, mk->kids[0]->span);
+            free(pred);
+            free(caps);
+            free(pick);
+            free(pix);
+            free(ims);
+            lb_decref(mv);
+            lb_decref(v);
+            return -1;
+        }
+        if (only_wrong) {
+            int64_t k = 0;
+            for (int64_t i = 0; i < s->n; i++)
+                if (pred[pick[i]] != s->y[pick[i]])
+                    pick[k++] = pick[i];
+            if (n > k)
+                n = k;
+        }
+    }
     int64_t gsize = ds->ngroups ? s->numel / ds->ngroups : 0;
     for (int64_t k = 0; k < n; k++) {
         int64_t i = pick[k];
@@ -914,16 +969,28 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
             ims[k].hi = 1;
         }
         ims[k].caption = ds->classes[s->y[i]];
+        if (pred) {
+            snprintf(caps[k], sizeof caps[k], "%s\n(%s)", ds->classes[pred[i]], ds->classes[s->y[i]]);
+            ims[k].caption = caps[k];
+            ims[k].wrong = pred[i] != s->y[i];
+        }
     }
     char title[256], cnt[32];
     lb_format_count(s->n, cnt, sizeof cnt);
-    snprintf(title, sizeof title, "%s.%s: %s%" PRId64 " of %s", ds->name, s->name,
-             seeded ? "random " : "", n, cnt);
+    if (pred)
+        snprintf(title, sizeof title, "%s on %s.%s: %s%" PRId64 "%s of %s, predicted (true)", who,
+                 ds->name, s->name, seeded ? "random " : "", n, only_wrong ? " mistakes" : "", cnt);
+    else
+        snprintf(title, sizeof title, "%s.%s: %s%" PRId64 " of %s", ds->name, s->name,
+                 seeded ? "random " : "", n, cnt);
     lb_plot_opts opts = {.title = title};
     lb_plot *p = lb_plot_images(ims, (size_t)n, cols, &opts, err);
     free(pick);
     free(pix);
     free(ims);
+    free(pred);
+    free(caps);
+    lb_decref(mv);
     lb_decref(v);
     if (!p)
         return -1;
@@ -935,16 +1002,21 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
 static const lb_param samples_params[] = {
     {"cols", LB_PARAM_INT, "0", "images per row (0: up to 8)"},
     {"seed", LB_PARAM_INT, NULL, "pick samples at random with this seed (default: the first N)"},
+    {"model", LB_PARAM_ANY, NULL, "a model or run: caption each sample with its prediction (wrong ones in red)"},
+    {"wrong", LB_PARAM_BOOL, "false", "with model: show only samples it gets wrong"},
     {0}};
 
 static const lb_command samples_cmd = {
     .name = "samples",
-    .synopsis = "samples DATA [N] cols=0 seed=S",
+    .synopsis = "samples DATA [N] cols=0 seed=S model=M wrong=false",
     .doc = "Shows N samples (default 16, at most 256) of a data set or split as an image grid,\n"
            "each captioned with its class name: the first N in file order, or N picked at\n"
            "random (Fisher-Yates with the seed, as the split) with seed=S. A dataset shows its\n"
-           "train split. Normalised values are mapped back to the pixels they came from.",
-    .example = "f = fashion_mnist()\nsamples f.test 16\nsamples f 32 cols=8 seed=1",
+           "train split. Normalised values are mapped back to the pixels they came from.\n"
+           "With model=M (a model or a run), each caption gives the true and the predicted\n"
+           "class, wrong predictions in red; wrong=true shows only the mistakes.",
+    .example = "f = fashion_mnist()\nsamples f.test 16\nsamples f 32 cols=8 seed=1\n"
+               "samples f.test 16 model=pool wrong=true",
     .params = samples_params,
     .min_args = 1,
     .max_args = 2,

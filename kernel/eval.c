@@ -89,6 +89,8 @@ static const char *op_text(lb_tok_kind k)
     }
 }
 
+const char *lb_op_text(lb_tok_kind k) { return op_text(k); }
+
 static lb_value *operand_error(const lb_node *n, lb_tok_kind op, const lb_value *a,
                                const lb_value *b, lb_error *err)
 {
@@ -252,6 +254,21 @@ static int order(const lb_node *n, lb_tok_kind op, const lb_value *a, const lb_v
     return 0;
 }
 
+int lb_compare(const lb_node *n, lb_tok_kind op, const lb_value *a, const lb_value *b, bool *out,
+               lb_error *err)
+{
+    if (op == TK_EQ || op == TK_NE) {
+        int eq = lb_equal(a, b, err);
+        if (eq < 0) {
+            lb_error_locate(err, n->line, n->col, n->span);
+            return -1;
+        }
+        *out = op == TK_EQ ? eq : !eq;
+        return 0;
+    }
+    return order(n, op, a, b, out, err);
+}
+
 static lb_value *eval_compare(lb_interp *in, const lb_node *n, lb_error *err)
 {
     lb_value *left = lb_eval(in, n->kids[0], err);
@@ -264,17 +281,7 @@ static lb_value *eval_compare(lb_interp *in, const lb_node *n, lb_error *err)
             lb_decref(left);
             return NULL;
         }
-        lb_tok_kind op = n->ops[i - 1];
-        if (op == TK_EQ || op == TK_NE) {
-            int eq = lb_equal(left, right, err);
-            if (eq < 0) {
-                lb_error_locate(err, n->line, n->col, n->span);
-                lb_decref(left);
-                lb_decref(right);
-                return NULL;
-            }
-            result = op == TK_EQ ? eq : !eq;
-        } else if (order(n, op, left, right, &result, err) < 0) {
+        if (lb_compare(n, n->ops[i - 1], left, right, &result, err) < 0) {
             lb_decref(left);
             lb_decref(right);
             return NULL;
@@ -633,7 +640,8 @@ static int check_keywords(lb_interp *in, const lb_command *cmd, const lb_node **
     return 0;
 }
 
-static int run_command(lb_interp *in, const lb_node *s, const lb_command *cmd, lb_error *err)
+static int run_command(lb_interp *in, const lb_node *s, const lb_command *cmd, lb_value **result,
+                       lb_error *err)
 {
     size_t n = s->nkids, np = 0, nk = 0;
     const lb_node **pos = calloc(n ? n : 1, sizeof *pos);
@@ -674,6 +682,12 @@ static int run_command(lb_interp *in, const lb_node *s, const lb_command *cmd, l
     lb_cmd_call call = {.in = in, .cmd = cmd, .node = s, .args = pos, .nargs = np, .kwargs = kw,
                         .nkwargs = nk};
     r = cmd->handler(&call, err);
+    /* a failing command may still give a value (an interrupted `train` gives the runs it
+     * made): the assignment keeps it, then the error stops the cell */
+    if (result)
+        *result = call.result;
+    else
+        lb_decref(call.result);
     if (r < 0) {
         if (!lb_error_is_set(err))
             lb_node_error(err, &verb, "RuntimeError", "%s failed", cmd->name);
@@ -692,7 +706,23 @@ int lb_exec(lb_interp *in, const lb_node *s, lb_value **result, lb_error *err)
         *result = NULL;
     switch (s->kind) {
     case LB_N_ASSIGN: {
-        lb_value *v = lb_eval(in, s->kids[0], err);
+        lb_value *v = NULL;
+        if (s->kids[0]->kind == LB_N_COMMAND) { /* `runs = train ...` (LB_CMD_RESULT) */
+            const lb_command *cmd = lb_commands_find(in->cmds, s->kids[0]->text);
+            if (!cmd)
+                return lb_node_error(err, s->kids[0], "NameError", "unknown command '%s'",
+                                     s->kids[0]->text);
+            int rc = run_command(in, s->kids[0], cmd, &v, err);
+            if (rc < 0) {
+                if (v && lb_map_set_take(in->globals, s->text, v) < 0)
+                    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+                return -1;
+            }
+            if (!v)
+                v = lb_none();
+        } else {
+            v = lb_eval(in, s->kids[0], err);
+        }
         if (!v)
             return -1;
         int r = lb_map_set_take(in->globals, s->text, v);
@@ -722,7 +752,7 @@ int lb_exec(lb_interp *in, const lb_node *s, lb_value **result, lb_error *err)
         const lb_command *cmd = lb_commands_find(in->cmds, s->text);
         if (!cmd)
             return lb_node_error(err, s, "NameError", "unknown command '%s'", s->text);
-        return run_command(in, s, cmd, err);
+        return run_command(in, s, cmd, NULL, err);
     }
     default:
         return lb_node_error(err, s, "SyntaxError", "not a statement");

@@ -9,6 +9,7 @@
 #include "plot.h"
 #include "plugins.h"
 #include "table.h"
+#include "train.h"
 
 lb_interp *lb_interp_new(const lb_output *out)
 {
@@ -28,8 +29,10 @@ lb_interp *lb_interp_new(const lb_output *out)
         lb_interp_add_version(in, "labbook language", LB_LANGUAGE_VERSION) < 0 ||
         lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 ||
         lb_register_builtin_functions(in, &err) < 0 || lb_register_builtin_commands(in, &err) < 0 ||
+        lb_register_expect_command(in, &err) < 0 ||
         lb_register_plugin_commands(in, &err) < 0 || lb_register_plot_commands(in, &err) < 0 ||
-        lb_register_data_commands(in, &err) < 0) {
+        lb_register_data_commands(in, &err) < 0 || lb_register_train_commands(in, &err) < 0 ||
+        lb_register_run_commands(in, &err) < 0) {
         lb_error_clear(&err);
         goto fail;
     }
@@ -44,6 +47,7 @@ void lb_interp_free(lb_interp *in)
     if (!in)
         return;
     lb_decref(in->globals);
+    lb_decref(in->runs);
     lb_decref(in->builtins);
     lb_commands_free(in->cmds);
     lb_registry_free(in->plugins); /* after the values that may hold plugin code */

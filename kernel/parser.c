@@ -754,7 +754,17 @@ static lb_node *parse_statement(parser *p)
                 lb_node_free(n);
                 return NULL;
             }
-            lb_node *v = parse_expr(p);
+            /* `runs = train a on f ...`: a command that gives a value (LB_CMD_RESULT), unless
+             * the name is followed by something that makes it an expression (`x = plot(...)`) */
+            lb_token *vt = cur(p);
+            const lb_command *vc = vt->kind == TK_NAME && p->cmds ? lb_commands_find(p->cmds, vt->text) : NULL;
+            lb_node *v;
+            if (vc && (vc->flags & LB_CMD_RESULT) && starts_operand(peek(p, 1))) {
+                next(p);
+                v = parse_command(p, vt);
+            } else {
+                v = parse_expr(p);
+            }
             if (!v || add_kid(p, n, v) < 0) {
                 lb_node_free(n);
                 return NULL;

@@ -2,6 +2,7 @@
  * colours (tab10, viridis), nice ticks, line charts, heatmaps, image grids, bar charts; each
  * figure is drawn once into a cairo recording surface and replayed to PNG (kept) or PDF;
  * the "plot" value class. The language commands are in plot_commands.c. */
+#include "fileio.h"
 #include "plot.h"
 
 #include <errno.h>
@@ -1539,33 +1540,9 @@ int lb_plot_save(lb_plot *p, const char *path, lb_error *err)
         bytes = lb_plot_png(p, &len, err);
     if (!bytes)
         return -1;
-    size_t tl = strlen(path) + 32;
-    char *tmp = malloc(tl);
-    if (!tmp) {
-        free(owned);
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-    }
-    snprintf(tmp, tl, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int e = f ? 0 : errno;
-    bool ok = f && fwrite(bytes, 1, len, f) == len;
-    if (f && !ok)
-        e = errno ? errno : EIO;
-    if (f && fclose(f) != 0 && ok) {
-        ok = false;
-        e = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        e = errno;
-    }
-    if (!ok && f)
-        unlink(tmp);
-    free(tmp);
+    int rc = lb_write_file_atomic(path, bytes, len, err);
     free(owned);
-    if (!ok)
-        return lb_error_set(err, "IOError", 0, 0, "cannot write %s: %s", path, strerror(e));
-    return 0;
+    return rc;
 }
 
 static char *base64(const unsigned char *d, size_t n)

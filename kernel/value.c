@@ -88,6 +88,15 @@ lb_value *lb_func_new(const char *name, const char *signature, const char *doc, 
     return v;
 }
 
+lb_value *lb_method_new(const char *name, const char *signature, const char *doc, lb_builtin_fn fn,
+                        lb_value *self)
+{
+    lb_value *v = lb_func_new(name, signature, doc, fn, self);
+    if (v)
+        v->u.func.self = lb_incref(self);
+    return v;
+}
+
 lb_value *lb_object_new(const lb_class *cls, void *data)
 {
     lb_value *v = alloc_value(LB_OBJECT);
@@ -165,6 +174,10 @@ static void free_one(lb_value *v, free_stack *st)
     case LB_OBJECT:
         if (v->u.obj.cls && v->u.obj.cls->free)
             v->u.obj.cls->free(v->u.obj.data);
+        break;
+    case LB_FUNC:
+        if (v->u.func.self)
+            release_child(v->u.func.self, st);
         break;
     default:
         break;

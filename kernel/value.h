@@ -83,6 +83,7 @@ struct lb_value {
             const char *doc;       /* one-line doc */
             lb_builtin_fn fn;
             void *data;
+            lb_value *self; /* a bound method's object (owned; fn receives it as data) */
         } func;
         struct {
             const lb_class *cls;
@@ -103,6 +104,10 @@ lb_value *lb_map_new(void);
 lb_value *lb_func_new(const char *name, const char *signature, const char *doc, lb_builtin_fn fn,
                       void *data);
 lb_value *lb_object_new(const lb_class *cls, void *data); /* on OOM, cls->free(data) is called */
+/* A method bound to an object (what a class's member() returns for `runs.best`): fn is called
+ * with data = self, which the function value keeps alive (a new reference is taken). */
+lb_value *lb_method_new(const char *name, const char *signature, const char *doc, lb_builtin_fn fn,
+                        lb_value *self);
 /* The data of v when it is an object of class cls, else NULL (for lb_X_from_value). */
 void *lb_object_data(const lb_value *v, const lb_class *cls);
 

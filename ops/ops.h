@@ -265,6 +265,11 @@ void lb_params_zero_grad(lb_params *p);
 int lb_params_ensure_state(lb_params *p, int nstate, lb_status *st);
 float *lb_params_state(lb_params *p, int k, const lb_tensor *t); /* state section k of t */
 float *lb_params_block(lb_params *p, size_t *nfloats);         /* the whole block */
+/* The values section (every parameter and buffer, padded; *nfloats its length): what a run
+ * snapshots and restores. Gradients and optimizer state are not in it. */
+float *lb_params_values(lb_params *p, size_t *nfloats);
+/* Zeroes the optimizer state and its step count (a fresh optimizer for a new run). */
+void lb_params_reset_state(lb_params *p);
 int lb_params_nstate(const lb_params *p);
 /* The optimizer's step count, kept with its state (lb_optim_step sets it; a checkpoint saved
  * with state restores it): to resume, set o.t = lb_params_optim_step(p) after loading. */

@@ -128,6 +128,16 @@ float *lb_params_block(lb_params *p, size_t *nfloats) {
 }
 
 int lb_params_nstate(const lb_params *p) { return p->nstate; }
+
+float *lb_params_values(lb_params *p, size_t *nfloats) {
+    if (nfloats) *nfloats = p->sec;
+    return p->block;
+}
+
+void lb_params_reset_state(lb_params *p) {
+    if (p->block && p->nstate) memset(p->block + 2 * p->sec, 0, (size_t)p->nstate * p->sec * sizeof(float));
+    p->optim_step = 0;
+}
 int64_t lb_params_optim_step(const lb_params *p) { return p->optim_step; }
 void lb_params_set_optim_step(lb_params *p, int64_t t) { p->optim_step = t; }
 
