@@ -898,49 +898,25 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
     int64_t *pick = malloc((size_t)s->n * sizeof *pick);
     float *pix = malloc((size_t)(n * s->numel) * sizeof *pix + 1);
     lb_plot_image *ims = calloc((size_t)n, sizeof *ims);
-    if (!pick || !pix || !ims) {
-        free(pick);
-        free(pix);
-        free(ims);
-        lb_decref(mv);
-        lb_decref(v);
+    /* predictions: of the whole split, so that wrong=true can pick among the mistakes */
+    int32_t *pred = mv ? malloc((size_t)s->n * sizeof *pred) : NULL;
+    char (*caps)[160] = mv ? calloc((size_t)n, sizeof *caps) : NULL;
+    char who[300] = "";
+    lb_plot *p = NULL;
+    if (!pick || !pix || !ims || (mv && (!pred || !caps))) {
         oom(err);
-        return -1;
+        goto out;
     }
     for (int64_t i = 0; i < s->n; i++)
         pick[i] = i;
     if (seeded)
         lb_data_shuffle(pick, s->n, seed);
-    /* predictions: of the whole split, so that wrong=true can pick among the mistakes */
-    int32_t *pred = NULL;
-    char (*caps)[160] = NULL;
-    char who[300] = "";
     if (mv) {
-        pred = malloc((size_t)s->n * sizeof *pred);
-        caps = calloc((size_t)n, sizeof *caps);
-        if (!pred || !caps) {
-            free(pred);
-            free(caps);
-            free(pick);
-            free(pix);
-            free(ims);
-            lb_decref(mv);
-            lb_decref(v);
-            oom(err);
-            return -1;
-        }
         if (lb_predict_split(call->in, mv, s, ds->nclasses, pred, who, sizeof who, err) < 0) {
             const lb_node *mk = lb_call_keyword(call, "model");
             if (mk)
                 lb_error_locate(err, mk->kids[0]->line, mk->kids[0]->col, mk->kids[0]->span);
-            free(pred);
-            free(caps);
-            free(pick);
-            free(pix);
-            free(ims);
-            lb_decref(mv);
-            lb_decref(v);
-            return -1;
+            goto out;
         }
         if (only_wrong) {
             int64_t k = 0;
@@ -975,7 +951,7 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
             ims[k].wrong = pred[i] != s->y[i];
         }
     }
-    char title[256], cnt[32];
+    char title[512], cnt[32];
     lb_format_count(s->n, cnt, sizeof cnt);
     if (pred)
         snprintf(title, sizeof title, "%s on %s.%s: %s%" PRId64 "%s of %s, predicted (true)", who,
@@ -984,7 +960,8 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
         snprintf(title, sizeof title, "%s.%s: %s%" PRId64 " of %s", ds->name, s->name,
                  seeded ? "random " : "", n, cnt);
     lb_plot_opts opts = {.title = title};
-    lb_plot *p = lb_plot_images(ims, (size_t)n, cols, &opts, err);
+    p = lb_plot_images(ims, (size_t)n, cols, &opts, err);
+out:
     free(pick);
     free(pix);
     free(ims);

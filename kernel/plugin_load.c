@@ -1159,6 +1159,24 @@ static int cmd_use(lb_cmd_call *call, lb_error *err)
     return 0;
 }
 
+json_t *lb_plugins_json(lb_interp *in, const lb_model *m)
+{
+    lb_registry *reg = lb_interp_registry(in);
+    json_t *used = m ? lb_model_plugins(m) : NULL;
+    json_t *out = json_array();
+    for (size_t i = 0; out && reg && i < reg->n; i++) {
+        lbp_plugin *p = reg->plugins[i];
+        bool u = false;
+        for (size_t k = 0; k < json_array_size(used) && !u; k++)
+            u = strcmp(json_string_value(json_object_get(json_array_get(used, k), "name")), p->name) == 0;
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", p->name, "version",
+                                             p->version ? p->version : "", "sha256", p->sha256,
+                                             "file", p->path ? p->path : "", "used", u));
+    }
+    json_decref(used);
+    return out;
+}
+
 static int cmd_plugins(lb_cmd_call *call, lb_error *err)
 {
     lb_registry *reg = lb_interp_registry(call->in);

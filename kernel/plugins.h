@@ -97,6 +97,44 @@ int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM]); /* ndim;
  * training selects batch statistics / dropout; rng NULL uses the model's own (seeded) one.
  * NULL with g's status set on failure. */
 lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng);
+/* The canonical source of the model's layers ("cnn(channels=[16, 32], pool=\"max\")"), borrowed. */
+const char *lb_model_spec_text(const lb_model *m);
+uint64_t lb_model_seed(const lb_model *m);
+/* Reseeds the generator training-mode forwards draw from (dropout), so that a run is
+ * reproducible from its own seed. */
+void lb_model_seed_run(lb_model *m, uint64_t seed);
+/* The plugins the model's layers come from: a new JSON array of {"name", "version",
+ * "sha256", "file"} (each plugin once, in order of first use); NULL on OOM. */
+json_t *lb_model_plugins(const lb_model *m);
+/* Every loaded plugin as {"name", "version", "sha256", "file", "used"} (used: m's layers come
+ * from it; m may be NULL), a new JSON array (what a run record keeps). */
+json_t *lb_plugins_json(lb_interp *in, const lb_model *m);
+/* A new model value with the same layers and a copy of m's parameter values (not gradients or
+ * optimizer state) under a new name; NULL with *err. */
+lb_value *lb_model_copy(lb_interp *in, const lb_model *m, const char *name, lb_error *err);
+/* The model class (for the `save` hook and checkpoints, kernel/checkpoint.c). */
+extern const lb_class lb_model_class;
+
+/* ---- checkpoints (checkpoint.c) --------------------------------------------------------------
+ * The file format (versioned, SHA-256 checksummed, written atomically) is spec/language.md §12.
+ * Errors: IOError / FileNotFoundError naming the path, CheckpointError (not a checkpoint,
+ * newer format, truncated, corrupted, invalid header, tensors that do not fit the model). */
+
+/* Writes m's weights and header to path (temp file in the same folder, fsync, rename). */
+int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err);
+/* The model class's `save` hook: lb_checkpoint_save on a model value. */
+int lb_checkpoint_save_value(const lb_value *self, const char *path, lb_error *err);
+/* Loads the file's weights into m: every tensor name and shape must match m's, checked before
+ * any weight is written (m is untouched on failure). Gradients and optimizer state are reset.
+ * A different plugin version or spec is a warning (on in's stderr; in may be NULL). */
+int lb_checkpoint_load_into(lb_interp *in, lb_model *m, const char *path, lb_error *err);
+/* `load NAME "file"`: into the model NAME holds, else into a model rebuilt from the header (the
+ * plugins it names loaded with lb_plugin_use) and stored in NAME. *model (optional) receives a
+ * new reference to it. */
+int lb_checkpoint_load(lb_interp *in, const char *name, const char *path, lb_value **model,
+                       lb_error *err);
+/* Registers `load` (called by lb_register_model_commands). */
+int lb_register_checkpoint_commands(lb_interp *in, lb_error *err);
 
 /* ---- gradient check (plugin_check.c) --------------------------------------------------------
  * The tape's gradients of L = sum(y * w) (w fixed random weights) with respect to the input

@@ -134,7 +134,7 @@ static void draw(lb_progress *p, const char *state, const char *message)
     double overall = p->nruns > 0 ? ((double)p->index + frac) / p->nruns : 0;
     double el = t - p->t0, run_el = t - p->run_t0;
     double remain = overall > 0 ? el / overall * (1 - overall) : NAN;
-    double rate = run_el > 0 && p->samples > 0 ? (double)p->samples / (t - p->run_t0 - 0) : 0;
+    double rate = run_el > 0 && p->samples > 0 ? (double)p->samples / run_el : 0;
     char e1[32], e2[32], r[32], head[512], stats[512];
     clock_text(el, e1, sizeof e1);
     clock_text(remain, e2, sizeof e2);
@@ -145,6 +145,9 @@ static void draw(lb_progress *p, const char *state, const char *message)
         snprintf(head, sizeof head, "%s", p->name);
     if (state)
         snprintf(stats, sizeof stats, "%s after %s", state, e1);
+    else if (p->batch == 0)
+        snprintf(stats, sizeof stats, "epoch %" PRId64 "/%" PRId64 " · starting · %s", p->epoch + 1,
+                 p->epochs, e1);
     else
         snprintf(stats, sizeof stats,
                  "epoch %" PRId64 "/%" PRId64 " · batch %" PRId64 "/%" PRId64 " · loss %.4f · %s samples/s · %s<%s",

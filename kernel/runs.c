@@ -858,7 +858,7 @@ static void json_cell(lb_strbuf *b, const json_t *v)
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         lb_sb_add(b, buf);
     } else if (json_is_real(v)) {
-        snprintf(buf, sizeof buf, "%.9g", json_real_value(v));
+        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
         lb_sb_add(b, buf);
     } else if (json_is_boolean(v)) {
         lb_sb_add(b, json_is_true(v) ? "true" : "false");

@@ -27,6 +27,9 @@
 
 static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
+/* A JSON number, or null for NaN and infinities (JSON has no such numbers). */
+static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -379,16 +382,18 @@ static json_t *metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full
 {
     char k[16];
     snprintf(k, sizeof k, "top%d", m->k);
-    json_t *o = json_pack("{s:f, s:f}", "loss", lb_metrics_loss(m), "acc", lb_metrics_accuracy(m));
+    json_t *o = json_object();
     if (!o)
         return NULL;
-    json_object_set_new(o, k, json_real(lb_metrics_topk(m)));
+    json_object_set_new(o, "loss", jnum(lb_metrics_loss(m)));
+    json_object_set_new(o, "acc", jnum(lb_metrics_accuracy(m)));
+    json_object_set_new(o, k, jnum(lb_metrics_topk(m)));
     json_object_set_new(o, "samples", json_integer(m->n));
     if (full) {
         json_t *pc = json_object(), *cm = json_array();
         for (int c = 0; c < m->nclasses; c++) {
             double a = lb_metrics_class_accuracy(m, c);
-            json_object_set_new(pc, ds->classes[c], isnan(a) ? json_null() : json_real(a));
+            json_object_set_new(pc, ds->classes[c], jnum(a));
             json_t *row = json_array();
             for (int p = 0; p < m->nclasses; p++)
                 json_array_append_new(row, json_integer(m->confusion[(size_t)c * (size_t)m->nclasses + (size_t)p]));
@@ -508,7 +513,7 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
     json_object_set_new(rec, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(rec, "config_sha256", json_string(cfgtext_hash));
     json_object_set_new(rec, "data", lb_dataset_record(T->ds));
-    json_object_set_new(rec, "plugins", lb_model_plugins(m));
+    json_object_set_new(rec, "plugins", lb_plugins_json(in, m));
     json_object_set_new(rec, "labbook", json_string(LB_VERSION));
     json_object_set_new(rec, "threads", json_integer(threads));
     json_object_set_new(rec, "host", json_string(host));
@@ -633,8 +638,8 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
         double train_s = now_s() - te0;
         json_t *ep = json_object();
         json_object_set_new(ep, "epoch", json_integer(e + 1));
-        json_object_set_new(ep, "train.loss", json_real(lb_metrics_loss(&tm)));
-        json_object_set_new(ep, "train.acc", json_real(lb_metrics_accuracy(&tm)));
+        json_object_set_new(ep, "train.loss", jnum(lb_metrics_loss(&tm)));
+        json_object_set_new(ep, "train.acc", jnum(lb_metrics_accuracy(&tm)));
         if (T->va) {
             lb_metrics_reset(&vm);
             if (lb_evaluate_split(in, m, T->va, c->eval_batch, &vm, NULL, err) < 0) {
@@ -646,9 +651,9 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
             }
             char k[24];
             snprintf(k, sizeof k, "valid.top%d", vm.k);
-            json_object_set_new(ep, "valid.loss", json_real(lb_metrics_loss(&vm)));
-            json_object_set_new(ep, "valid.acc", json_real(lb_metrics_accuracy(&vm)));
-            json_object_set_new(ep, k, json_real(lb_metrics_topk(&vm)));
+            json_object_set_new(ep, "valid.loss", jnum(lb_metrics_loss(&vm)));
+            json_object_set_new(ep, "valid.acc", jnum(lb_metrics_accuracy(&vm)));
+            json_object_set_new(ep, k, jnum(lb_metrics_topk(&vm)));
         }
         char lrb[32];
         snprintf(lrb, sizeof lrb, "%.7g", (double)lr); /* the float32 rate, without its binary tail */
@@ -661,8 +666,8 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
             best = mv;
             best_epoch = e + 1;
             since_best = 0;
-            if (best_w)
-                memcpy(best_w, vals, nvals * sizeof *vals);
+            if (best_w) /* re-fetched: the optimizer's first step may have moved the block */
+                memcpy(best_w, lb_params_values(P, NULL), nvals * sizeof *vals);
         } else {
             since_best++;
         }
@@ -672,7 +677,8 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
     }
     double total = now_s() - t0;
 
-    /* the weights kept and the final metrics */
+    /* the weights kept and the final metrics (the block may have moved: optimizer state) */
+    vals = lb_params_values(P, NULL);
     if (rc == 0 && best_w && best_epoch > 0 && best_epoch < (int64_t)json_array_size(history))
         memcpy(vals, best_w, nvals * sizeof *vals);
     size_t ne = json_array_size(history);
@@ -1248,11 +1254,9 @@ static int cmd_evaluate(lb_cmd_call *call, lb_error *err)
     if (rc == 0)
         rc = evaluate_target(call, &t, &met, NULL, err);
     if (rc == 0) {
-        json_t *j = metrics_json(&met, t.ds, true);
         lb_table *tb = lb_table_new();
         lb_value *res = lb_map_new();
-        if (!j || !tb || !res) {
-            json_decref(j);
+        if (!tb || !res) {
             lb_table_free(tb);
             lb_decref(res);
             rc = oom(err);
@@ -1289,7 +1293,6 @@ static int cmd_evaluate(lb_cmd_call *call, lb_error *err)
             }
             lb_map_set_take(res, "per_class", pc);
             lb_map_set_take(res, "confusion", cm);
-            json_decref(j);
             char title[400];
             snprintf(title, sizeof title, "%s on %s.%s\n", t.label, t.ds->name, t.s->name);
             lb_emit_stream(call->in, LB_STDOUT, title, strlen(title));

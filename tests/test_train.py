@@ -1,0 +1,360 @@
+"""Training through the real kernel (jupyter_client over ZeroMQ, real Fashion-MNIST, the cnn
+and mlp plugins loaded with dlopen): sweeps expand to the cartesian product in order and end in
+one comparison table sorted by the monitor with the best values marked; run records hold every
+field the issue lists; runs are values (runs.best(...).test.acc); `runs`, `export` (CSV and
+JSON, atomic), `evaluate` (metrics consistent with the confusion matrix), `confusion`,
+`samples model=`; the live progress display is created once and updated in place at most
+5 times a second (+ the final state); an interrupt during training stops at the next batch,
+keeps the completed epochs (run marked interrupted) and the weights; a NaN loss is an error
+naming the epoch and batch; bad settings are errors at the right column; the same seed gives
+bit-identical metrics."""
+
+import csv
+import datetime
+import json
+import os
+import re
+import tempfile
+import time
+import unittest
+
+import lbtest
+
+SANITIZE = True      # tests/run.py runs this suite again against the ASan+UBSan kernel
+
+SETUP = ('use cnn\nuse mlp\n'
+         'f = fashion_mnist(valid=300, train=900, test=400, seed=0)\n'
+         'model a = cnn(channels=[4, 8], pool="max") seed=1\n'
+         'model b = cnn(channels=[4, 8], pool="stride") seed=1\n'
+         'model m = mlp(hidden=[32]) seed=2')
+
+
+def when(msg):
+    d = msg["header"]["date"]
+    if isinstance(d, str):
+        d = datetime.datetime.fromisoformat(d.replace("Z", "+00:00"))
+    return d.timestamp()
+
+
+class TrainTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.km, cls.kc = lbtest.start_kernel()
+        reply, _ = lbtest.execute(cls.kc, SETUP)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        lbtest.stop_kernel(cls.km, cls.kc)
+        cls.tmp.cleanup()
+
+    def run_ok(self, code, timeout=lbtest.TIMEOUT):
+        reply, outputs = lbtest.execute(self.kc, code, timeout=timeout)
+        c = reply["content"]
+        self.assertEqual(c["status"], "ok", f"{c.get('ename')}: {c.get('evalue')}")
+        return outputs
+
+    def run_error(self, code, timeout=lbtest.TIMEOUT):
+        reply, outputs = lbtest.execute(self.kc, code, timeout=timeout)
+        c = reply["content"]
+        self.assertEqual(c["status"], "error", code)
+        return c, outputs
+
+    def val(self, expr):
+        return lbtest.value(self.kc, expr)
+
+    def tables(self, outputs):
+        return [m["content"]["data"] for m in outputs
+                if m["msg_type"] == "display_data" and "text/html" in m["content"]["data"]
+                and "<table" in m["content"]["data"]["text/html"]
+                and "labbook-progress" not in m["content"]["data"]["text/html"]]
+
+    # ---- sweeps, the comparison table, run values --------------------------------------
+
+    def test_sweep_order_table_and_values(self):
+        out = self.run_ok('s = train a b on f epochs=2 lr=[0.1, 0.01] batch=[32, 64] seed=3 '
+                          'curves=false')
+        self.assertEqual(self.val("s.count"), "8")
+        # models outermost, then the settings in the order written (lr, then batch)
+        want = ["a lr=0.1 batch=32", "a lr=0.1 batch=64", "a lr=0.01 batch=32",
+                "a lr=0.01 batch=64", "b lr=0.1 batch=32", "b lr=0.1 batch=64",
+                "b lr=0.01 batch=32", "b lr=0.01 batch=64"]
+        for i, name in enumerate(want):
+            self.assertEqual(self.val(f"s.list[{i}].name"), repr(name).replace("'", '"'))
+            self.assertEqual(self.val(f's.list[{i}].status'), '"finished"')
+        # one comparison table, sorted by valid.acc (best first), best marked
+        tabs = self.tables(out)
+        self.assertEqual(len(tabs), 1, [list(t) for t in tabs])
+        plain = tabs[0]["text/plain"]
+        self.assertIn("valid.acc", plain)
+        for mime in ("text/plain", "text/html", "text/markdown"):
+            self.assertIn(mime, tabs[0])
+        lines = plain.splitlines()
+        hdr = lines[0].split()
+        col = hdr.index("valid.acc")
+        rows = [l.split() for l in lines[2:]]
+        # the run names hold spaces: read valid.acc from the right end instead
+        right = len(hdr) - col
+        accs = [float(r[-right].rstrip("*")) for r in rows]
+        self.assertEqual(accs, sorted(accs, reverse=True), plain)
+        self.assertTrue(rows[0][-right].endswith("*"), plain)  # the best value is marked
+        self.assertIn("<strong>", tabs[0]["text/html"])
+        # runs.best agrees with the table and reaches into the record with `.`
+        best = float(self.val('s.best("valid.acc").valid.acc'))
+        self.assertAlmostEqual(best, accs[0], places=4)
+        lossbest = float(self.val('s.best("valid.loss").valid.loss'))
+        losses = [float(self.val(f"s.list[{i}].valid.loss")) for i in range(8)]
+        self.assertAlmostEqual(lossbest, min(losses), places=12)
+        t = float(self.val('s.best("valid.acc").test.acc'))
+        self.assertTrue(0 <= t <= 1)
+        # each model holds the weights of its best run
+        stream = lbtest.stream_text(out)
+        self.assertRegex(stream, r"a holds the weights of run \d+ \(a lr=")
+
+    def test_record_fields(self):
+        self.run_ok('r1 = train m on f epochs=2 lr=0.05 momentum=0.9 seed=4 live=false')
+        rec = json.loads(self.export_json("r1"))["runs"][0]
+        for key in ("id", "name", "model", "spec", "settings", "seed", "data", "plugins",
+                    "labbook", "threads", "host", "started", "seconds", "history", "final",
+                    "reproducible", "config_sha256", "init_sha256", "weights_sha256", "params",
+                    "samples_per_s", "seconds_per_epoch", "status"):
+            self.assertIn(key, rec)
+        self.assertEqual(rec["spec"], "mlp(hidden=[32])")
+        self.assertEqual(rec["settings"]["lr"], 0.05)
+        self.assertEqual(rec["settings"]["momentum"], 0.9)
+        self.assertEqual(rec["settings"]["opt"], "sgd")
+        self.assertEqual(rec["seed"], 4)
+        self.assertEqual(len(rec["data"]["fingerprint"]), 64)
+        self.assertEqual(rec["data"]["splits"], {"train": 900, "valid": 300, "test": 400})
+        self.assertEqual(sorted(p["name"] for p in rec["plugins"]), ["cnn", "layers", "mlp"])
+        self.assertEqual([p["used"] for p in rec["plugins"] if p["name"] == "mlp"], [True])
+        for p in rec["plugins"]:
+            self.assertRegex(p["sha256"], "^[0-9a-f]{64}$")
+            self.assertTrue(p["version"])
+        self.assertEqual(len(rec["history"]), 2)
+        for e, ep in enumerate(rec["history"]):
+            self.assertEqual(ep["epoch"], e + 1)
+            for k in ("train.loss", "train.acc", "valid.loss", "valid.acc", "valid.top5", "lr",
+                      "seconds", "samples_per_s"):
+                self.assertIn(k, ep)
+        t = rec["final"]["test"]
+        self.assertEqual(t["samples"], 400)
+        cm = t["confusion"]
+        self.assertEqual(sum(map(sum, cm)), 400)
+        self.assertAlmostEqual(t["acc"], sum(cm[i][i] for i in range(10)) / 400, places=12)
+        for i, (cls, acc) in enumerate(t["per_class"].items()):
+            n = sum(cm[i])
+            if n:
+                self.assertAlmostEqual(acc, cm[i][i] / n, places=12)
+        self.assertIn("bit-identical", rec["reproducible"])
+        self.assertEqual(rec["params"], 784 * 32 + 32 + 32 * 10 + 10)
+        self.assertEqual(self.val("r1.best().params"), str(rec["params"]))
+
+    def export_json(self, var):
+        path = os.path.join(self.tmp.name, f"{var}.json")
+        out = self.run_ok(f'export {var} "{path}"')
+        self.assertIn(f"wrote", lbtest.stream_text(out))
+        with open(path) as f:
+            return f.read()
+
+    def test_bit_identical_and_seed_matters(self):
+        self.run_ok('d1 = train a on f epochs=2 lr=0.05 seed=9 live=false curves=false\n'
+                    'd2 = train a on f epochs=2 lr=0.05 seed=9 live=false curves=false\n'
+                    'd3 = train a on f epochs=2 lr=0.05 seed=10 live=false curves=false')
+        # a's weights changed between d1 and d2 (it holds d1's best), so train from the same
+        # starting point explicitly: compare histories of runs started from equal weights
+        r = [json.loads(self.export_json(v))["runs"][0] for v in ("d1", "d2", "d3")]
+        self.assertNotEqual(r[0]["init_sha256"], r[1]["init_sha256"])
+        self.run_ok('model c1 = cnn(channels=[4, 8]) seed=5\nmodel c2 = cnn(channels=[4, 8]) seed=5\n'
+                    'e1 = train c1 on f epochs=2 lr=0.05 seed=9 live=false curves=false\n'
+                    'e2 = train c2 on f epochs=2 lr=0.05 seed=9 live=false curves=false\n'
+                    'model c3 = cnn(channels=[4, 8]) seed=5\n'
+                    'e3 = train c3 on f epochs=2 lr=0.05 seed=10 live=false curves=false')
+        e = [json.loads(self.export_json(v))["runs"][0] for v in ("e1", "e2", "e3")]
+        self.assertEqual(e[0]["init_sha256"], e[1]["init_sha256"])
+        strip = lambda h: [{k: v for k, v in ep.items() if k not in ("seconds", "samples_per_s")}
+                           for ep in h]
+        self.assertEqual(strip(e[0]["history"]), strip(e[1]["history"]))
+        self.assertEqual(e[0]["weights_sha256"], e[1]["weights_sha256"])
+        self.assertEqual(e[0]["final"]["test"], e[1]["final"]["test"])
+        self.assertEqual(e[0]["config_sha256"], e[1]["config_sha256"])
+        self.assertNotEqual(e[0]["history"][0]["train.loss"], e[2]["history"][0]["train.loss"])
+        self.assertNotEqual(e[0]["config_sha256"], e[2]["config_sha256"])
+
+    # ---- export, runs, evaluate, confusion, samples --------------------------------------
+
+    def test_export_csv_and_runs(self):
+        self.run_ok('x = train a on f epochs=2 lr=[0.05, 0.02] live=false curves=false')
+        p1 = os.path.join(self.tmp.name, "x.csv")
+        p2 = os.path.join(self.tmp.name, "x_epochs.csv")
+        self.run_ok(f'export x "{p1}"\nexport x "{p2}" epochs=true')
+        with open(p1) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["name"] for r in rows], ["a lr=0.05", "a lr=0.02"])
+        self.assertEqual([float(r["lr"]) for r in rows], [0.05, 0.02])
+        for r in rows:
+            self.assertTrue(0 <= float(r["test.acc"]) <= 1)
+            self.assertEqual(r["status"], "finished")
+            self.assertEqual(len(r["data_fingerprint"]), 64)
+        ids = [int(r["id"]) for r in rows]
+        self.assertEqual(float(rows[0]["valid.acc"]), float(self.val(f"x.get({ids[0]}).valid.acc")))
+        with open(p2) as f:
+            rows2 = list(csv.DictReader(f))
+        self.assertEqual([(r["name"], r["epoch"]) for r in rows2],
+                         [("a lr=0.05", "1"), ("a lr=0.05", "2"), ("a lr=0.02", "1"), ("a lr=0.02", "2")])
+        self.assertEqual([f for f in os.listdir(self.tmp.name) if ".tmp" in f], [])
+        c, _ = self.run_error(f'export x "{self.tmp.name}/x.txt"')
+        self.assertEqual(c["ename"], "ValueError")
+        c, _ = self.run_error('export x "/nonexistent-dir/x.csv"')
+        self.assertEqual(c["ename"], "IOError")
+        self.assertIn("/nonexistent-dir/x.csv", c["evalue"])
+        # `runs` lists the whole session
+        out = self.run_ok('runs sort="valid.acc"')
+        tabs = self.tables(out)
+        self.assertEqual(len(tabs), 1)
+        self.assertIn("a lr=0.02", tabs[0]["text/plain"])
+
+    def test_evaluate_confusion_samples(self):
+        out = self.run_ok('ev = evaluate m on f.valid')
+        acc = float(self.val("ev.acc"))
+        cm = json.loads(self.val("ev.confusion"))
+        self.assertEqual(sum(map(sum, cm)), 300)
+        self.assertAlmostEqual(acc, sum(cm[i][i] for i in range(10)) / 300, places=12)
+        self.assertEqual(len(self.tables(out)), 2)  # metrics and per-class accuracy
+        out = self.run_ok('confusion m on f.test')
+        imgs = [o for o in out if o["msg_type"] == "display_data" and "image/png" in o["content"]["data"]]
+        self.assertEqual(len(imgs), 1)
+        self.assertIn("heatmap", imgs[0]["content"]["data"]["text/plain"])
+        self.assertIn("image/png", imgs[0]["content"]["metadata"])
+        out = self.run_ok('samples f.test 8 model=m')
+        imgs = [o for o in out if o["msg_type"] == "display_data"]
+        self.assertEqual(len(imgs), 1)
+        self.assertIn("predicted (true)", imgs[0]["content"]["data"]["text/plain"])
+        c, _ = self.run_error('evaluate f on f.test')
+        self.assertEqual(c["ename"], "TypeError")
+
+    def test_plot_runs(self):
+        self.run_ok('pr = train a on f epochs=2 lr=[0.05, 0.01] live=false curves=false')
+        out = self.run_ok('plot pr loss valid.acc')
+        imgs = [o for o in out if o["msg_type"] == "display_data"]
+        self.assertEqual(len(imgs), 1)
+        text = imgs[0]["content"]["data"]["text/plain"]
+        self.assertIn("line chart 1280x400", text)
+        self.assertIn("a lr=0.05", text)
+        c, _ = self.run_error('plot pr nosuchmetric')
+        self.assertEqual(c["ename"], "ValueError")
+
+    # ---- errors --------------------------------------------------------------------------
+
+    def test_setting_errors(self):
+        c, _ = self.run_error('train a on f lrr=0.1')
+        self.assertEqual(c["ename"], "TypeError")
+        self.assertIn("did you mean 'lr'", c["evalue"])
+        c, _ = self.run_error('train a on f opt="adm"')
+        self.assertEqual(c["ename"], "ValueError")
+        self.assertIn('did you mean "adam"', c["evalue"])
+        c, _ = self.run_error('train a on f lr=[0.1, -1]')
+        self.assertEqual(c["ename"], "ValueError")
+        self.assertIn("lr must be", c["evalue"])
+        c, _ = self.run_error('train a f')
+        self.assertEqual(c["ename"], "TypeError")
+        self.assertIn("usage: train MODEL... on DATA", c["evalue"])
+        c, _ = self.run_error('train a b f')
+        self.assertEqual(c["ename"], "SyntaxError")
+        self.assertIn("usage: train MODEL... on DATA", c["evalue"])
+        c, _ = self.run_error('model w = mlp(hidden=[8]) input=[100]\ntrain w on f')
+        self.assertEqual(c["ename"], "ValueError")
+        self.assertIn("[100]", c["evalue"])
+        tb = "\n".join(c["traceback"])
+        self.assertIn("line 2", lbtest.strip_ansi(tb))
+        self.assertEqual(self.val("1 + 1"), "2")  # the kernel keeps serving
+
+    def test_nan_loss(self):
+        self.run_ok('model n = cnn(channels=[4, 8]) seed=1')
+        c, _ = self.run_error('nr = train n on f epochs=3 lr=1e6 live=false curves=false')
+        self.assertEqual(c["ename"], "TrainingError")
+        self.assertRegex(c["evalue"], r"the loss is (NaN|infinite) at epoch 1, batch \d+")
+        self.assertEqual(self.val("nr.list[0].status"), '"failed"')
+        self.assertEqual(self.val("len(nr.list[0].history)"), "0")
+        # the model can still be evaluated (its loss may be NaN now) and the kernel serves on
+        self.run_ok('en = evaluate n on f.valid')
+        self.assertEqual(self.val("en.samples"), "300")
+
+    # ---- live progress ------------------------------------------------------------------
+
+    def test_progress_updates_bounded(self):
+        msg_id = self.kc.execute('pg = train a on f epochs=6 lr=0.05 batch=16')
+        reply = lbtest.shell_reply(self.kc, msg_id)
+        msgs = lbtest.iopub_until_idle(self.kc, msg_id)
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"])
+        created = [m for m in msgs if m["msg_type"] == "display_data"
+                   and "labbook-progress" in m["content"]["data"].get("text/html", "")]
+        self.assertEqual(len(created), 1)
+        pid = created[0]["content"]["transient"]["display_id"]
+        ups = [m for m in msgs if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == pid]
+        self.assertGreater(len(ups), 1)
+        times = [when(created[0])] + [when(m) for m in ups]
+        # every update but the final one at least 0.2 s after the one before
+        gaps = [b - a for a, b in zip(times[:-1], times[1:-1])]
+        self.assertTrue(all(g >= 0.19 for g in gaps), gaps)
+        # so no second holds more than 5 (+1: the final state)
+        for t in times:
+            self.assertLessEqual(sum(1 for u in times if t <= u < t + 1), 6)
+        final = ups[-1]["content"]["data"]
+        self.assertIn("finished", final["text/plain"])
+        # the live curves: one display, updated in place
+        curves = [m for m in msgs if m["msg_type"] == "display_data"
+                  and "image/png" in m["content"]["data"]]
+        self.assertEqual(len(curves), 1)
+        cid = curves[0]["content"]["transient"]["display_id"]
+        self.assertNotEqual(cid, pid)
+        cups = [m for m in msgs if m["msg_type"] == "update_display_data"
+                and m["content"]["transient"]["display_id"] == cid]
+        self.assertGreaterEqual(len(cups), 1)
+        self.assertIn("image/png", cups[-1]["content"]["data"])
+        self.assertIn("width", cups[-1]["content"]["metadata"]["image/png"])
+
+    def test_interrupt_during_training(self):
+        self.run_ok('model q = cnn(channels=[4, 8]) seed=1\nq0 = evaluate q on f.valid')
+        msg_id = self.kc.execute('qi = train q on f epochs=400 lr=0.05 batch=16 curves=false')
+        deadline = time.monotonic() + 120
+        seen = []
+        # wait until the progress says epoch 3 is under way (two epochs complete)
+        while time.monotonic() < deadline:
+            m = self.kc.get_iopub_msg(timeout=10)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            seen.append(m)
+            if m["msg_type"] in ("display_data", "update_display_data") and \
+                    re.search(r"epoch ([3-9]|\d\d+)/400", m["content"]["data"].get("text/plain", "")):
+                break
+        else:
+            self.fail("training never reached epoch 3")
+        t0 = time.monotonic()
+        self.km.interrupt_kernel()
+        reply = lbtest.shell_reply(self.kc, msg_id, timeout=30)
+        took = time.monotonic() - t0
+        msgs = lbtest.iopub_until_idle(self.kc, msg_id)
+        c = reply["content"]
+        self.assertEqual(c["status"], "error")
+        self.assertEqual(c["ename"], "Interrupted")
+        self.assertIn("kept", c["evalue"])
+        self.assertLess(took, 10)
+        finals = [m for m in msgs if m["msg_type"] == "update_display_data"]
+        self.assertIn("interrupted", finals[-1]["content"]["data"]["text/plain"])
+        # the runs value was assigned with the interrupted run and its completed epochs
+        self.assertEqual(self.val("qi.list[0].status"), '"interrupted"')
+        epochs = int(self.val("qi.list[0].epochs"))
+        self.assertGreaterEqual(epochs, 2)
+        self.assertLess(epochs, 400)
+        self.assertEqual(self.val("len(qi.list[0].history)"), str(epochs))
+        # and the model kept its trained weights: better than at initialisation
+        self.run_ok('q1 = evaluate q on f.valid')
+        self.assertLess(float(self.val("q1.loss")), float(self.val("q0.loss")))
+        self.assertEqual(self.val("1 + 2"), "3")
+
+
+if __name__ == "__main__":
+    unittest.main()
