@@ -566,22 +566,55 @@ static int model_display(const lb_value *self, json_t *bundle, json_t *metadata,
     return 0;
 }
 
-static const lb_class model_class = {
+const lb_class lb_model_class = {
     .name = "model",
     .free = model_free,
     .repr = model_repr,
     .display = model_display,
     .member = model_member,
     .members = model_members,
+    .save = lb_checkpoint_save_value,
 };
 
 lb_model *lb_model_from_value(const lb_value *v)
 {
-    return lb_object_data(v, &model_class);
+    return lb_object_data(v, &lb_model_class);
 }
 
 lb_params *lb_model_params(lb_model *m) { return m ? m->params : NULL; }
 const char *lb_model_name(const lb_model *m) { return m ? m->name : NULL; }
+
+const char *lb_model_spec_text(const lb_model *m) { return m->root->text; }
+uint64_t lb_model_seed(const lb_model *m) { return m->seed; }
+void lb_model_seed_run(lb_model *m, uint64_t seed) { lb_rng_seed(&m->run_rng, seed); }
+
+static void add_plugins(const lb_value *specv, json_t *out)
+{
+    const layer_spec *s = lb_layer_spec(specv);
+    if (!s)
+        return;
+    if (s->plugin) {
+        bool seen = false;
+        for (size_t i = 0; i < json_array_size(out) && !seen; i++)
+            seen = strcmp(json_string_value(json_object_get(json_array_get(out, i), "name")),
+                          s->plugin->name) == 0;
+        if (!seen)
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "name", s->plugin->name,
+                                                 "version", s->plugin->version ? s->plugin->version : "",
+                                                 "sha256", s->plugin->sha256, "file",
+                                                 s->plugin->path ? s->plugin->path : ""));
+    }
+    for (size_t i = 0; i < s->nkids; i++)
+        add_plugins(s->kids[i], out);
+}
+
+json_t *lb_model_plugins(const lb_model *m)
+{
+    json_t *out = json_array();
+    if (out)
+        add_plugins(m->spec, out);
+    return out;
+}
 
 int lb_model_input_shape(const lb_model *m, int64_t shape[LB_MAXDIM])
 {
@@ -697,9 +730,27 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
         return NULL;
     }
     lb_params_zero_grad(m->params);
-    lb_value *v = lb_object_new(&model_class, m);
+    lb_value *v = lb_object_new(&lb_model_class, m);
     if (!v)
         oom(err);
+    return v;
+}
+
+lb_value *lb_model_copy(lb_interp *in, const lb_model *m, const char *name, lb_error *err)
+{
+    lb_value *v = model_build(in, name, m->spec, m->root->in_ndim, m->root->in_shape, m->seed, err);
+    lb_model *c = lb_model_from_value(v);
+    if (!c)
+        return NULL;
+    size_t n = 0, nc = 0;
+    const float *src = lb_params_values(m->params, &n);
+    float *dst = lb_params_values(c->params, &nc);
+    if (n != nc) { /* the same spec builds the same layout: a plugin changed under us */
+        lb_decref(v);
+        lb_error_set(err, "ModelError", 0, 0, "model %s: its copy has a different layout", m->name);
+        return NULL;
+    }
+    memcpy(dst, src, n * sizeof *dst);
     return v;
 }
 
@@ -889,6 +940,8 @@ int lb_register_model_commands(lb_interp *in, lb_error *err)
 {
     if (lb_interp_register_commands(in, model_commands,
                                     sizeof model_commands / sizeof model_commands[0], err) < 0)
+        return -1;
+    if (lb_register_checkpoint_commands(in, err) < 0)
         return -1;
     return lb_interp_register_function(in, "sequential", "sequential(layer, ...)",
                                        "Composes layers: each one's output is the next one's input.",

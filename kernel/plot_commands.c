@@ -920,7 +920,8 @@ static int cmd_save(lb_cmd_call *call, lb_error *err)
     if (v->kind != LB_OBJECT || !v->u.obj.cls->save) {
         rc = lb_node_error(err, call->args[0], "TypeError",
                            "cannot save a %s (values that can be saved: plots, from "
-                           "`p = plot(...)`, `heatmap(...)`, `bars(...)`, `images(...)`)",
+                           "`p = plot(...)`, `heatmap(...)`, `bars(...)`, `images(...)`, and "
+                           "models, as checkpoints that `load` reads back)",
                            lb_type_name(v));
         goto done;
     }
@@ -990,7 +991,8 @@ static const lb_command plot_commands[] = {
      .params = images_params, .min_args = 1, .max_args = 1, .hint = LB_ARGS_VALUES,
      .handler = cmd_figure, .data = (void *)(size_t)K_IMAGES},
     {.name = "save", .synopsis = "save VALUE \"file\"",
-     .doc = "Writes a value to a file: a plot as PNG (.png, or any other name) or PDF (.pdf).\n"
+     .doc = "Writes a value to a file: a plot as PNG (.png, or any other name) or PDF (.pdf); a\n"
+            "model as a checkpoint (its weights, with what rebuilds it), read back with `load`.\n"
             "The file is written under a temporary name and renamed into place, so it is never\n"
             "seen half written; a folder that does not exist or cannot be written is\n"
             "an IOError. Relative names are relative to the kernel's working directory.",

@@ -182,6 +182,30 @@ class TrainTests(unittest.TestCase):
         self.assertNotEqual(e[0]["history"][0]["train.loss"], e[2]["history"][0]["train.loss"])
         self.assertNotEqual(e[0]["config_sha256"], e[2]["config_sha256"])
 
+    def test_early_stopping_and_schedule(self):
+        # min_delta=1 makes every epoch after the first a non-improvement
+        self.run_ok('model es = cnn(channels=[4, 8]) seed=1\n'
+                    'st = train es on f epochs=5 lr=0.05 patience=1 min_delta=1 live=false curves=false')
+        rec = json.loads(self.export_json("st"))["runs"][0]
+        self.assertEqual(rec["status"], "stopped early")
+        self.assertEqual(rec["epochs_run"], 2)
+        self.assertEqual(rec["best_epoch"], 1)
+        self.assertEqual(rec["kept_epoch"], 1)
+        self.assertEqual(rec["final"]["valid"]["acc"], rec["history"][0]["valid.acc"])
+        # the model holds the best epoch's weights: evaluating it gives that epoch's numbers
+        self.run_ok('ee = evaluate es on f.valid')
+        self.assertAlmostEqual(float(self.val("ee.acc")), rec["history"][0]["valid.acc"], places=12)
+        self.assertAlmostEqual(float(self.val("ee.loss")), rec["history"][0]["valid.loss"], places=6)
+        # a step schedule halves the rate every epoch (the history keeps each epoch's last rate)
+        self.run_ok('sc = train es on f epochs=3 lr=0.1 schedule="step" step_size=1 gamma=0.5 '
+                    'live=false curves=false')
+        rec = json.loads(self.export_json("sc"))["runs"][0]
+        self.assertEqual([ep["lr"] for ep in rec["history"]], [0.1, 0.05, 0.025])
+        # warm-up: the first batch runs at lr / warmup
+        self.run_ok('wu = train es on f epochs=1 lr=0.1 warmup=1000 batch=900 live=false curves=false')
+        rec = json.loads(self.export_json("wu"))["runs"][0]
+        self.assertAlmostEqual(rec["history"][0]["lr"], 0.1 / 1000, places=9)
+
     # ---- export, runs, evaluate, confusion, samples --------------------------------------
 
     def test_export_csv_and_runs(self):
