@@ -736,24 +736,6 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
     return v;
 }
 
-lb_value *lb_model_copy(lb_interp *in, const lb_model *m, const char *name, lb_error *err)
-{
-    lb_value *v = model_build(in, name, m->spec, m->root->in_ndim, m->root->in_shape, m->seed, err);
-    lb_model *c = lb_model_from_value(v);
-    if (!c)
-        return NULL;
-    size_t n = 0, nc = 0;
-    const float *src = lb_params_values(m->params, &n);
-    float *dst = lb_params_values(c->params, &nc);
-    if (n != nc) { /* the same spec builds the same layout: a plugin changed under us */
-        lb_decref(v);
-        lb_error_set(err, "ModelError", 0, 0, "model %s: its copy has a different layout", m->name);
-        return NULL;
-    }
-    memcpy(dst, src, n * sizeof *dst);
-    return v;
-}
-
 /* ---- commands: model, params ------------------------------------------------------------------------ */
 
 static int cmd_model(lb_cmd_call *call, lb_error *err)

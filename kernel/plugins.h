@@ -109,9 +109,6 @@ json_t *lb_model_plugins(const lb_model *m);
 /* Every loaded plugin as {"name", "version", "sha256", "file", "used"} (used: m's layers come
  * from it; m may be NULL), a new JSON array (what a run record keeps). */
 json_t *lb_plugins_json(lb_interp *in, const lb_model *m);
-/* A new model value with the same layers and a copy of m's parameter values (not gradients or
- * optimizer state) under a new name; NULL with *err. */
-lb_value *lb_model_copy(lb_interp *in, const lb_model *m, const char *name, lb_error *err);
 /* The model class (for the `save` hook and checkpoints, kernel/checkpoint.c). */
 extern const lb_class lb_model_class;
 
