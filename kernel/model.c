@@ -588,31 +588,32 @@ const char *lb_model_spec_text(const lb_model *m) { return m->root->text; }
 uint64_t lb_model_seed(const lb_model *m) { return m->seed; }
 void lb_model_seed_run(lb_model *m, uint64_t seed) { lb_rng_seed(&m->run_rng, seed); }
 
-static void add_plugins(const lb_value *specv, json_t *out)
+/* Each plugin the built layers come from, once, in order of first use (a model type such as
+ * cnn first, then the plugin of the layers it builds). */
+static void add_plugins(const lbp_layer *L, json_t *out)
 {
-    const layer_spec *s = lb_layer_spec(specv);
-    if (!s)
+    if (!L)
         return;
-    if (s->plugin) {
+    const lbp_plugin *p = L->plugin;
+    if (p) {
         bool seen = false;
         for (size_t i = 0; i < json_array_size(out) && !seen; i++)
             seen = strcmp(json_string_value(json_object_get(json_array_get(out, i), "name")),
-                          s->plugin->name) == 0;
+                          p->name) == 0;
         if (!seen)
-            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "name", s->plugin->name,
-                                                 "version", s->plugin->version ? s->plugin->version : "",
-                                                 "sha256", s->plugin->sha256, "file",
-                                                 s->plugin->path ? s->plugin->path : ""));
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "name", p->name,
+                                                 "version", p->version ? p->version : "",
+                                                 "sha256", p->sha256, "file", p->path ? p->path : ""));
     }
-    for (size_t i = 0; i < s->nkids; i++)
-        add_plugins(s->kids[i], out);
+    for (int i = 0; i < L->nkids; i++)
+        add_plugins(L->kids[i], out);
 }
 
 json_t *lb_model_plugins(const lb_model *m)
 {
     json_t *out = json_array();
     if (out)
-        add_plugins(m->spec, out);
+        add_plugins(m->root, out);
     return out;
 }
 

@@ -103,8 +103,9 @@ uint64_t lb_model_seed(const lb_model *m);
 /* Reseeds the generator training-mode forwards draw from (dropout), so that a run is
  * reproducible from its own seed. */
 void lb_model_seed_run(lb_model *m, uint64_t seed);
-/* The plugins the model's layers come from: a new JSON array of {"name", "version",
- * "sha256", "file"} (each plugin once, in order of first use); NULL on OOM. */
+/* The plugins the model's built layers come from (a model type's plugin and the plugins of
+ * the layers it builds): a new JSON array of {"name", "version", "sha256", "file"}, each
+ * plugin once, in order of first use; NULL on OOM. */
 json_t *lb_model_plugins(const lb_model *m);
 /* Every loaded plugin as {"name", "version", "sha256", "file", "used"} (used: m's layers come
  * from it; m may be NULL), a new JSON array (what a run record keeps). */

@@ -128,7 +128,8 @@ class TrainTests(unittest.TestCase):
         self.assertEqual(len(rec["data"]["fingerprint"]), 64)
         self.assertEqual(rec["data"]["splits"], {"train": 900, "valid": 300, "test": 400})
         self.assertEqual(sorted(p["name"] for p in rec["plugins"]), ["cnn", "layers", "mlp"])
-        self.assertEqual([p["used"] for p in rec["plugins"] if p["name"] == "mlp"], [True])
+        used = {p["name"]: p["used"] for p in rec["plugins"]}
+        self.assertEqual(used, {"mlp": True, "layers": True, "cnn": False})
         for p in rec["plugins"]:
             self.assertRegex(p["sha256"], "^[0-9a-f]{64}$")
             self.assertTrue(p["version"])
