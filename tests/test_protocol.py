@@ -755,6 +755,38 @@ class MessageShapeTests(KernelCase):
         self.assertEqual((c["status"], c["ename"], c["evalue"]), ("error", "Failure", "boom"))
         self.assertEqual([o["msg_type"] for o in outs], ["error"])
 
+    def test_expect_command(self):
+        """`expect` is silent when the condition holds; a false one is an ExpectationFailed
+        error reply showing the condition and both sides, with a caret under the condition,
+        and the lines before it keep their effects."""
+        reply, outs = self.run_validated('ex_acc = 0.91\nexpect 0.5 <= ex_acc <= 1\nexpect ex_acc > 0.9')
+        self.assertEqual(reply["content"]["status"], "ok")
+        self.assertEqual(outs, [])
+        code = 'ex_r = {test: {acc: 0.8312}}\nprint "checking"\nexpect ex_r.test.acc > 0.85\nex_after = 1'
+        reply, outs = self.run_validated(code)
+        c = reply["content"]
+        self.assertEqual((c["status"], c["ename"]), ("error", "ExpectationFailed"))
+        self.assertEqual(c["evalue"],
+                         "expect failed: ex_r.test.acc > 0.85\n  left:  0.8312\n  right: 0.85")
+        (err,) = [o for o in outs if o["msg_type"] == "error"]
+        self.assertEqual(err["content"]["traceback"], c["traceback"])
+        tb = [strip_ansi(l) for l in "\n".join(c["traceback"]).split("\n")]
+        self.assertEqual(tb[:4], ["ExpectationFailed: expect failed: ex_r.test.acc > 0.85",
+                                  "  left:  0.8312", "  right: 0.85", "  at line 3, column 8:"])
+        self.assertEqual(tb[4:6], ["    expect ex_r.test.acc > 0.85",
+                                   "           " + "^" * len("ex_r.test.acc > 0.85")])
+        self.assertEqual(stream_text(outs), "checking\n")
+        r, _ = execute(self.kc, "ex_after")
+        self.assertEqual(r["content"]["ename"], "NameError")
+        self.assertEqual(value(self.kc, "ex_r.test.acc"), "0.8312")
+        # a message, a chain naming its failing link, and an error inside passing through
+        reply, _ = self.run_validated('expect 0.5 <= ex_r.test.acc <= 0.8, "accuracy out of range"')
+        self.assertEqual(reply["content"]["evalue"],
+                         "accuracy out of range\nexpect failed: 0.5 <= ex_r.test.acc <= 0.8 "
+                         "(ex_r.test.acc <= 0.8 is false)\n  left:  0.8312\n  right: 0.8")
+        reply, _ = self.run_validated("expect ex_missing > 1")
+        self.assertEqual(reply["content"]["ename"], "NameError")
+
     def test_syntax_error(self):
         reply, outs = self.run_validated("x = = 1")
         self.assertEqual(reply["content"]["ename"], "SyntaxError")
