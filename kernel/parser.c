@@ -772,7 +772,9 @@ static lb_node *parse_statement(parser *p)
             finish(p, n);
             return n;
         }
-        if (p->cmds && lb_commands_find(p->cmds, t->text)) {
+        /* `runs.best("valid.acc")`: no argument starts with '.', so a command name followed
+         * by one is a variable of that name (the value `runs = train ...` gave) */
+        if (p->cmds && lb_commands_find(p->cmds, t->text) && nt->kind != TK_DOT) {
             next(p);
             return parse_command(p, t);
         }

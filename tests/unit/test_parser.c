@@ -20,7 +20,8 @@ static const lb_command test_cmds[] = {
     {.name = "print", .synopsis = "print VALUE...", .max_args = -1, .handler = dummy},
     {.name = "plot", .synopsis = "plot RUNS METRIC...", .max_args = -1, .handler = dummy},
     {.name = "train", .synopsis = "train ...", .params = train_params, .max_args = -1,
-     .handler = dummy},
+     .flags = LB_CMD_RESULT, .handler = dummy},
+    {.name = "runs", .synopsis = "runs", .max_args = 0, .flags = LB_CMD_RESULT, .handler = dummy},
 };
 
 static lb_commands *table(void)
@@ -186,6 +187,15 @@ static void test_statements(void)
     parses(c, "train a b on f epochs=5 lr=[0.1, 0.01]",
            "(cmd train a b on f (epochs= 5) (lr= (list 0.1 0.01)))");
     parses(c, "print a, b, c", "(cmd print a b c)");
+    /* NAME = a command that gives a value, when an argument follows the verb */
+    parses(c, "runs = train a on f lr=[0.1]", "(assign runs (cmd train a on f (lr= (list 0.1))))");
+    parses(c, "x = train(1)", "(assign x (call train 1))");
+    parses(c, "x = runs", "(assign x runs)");
+    fails(c, "x = print 1", "SyntaxError", 1, 11, "after the assigned value"); /* not a value command */
+    /* a command name followed by '.' is a variable: runs.best(...) */
+    parses(c, "runs.best(\"valid.acc\").test.acc",
+           "(expr (member.acc (member.test (call (member.best runs) 'valid.acc'))))");
+    parses(c, "runs", "(cmd runs lone)");
     /* whitespace splits command arguments: -1 and [2] and (3) start new ones */
     parses(c, "print 1 -1 [2] (3)", "(cmd print 1 (neg 1) (list 2) 3)");
     parses(c, "print a - 1 a-1 f(2) a[0]", "(cmd print (- a 1) (- a 1) (call f 2) (index a 0))");
@@ -289,7 +299,7 @@ static void test_command_table(void)
 {
     lb_commands *c = table();
     lb_error err = {0};
-    CHECK_INT(lb_commands_count(c), 3);
+    CHECK_INT(lb_commands_count(c), 4);
     CHECK_STR(lb_commands_at(c, 0)->name, "plot"); /* sorted */
     CHECK(lb_commands_find(c, "train") == &test_cmds[2]);
     CHECK(lb_commands_find(c, "tran") == NULL);
@@ -310,7 +320,7 @@ static void test_command_table(void)
     CHECK_INT(lb_commands_register(c, &dup_params, &err), -1);
     CHECK(strstr(err.evalue, "listed twice"));
     lb_error_clear(&err);
-    CHECK_INT(lb_commands_count(c), 3);
+    CHECK_INT(lb_commands_count(c), 4);
     CHECK_STR(lb_commands_suggest(c, "pirnt"), "print");
     CHECK_STR(lb_commands_suggest(c, "trian"), "train");
     CHECK(lb_commands_suggest(c, "xyz") == NULL);
