@@ -875,22 +875,32 @@ static int cmd_model(lb_cmd_call *call, lb_error *err)
 
 static int cmd_params(lb_cmd_call *call, lb_error *err)
 {
-    lb_value *v = lb_call_arg(call, 0, err);
-    if (!v)
-        return -1;
-    lb_model *m = lb_model_from_value(v);
-    if (!m) {
-        int rc = lb_node_error(err, call->args[0], "TypeError",
-                               "params needs a model (made with `model NAME = ...`), not a %s",
-                               lb_type_name(v));
+    /* every argument checked first, so a mistake shows nothing */
+    for (size_t i = 0; i < call->nargs; i++) {
+        lb_value *v = lb_call_arg(call, i, err);
+        if (!v)
+            return -1;
+        bool ok = lb_model_from_value(v) != NULL;
+        int rc = ok ? 0
+                    : lb_node_error(err, call->args[i], "TypeError",
+                                    "params needs models (made with `model NAME = ...`), not a %s",
+                                    lb_type_name(v));
         lb_decref(v);
-        return rc;
+        if (rc < 0)
+            return rc;
     }
-    lb_table *t = params_table(m);
-    lb_decref(v);
-    if (!t)
-        return oom(err);
-    return lb_emit_table(call->in, t, err);
+    for (size_t i = 0; i < call->nargs; i++) {
+        lb_value *v = lb_call_arg(call, i, err);
+        if (!v)
+            return -1;
+        lb_table *t = params_table(lb_model_from_value(v));
+        lb_decref(v);
+        if (!t)
+            return oom(err);
+        if (lb_emit_table(call->in, t, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static const lb_param model_params[] = {
@@ -912,11 +922,11 @@ static const lb_command model_commands[] = {
                 "linear(3136, 10))\nparams a",
      .params = model_params, .min_args = 0, .max_args = 0, .hint = LB_ARGS_VALUES,
      .flags = LB_CMD_OPEN_KEYWORDS, .handler = cmd_model},
-    {.name = "params", .synopsis = "params MODEL",
-     .doc = "Shows a table of a model's layers: their output shapes (batch excluded) and\n"
+    {.name = "params", .synopsis = "params MODEL...",
+     .doc = "Shows a table of each model's layers: their output shapes (batch excluded) and\n"
             "numbers of trainable parameters, with the total.",
-     .example = "params a",
-     .min_args = 1, .max_args = 1, .hint = LB_ARGS_VARIABLES, .handler = cmd_params},
+     .example = "params a\nparams pool stride",
+     .min_args = 1, .max_args = -1, .hint = LB_ARGS_VARIABLES, .handler = cmd_params},
 };
 
 int lb_register_model_commands(lb_interp *in, lb_error *err)

@@ -114,6 +114,19 @@ double *lb_run_series(const lb_run *r, const char *name, size_t *n)
     return out;
 }
 
+/* Whether the run has per-epoch train.M (then its valid.M line needs no legend entry of its
+ * own: the train line names the run). */
+static bool has_train_series(const lb_run *r, const char *m)
+{
+    char name[64];
+    snprintf(name, sizeof name, "train.%s", m);
+    size_t n = 0;
+    double *y = lb_run_series(r, name, &n);
+    bool has = y != NULL;
+    free(y);
+    return has;
+}
+
 static const char *run_name(const lb_run *r)
 {
     const char *s = json_string_value(json_object_get(r->record, "name"));
@@ -716,9 +729,10 @@ lb_plot *lb_runs_curves(const lb_value *list, const char *const *metrics, size_t
     lb_series *series = calloc(nmetrics * n * 2 + 1, sizeof *series);
     double **data = calloc(nmetrics * n * 2 + 1, sizeof *data);
     char **labels = calloc(nmetrics * n * 2 + 1, sizeof *labels);
+    char **titles = calloc(nmetrics + 1, sizeof *titles);
     lb_plot *p = NULL;
     size_t ns = 0;
-    if (!panels || !series || !data || !labels) {
+    if (!panels || !series || !data || !labels || !titles) {
         oom(err);
         goto out;
     }
@@ -739,8 +753,9 @@ lb_plot *lb_runs_curves(const lb_value *list, const char *const *metrics, size_t
                 if (!y)
                     continue;
                 bool valid = strncmp(name, "valid.", 6) == 0;
-                if (asprintf(&labels[ns], "%s%s", run_name(r),
-                             !split && valid ? " (valid)" : "") < 0)
+                /* each run once in the legend (its colour); without a split the title says
+                 * which line style is which */
+                if (asprintf(&labels[ns], "%s", !split && s == 1 && has_train_series(r, m) ? "" : run_name(r)) < 0)
                     labels[ns] = NULL;
                 data[ns] = y;
                 series[ns] = (lb_series){.name = labels[ns], .y = y, .n = len, .color = r->id - 1,
@@ -756,7 +771,9 @@ lb_plot *lb_runs_curves(const lb_value *list, const char *const *metrics, size_t
                          m);
             goto out;
         }
-        panels[k] = (lb_panel){.title = NULL, .xlabel = "epoch", .ylabel = m, .series = series + first,
+        if (!split && asprintf(&titles[k], "%s (solid: train, dashed: valid)", m) < 0)
+            titles[k] = NULL;
+        panels[k] = (lb_panel){.title = titles[k], .xlabel = "epoch", .ylabel = m, .series = series + first,
                                .nseries = ns - first, .logy = logy};
     }
     p = lb_plot_lines(panels, nmetrics, NULL, err);
@@ -765,6 +782,9 @@ out:
         free(data[i]);
         free(labels[i]);
     }
+    for (size_t k = 0; titles && k < nmetrics; k++)
+        free(titles[k]);
+    free(titles);
     free(panels);
     free(series);
     free(data);
@@ -858,7 +878,7 @@ static void json_cell(lb_strbuf *b, const json_t *v)
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         lb_sb_add(b, buf);
     } else if (json_is_real(v)) {
-        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+        lb_format_number(json_real_value(v), buf, sizeof buf); /* shortest that reads back exactly */
         lb_sb_add(b, buf);
     } else if (json_is_boolean(v)) {
         lb_sb_add(b, json_is_true(v) ? "true" : "false");

@@ -348,8 +348,14 @@ static void html_cell(lb_strbuf *b, const char *tag, const cell *c, bool right)
 {
     lb_sb_add(b, "<");
     lb_sb_add(b, tag);
+    /* explicit on both sides: notebook stylesheets right-align every cell; short text (names,
+     * run labels) stays on one line */
     if (right)
         lb_sb_add(b, " style=\"text-align: right\"");
+    else if (strlen(c->text) <= 40)
+        lb_sb_add(b, " style=\"text-align: left; white-space: nowrap\"");
+    else
+        lb_sb_add(b, " style=\"text-align: left\"");
     lb_sb_add(b, ">");
     if (c->emphasis)
         lb_sb_add(b, "<strong>");

@@ -1,9 +1,13 @@
 """Executes every notebooks/*.ipynb headless with nbclient and the labbook kernel: no cell may
-error unless it is tagged raises-exception (and those must raise), and the quickstart's
-outputs are what its text promises."""
+error unless it is tagged raises-exception (and those must raise), and the quickstart's and the
+CNN lab's outputs are what their text promises."""
 
+import base64
+import csv
 import glob
 import os
+import struct
+import tempfile
 import unittest
 
 import nbformat
@@ -12,38 +16,97 @@ from nbclient import NotebookClient
 import lbtest
 
 CELL_TIMEOUT = 120 if lbtest.ASAN else 60
+# Per-cell bounds of notebooks that train: cnn-lab.ipynb trains six CNNs in one cell (a
+# minute or two on 2 idle cores; more while other suites run beside it).
+NOTEBOOK_CELL_TIMEOUT = {"cnn-lab.ipynb": 480}
 NOTEBOOKS = sorted(glob.glob(os.path.join(lbtest.ROOT, "notebooks", "*.ipynb")))
 
 
-def execute_notebook(path):
+class RecordingClient(NotebookClient):
+    """An nbclient that also keeps every display_data / update_display_data message it
+    receives (nbclient applies the updates to the outputs and keeps no trace of them)."""
+
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            content = msg["content"]
+            self.displays.append({"cell": cell_index, "msg_type": msg["msg_type"],
+                                  "display_id": content.get("transient", {}).get("display_id"),
+                                  "data": content.get("data", {}),
+                                  "metadata": content.get("metadata", {})})
+        return super().process_message(msg, cell, cell_index)
+
+
+def execute_notebook(path, cwd):
+    """Executes the notebook with `cwd` as the kernel's working directory; returns the executed
+    notebook and the display messages received, in order."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=lbtest.KERNEL_NAME,
-                            allow_errors=False, resources={"metadata": {"path": os.path.dirname(path)}})
+    timeout = NOTEBOOK_CELL_TIMEOUT.get(os.path.basename(path), CELL_TIMEOUT)
+    client = RecordingClient(nb, timeout=timeout, kernel_name=lbtest.KERNEL_NAME,
+                             allow_errors=False, resources={"metadata": {"path": cwd}})
+    client.displays = []
     client.execute()
-    return nb
+    return nb, client.displays
+
+
+def cell_index(nb, source_start):
+    found = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and c.source.startswith(source_start)]
+    if len(found) != 1:
+        raise AssertionError(f"expected one code cell starting with {source_start!r}, "
+                             f"found {len(found)}")
+    return found[0]
 
 
 def outputs_of(nb, source_start):
-    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
-    if len(cells) != 1:
-        raise AssertionError(f"expected one code cell starting with {source_start!r}, "
-                             f"found {len(cells)}")
-    return cells[0].outputs
+    return nb.cells[cell_index(nb, source_start)].outputs
+
+
+def stdout_of(outs):
+    return "".join(o.text for o in outs if o.output_type == "stream" and o.name == "stdout")
+
+
+def png_size(b64):
+    """(width, height) from the IHDR chunk of a base64 PNG."""
+    raw = base64.b64decode(b64)
+    if raw[:8] != b"\x89PNG\r\n\x1a\n" or raw[12:16] != b"IHDR":
+        raise AssertionError("not a PNG")
+    return struct.unpack(">II", raw[16:24])
 
 
 class NotebookTests(unittest.TestCase):
-    executed = {}
+    executed = {}       # path -> (executed notebook, display messages, working directory)
 
     @classmethod
     def setUpClass(cls):
         if not NOTEBOOKS:
             raise AssertionError("no notebooks/*.ipynb found")
+        # Each notebook runs in a working directory of its own, so that files it writes (the
+        # CNN lab's CSV export) land there and not in the source tree.
+        cls.workdir = tempfile.TemporaryDirectory(prefix="labbook-notebooks-")
 
-    def get(self, name):
+    @classmethod
+    def tearDownClass(cls):
+        cls.workdir.cleanup()
+
+    def run_notebook(self, name):
         path = os.path.join(lbtest.ROOT, "notebooks", name)
         if path not in self.executed:
-            type(self).executed[path] = execute_notebook(path)
+            cwd = os.path.join(self.workdir.name, os.path.splitext(name)[0])
+            os.makedirs(cwd, exist_ok=True)
+            nb, displays = execute_notebook(path, cwd)
+            type(self).executed[path] = (nb, displays, cwd)
         return self.executed[path]
+
+    def get(self, name):
+        return self.run_notebook(name)[0]
+
+    def assert_png(self, out, kind):
+        """A display_data holding a PNG whose metadata gives its true size, described as `kind`."""
+        self.assertEqual(out.output_type, "display_data")
+        self.assertIn("image/png", out.data)
+        w, h = png_size(out.data["image/png"])
+        self.assertEqual(out.metadata["image/png"], {"width": w, "height": h})
+        self.assertTrue(out.data["text/plain"].startswith(kind), out.data["text/plain"])
 
     def test_every_notebook_runs(self):
         for path in NOTEBOOKS:
@@ -117,6 +180,108 @@ class NotebookTests(unittest.TestCase):
         for name in ("lr", "epochs", "config", "sizes", "scale"):
             self.assertIn(name, text)
         self.assertNotIn("decayed", text)
+
+    def test_cnn_lab_outputs(self):
+        nb, displays, cwd = self.run_notebook("cnn-lab.ipynb")
+        self.assertTrue(nb.cells[0].source.startswith(
+            "# CNN with max-pooling vs strided convolution across learning rates on Fashion-MNIST"))
+        for c in nb.cells:
+            if c.cell_type == "code":
+                self.assertEqual([o for o in c.outputs if o.output_type == "error"], [], c.source)
+
+        # the data set: its summary (a seeded training subset) as the cell's result
+        outs = outputs_of(nb, "use cnn")
+        (res,) = [o for o in outs if o.output_type == "execute_result"]
+        self.assertIn("seeded subset", res.data["text/plain"])
+        self.assertIn("<table", res.data["text/html"])
+        self.assertIn("Ankle boot", res.data["text/html"])
+
+        # the two models' parameter tables: the same total, different layers
+        outs = outputs_of(nb, "model pool = cnn(")
+        tables = [o for o in outs if o.output_type == "display_data"]
+        self.assertEqual(len(tables), 2)
+        for t in tables:
+            self.assertIn("<table", t.data["text/html"])
+            self.assertIn("<strong>20,490</strong>", t.data["text/html"])
+        self.assertIn("maxpool2d(2)", tables[0].data["text/html"])
+        self.assertIn("stride=2", tables[1].data["text/html"])
+        self.assertNotIn("maxpool2d", tables[1].data["text/html"])
+
+        # the sweep: a live progress display and live curves, both updated in place, then
+        # the comparison table of the six runs
+        i = cell_index(nb, "runs = train pool stride on f")
+        outs = nb.cells[i].outputs
+        shown = [d for d in displays if d["cell"] == i]
+        progress_ids = {d["display_id"] for d in shown if d["msg_type"] == "display_data"
+                        and "labbook-progress" in d["data"].get("text/html", "")}
+        self.assertEqual(len(progress_ids), 1, "one progress display with a display_id")
+        (progress_id,) = progress_ids
+        self.assertIsNotNone(progress_id)
+        updates = [d for d in shown if d["msg_type"] == "update_display_data"
+                   and d["display_id"] == progress_id]
+        self.assertGreaterEqual(len(updates), 6, "the progress display is updated during training")
+        self.assertTrue(any("epoch" in d["data"]["text/plain"] for d in updates))
+        curve_ids = {d["display_id"] for d in shown if "image/png" in d["data"]}
+        self.assertEqual(len(curve_ids - {None}), 1, "one live curves display with a display_id")
+        self.assertTrue(any(d["msg_type"] == "update_display_data" for d in shown
+                            if d["display_id"] in curve_ids))
+        # nbclient applied the updates: the outputs hold the final states
+        progress = [o for o in outs if o.output_type == "display_data"
+                    and "labbook-progress" in o.data.get("text/html", "")]
+        self.assertEqual(len(progress), 1)
+        final = progress[0].data["text/plain"].strip().splitlines()
+        self.assertEqual(final[-1], "finished")
+        self.assertEqual(sum(": finished, 3 epochs" in l for l in final), 6, final)
+        curves = [o for o in outs if "image/png" in o.get("data", {})]
+        self.assertEqual(len(curves), 1)
+        self.assert_png(curves[0], "line chart")
+        tables = [o for o in outs if "text/html" in o.get("data", {})
+                  and "<table" in o.data["text/html"]]
+        self.assertEqual(len(tables), 1)
+        html = tables[0].data["text/html"]
+        self.assertEqual(html.count("<tr>") - 1, 6, "one row per run")
+        for col in ("valid.acc", "test.acc", "lr", "params", "s/epoch"):
+            self.assertIn(f">{col}</th>", html)
+        self.assertIn("pool holds the weights of run", stdout_of(outs))
+
+        # the compact grid: learning rate against model
+        outs = outputs_of(nb, "r = runs.list")
+        (grid,) = [o for o in outs if o.output_type == "display_data"]
+        self.assertEqual(grid.data["text/html"].count("<tr>"), 4)
+        self.assertIn("stride test.acc", grid.data["text/html"])
+
+        (curves,) = outputs_of(nb, "plot runs loss valid.acc")
+        self.assert_png(curves, "line chart")
+
+        outs = outputs_of(nb, 'best = runs.best("valid.acc")')
+        self.assertIn("best run:", stdout_of(outs))
+        (cm,) = [o for o in outs if o.output_type == "display_data"]
+        self.assert_png(cm, "heatmap")
+        self.assertIn("on fashion_mnist.test", cm.data["text/plain"])
+
+        outs = outputs_of(nb, "samples f.test 16 model=best")
+        self.assertEqual(len(outs), 2)
+        for o in outs:
+            self.assert_png(o, "image grid")
+        self.assertIn("16 marked wrong", outs[1].data["text/plain"])
+
+        # the CSV export, written into the notebook's working directory
+        outs = outputs_of(nb, "export runs")
+        self.assertEqual(stdout_of(outs), "wrote 6 runs to cnn-lab-runs.csv\n")
+        with open(os.path.join(cwd, "cnn-lab-runs.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 6)
+        self.assertEqual([r["status"] for r in rows], ["finished"] * 6)
+        self.assertEqual(sorted(float(r["lr"]) for r in rows), [0.001, 0.001, 0.01, 0.01, 0.1, 0.1])
+        for r in rows:
+            self.assertGreater(float(r["test.acc"]), 0.5)
+
+        # the checks at the end ran and passed (a failing expect is an ExpectationFailed error)
+        i = cell_index(nb, "expect ")
+        self.assertGreaterEqual(sum(l.startswith("expect ") for l in nb.cells[i].source.splitlines()), 5)
+        self.assertEqual(stdout_of(nb.cells[i].outputs), "all checks passed\n")
+        self.assertEqual(i, max(j for j, c in enumerate(nb.cells) if c.cell_type == "code"),
+                         "the expect checks are the last code cell")
 
 
 if __name__ == "__main__":

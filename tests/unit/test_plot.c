@@ -13,6 +13,8 @@
 #include "commands.h"
 #include "interp.h"
 #include "plot.h"
+#include "table.h"
+#include "train.h"
 #include "value.h"
 
 /* ---- PNG helpers ---------------------------------------------------------------------------- */
@@ -455,6 +457,62 @@ static void test_language(void)
     json_decref(displays);
 }
 
+/* ---- runs: learning curves keep a run's colour (its id), the table marks the best ------------ */
+
+static lb_value *fake_run(int id, const char *name, double scale)
+{
+    lb_run *r = calloc(1, sizeof *r);
+    r->id = id;
+    r->record = json_pack("{s:i, s:s, s:s, s:[{s:f, s:f}, {s:f, s:f}, {s:f, s:f}], s:{s:{s:f, s:f}}}",
+                          "id", id, "name", name, "status", "finished", "history",
+                          "train.loss", 2.0 * scale, "valid.loss", 2.2 * scale,
+                          "train.loss", 1.0 * scale, "valid.loss", 1.3 * scale,
+                          "train.loss", 0.5 * scale, "valid.loss", 0.9 * scale,
+                          "final", "valid", "acc", 1.0 - 0.1 * scale, "loss", 0.9 * scale);
+    return lb_run_value_new(r);
+}
+
+static void test_runs_curves_and_table(void)
+{
+    lb_value *list = lb_list_new();
+    lb_list_append_take(list, fake_run(3, "a lr=0.1", 1.0));
+    lb_list_append_take(list, fake_run(5, "a lr=0.01", 1.5));
+    const char *metrics[] = {"loss"};
+    lb_error err = {0};
+    lb_plot *p = lb_runs_curves(list, metrics, 1, false, &err);
+    CHECK(p != NULL);
+    if (p) {
+        cairo_surface_t *s = render(p);
+        lb_rgb green = lb_plot_tab10(2), purple = lb_plot_tab10(4), blue = lb_plot_tab10(0);
+        /* run 3 is tab10 colour 2 and run 5 colour 4 in every figure; nothing is blue */
+        CHECK(count_rgb(s, green.r, green.g, green.b) > 100);
+        CHECK(count_rgb(s, purple.r, purple.g, purple.b) > 100);
+        CHECK_INT(count_rgb(s, blue.r, blue.g, blue.b), 0);
+        cairo_surface_destroy(s);
+        CHECK(strstr(lb_plot_description(p), "(valid)") == NULL); /* each run once in the legend */
+        lb_plot_free(p);
+    }
+    /* an unknown metric is a ValueError naming it */
+    const char *bad[] = {"nosuch"};
+    CHECK(lb_runs_curves(list, bad, 1, false, &err) == NULL);
+    CHECK_STR(err.ename, "ValueError");
+    CHECK(strstr(err.evalue, "nosuch") != NULL);
+    lb_error_clear(&err);
+    /* the comparison table: best valid.acc first, its cell marked */
+    lb_table *t = lb_runs_table(list, "valid.acc");
+    char *plain = lb_table_plain(t);
+    CHECK(plain != NULL);
+    if (plain) {
+        char *r3 = strstr(plain, "a lr=0.1 "), *r5 = strstr(plain, "a lr=0.01");
+        CHECK(r3 && r5 && r3 < r5);
+        CHECK(strstr(plain, "0.9000*") != NULL);
+        CHECK(strstr(plain, "0.8500*") == NULL);
+    }
+    free(plain);
+    lb_table_free(t);
+    lb_decref(list);
+}
+
 int main(void)
 {
     RUN(test_lines_png_and_colours);
@@ -468,5 +526,6 @@ int main(void)
     RUN(test_bars);
     RUN(test_save_and_bundle);
     RUN(test_language);
+    RUN(test_runs_curves_and_table);
     return CHECK_SUMMARY();
 }

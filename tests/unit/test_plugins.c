@@ -306,7 +306,7 @@ static void test_models_shapes_and_counts(void)
           strstr(plain, "20,490"));
     CHECK(json_object_get(json_array_get(DISPLAYS, 0), "text/html") != NULL);
     CHECK(run("params 3") < 0);
-    CHECK(err_has("TypeError", "params needs a model"));
+    CHECK(err_has("TypeError", "params needs models"));
     teardown();
 }
 
