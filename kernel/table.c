@@ -352,7 +352,7 @@ static void html_cell(lb_strbuf *b, const char *tag, const cell *c, bool right)
      * run labels) stays on one line */
     if (right)
         lb_sb_add(b, " style=\"text-align: right\"");
-    else if (strlen(c->text) <= 40)
+    else if (!c->text || strlen(c->text) <= 40)
         lb_sb_add(b, " style=\"text-align: left; white-space: nowrap\"");
     else
         lb_sb_add(b, " style=\"text-align: left\"");

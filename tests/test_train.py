@@ -309,7 +309,9 @@ class TrainTests(unittest.TestCase):
     # ---- live progress ------------------------------------------------------------------
 
     def test_progress_updates_bounded(self):
-        msg_id = self.kc.execute('pg = train a on f epochs=6 lr=0.05 batch=16')
+        # a model big enough for the run to last a few seconds (many throttled redraws)
+        self.run_ok('model big = cnn(channels=[16, 32]) seed=1')
+        msg_id = self.kc.execute('pg = train big on f epochs=10 lr=0.05 batch=16')
         reply = lbtest.shell_reply(self.kc, msg_id)
         msgs = lbtest.iopub_until_idle(self.kc, msg_id)
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
