@@ -13,6 +13,7 @@ import os
 import queue
 import re
 import time
+import unittest
 
 from jupyter_client.manager import KernelManager
 from jupyter_client.utils import run_sync
@@ -187,3 +188,46 @@ def wait_exit(pid, timeout):
             return True
         time.sleep(0.02)
     return False
+
+
+class KernelCase(unittest.TestCase):
+    """A test case with one kernel for the whole class (started in setUpClass, stopped in
+    tearDownClass) and the helpers every kernel suite uses. SETUP (optional) is a cell run
+    once after the start; CELL_TIMEOUT bounds each cell."""
+
+    SETUP = None
+    CELL_TIMEOUT = TIMEOUT
+
+    @classmethod
+    def setUpClass(cls):
+        cls.km, cls.kc = start_kernel()
+        if cls.SETUP:
+            reply, _ = execute(cls.kc, cls.SETUP, timeout=max(cls.CELL_TIMEOUT, 120))
+            if reply["content"]["status"] != "ok":
+                stop_kernel(cls.km, cls.kc)
+                raise AssertionError(f"set-up cell failed: {reply['content'].get('ename')}: "
+                                     f"{reply['content'].get('evalue')}")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_kernel(cls.km, cls.kc)
+
+    def run_ok(self, code, timeout=None):
+        """Runs a cell that must succeed; returns its outputs."""
+        reply, outputs = execute(self.kc, code, timeout=timeout or self.CELL_TIMEOUT)
+        c = reply["content"]
+        self.assertEqual(c["status"], "ok", f"{code!r}: {c.get('ename')}: {c.get('evalue')}")
+        return outputs
+
+    def run_fail(self, code, timeout=None):
+        """Runs a cell that must fail; returns the error reply's content (ename, evalue,
+        traceback)."""
+        reply, _ = execute(self.kc, code, timeout=timeout or self.CELL_TIMEOUT)
+        c = reply["content"]
+        self.assertEqual(c["status"], "error", f"{code!r} did not fail")
+        return c
+
+    def run_error(self, code, timeout=None):
+        """(ename, evalue) of a cell that must fail."""
+        c = self.run_fail(code, timeout)
+        return c["ename"], c["evalue"]

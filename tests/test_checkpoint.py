@@ -23,35 +23,21 @@ def bits(tensors):
     return {k: v.view(np.uint32).copy() for k, v in tensors.items()}
 
 
-class CheckpointKernelTests(unittest.TestCase):
+class CheckpointKernelTests(lbtest.KernelCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="lbckpt-py-")
-        cls.km, cls.kc = lbtest.start_kernel()
         cls.path = os.path.join(cls.dir, "a.lbc")
-        reply, _ = lbtest.execute(cls.kc, 'use cnn\nmodel a = cnn(channels=[4, 8]) seed=1\n'
-                                          f'save a "{cls.path}"\nx = 41')
-        assert reply["content"]["status"] == "ok", reply["content"]
+        cls.SETUP = f'use cnn\nmodel a = cnn(channels=[4, 8]) seed=1\nsave a "{cls.path}"\nx = 41'
+        super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
-        lbtest.stop_kernel(cls.km, cls.kc)
+        super().tearDownClass()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def file(self, name):
         return os.path.join(self.dir, name)
-
-    def run_ok(self, code):
-        reply, outputs = lbtest.execute(self.kc, code)
-        c = reply["content"]
-        self.assertEqual(c["status"], "ok", f"{code!r}: {c.get('ename')}: {c.get('evalue')}")
-        return outputs
-
-    def run_error(self, code):
-        reply, _ = lbtest.execute(self.kc, code)
-        c = reply["content"]
-        self.assertEqual(c["status"], "error", code)
-        return c["ename"], c["evalue"]
 
     def assert_same_tensors(self, t1, t2):
         self.assertEqual(list(t1), list(t2))

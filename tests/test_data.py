@@ -54,10 +54,7 @@ class FashionMnistTests(unittest.TestCase):
         return json.loads(self.value(code))
 
     def run_ok(self, code):
-        reply, outputs = lbtest.execute(self.kc, code, timeout=120)
-        c = reply["content"]
-        self.assertEqual(c["status"], "ok", f"{code!r}: {c.get('ename')}: {c.get('evalue')}")
-        return outputs
+        return lbtest.KernelCase.run_ok(self, code, timeout=120)
 
     def test_sizes_classes_shape(self):
         self.assertEqual(self.json_value("[f.train.size, f.valid.size, f.test.size]"),

@@ -25,27 +25,7 @@ def png_size(data):
     return struct.unpack(">II", data[16:24])
 
 
-class PlotKernelTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.km, cls.kc = lbtest.start_kernel()
-
-    @classmethod
-    def tearDownClass(cls):
-        lbtest.stop_kernel(cls.km, cls.kc)
-
-    def run_ok(self, code):
-        reply, outputs = lbtest.execute(self.kc, code)
-        c = reply["content"]
-        self.assertEqual(c["status"], "ok", f"{c.get('ename')}: {c.get('evalue')}")
-        return outputs
-
-    def run_error(self, code):
-        reply, _ = lbtest.execute(self.kc, code)
-        c = reply["content"]
-        self.assertEqual(c["status"], "error", code)
-        return c["ename"], c["evalue"]
-
+class PlotKernelTests(lbtest.KernelCase):
     def check_image(self, msg, width=None, height=None):
         data, meta = msg["content"]["data"], msg["content"]["metadata"]
         b64 = data["image/png"]

@@ -36,30 +36,18 @@ def when(msg):
     return d.timestamp()
 
 
-class TrainTests(unittest.TestCase):
+class TrainTests(lbtest.KernelCase):
+    SETUP = SETUP
+
     @classmethod
     def setUpClass(cls):
-        cls.km, cls.kc = lbtest.start_kernel()
-        reply, _ = lbtest.execute(cls.kc, SETUP)
-        assert reply["content"]["status"] == "ok", reply["content"]
+        super().setUpClass()
         cls.tmp = tempfile.TemporaryDirectory()
 
     @classmethod
     def tearDownClass(cls):
-        lbtest.stop_kernel(cls.km, cls.kc)
+        super().tearDownClass()
         cls.tmp.cleanup()
-
-    def run_ok(self, code, timeout=lbtest.TIMEOUT):
-        reply, outputs = lbtest.execute(self.kc, code, timeout=timeout)
-        c = reply["content"]
-        self.assertEqual(c["status"], "ok", f"{c.get('ename')}: {c.get('evalue')}")
-        return outputs
-
-    def run_error(self, code, timeout=lbtest.TIMEOUT):
-        reply, outputs = lbtest.execute(self.kc, code, timeout=timeout)
-        c = reply["content"]
-        self.assertEqual(c["status"], "error", code)
-        return c, outputs
 
     def val(self, expr):
         return lbtest.value(self.kc, expr)
@@ -229,9 +217,9 @@ class TrainTests(unittest.TestCase):
         self.assertEqual([(r["name"], r["epoch"]) for r in rows2],
                          [("a lr=0.05", "1"), ("a lr=0.05", "2"), ("a lr=0.02", "1"), ("a lr=0.02", "2")])
         self.assertEqual([f for f in os.listdir(self.tmp.name) if ".tmp" in f], [])
-        c, _ = self.run_error(f'export x "{self.tmp.name}/x.txt"')
+        c = self.run_fail(f'export x "{self.tmp.name}/x.txt"')
         self.assertEqual(c["ename"], "ValueError")
-        c, _ = self.run_error('export x "/nonexistent-dir/x.csv"')
+        c = self.run_fail('export x "/nonexistent-dir/x.csv"')
         self.assertEqual(c["ename"], "IOError")
         self.assertIn("/nonexistent-dir/x.csv", c["evalue"])
         # `runs` lists the whole session
@@ -256,7 +244,7 @@ class TrainTests(unittest.TestCase):
         imgs = [o for o in out if o["msg_type"] == "display_data"]
         self.assertEqual(len(imgs), 1)
         self.assertIn("predicted (true)", imgs[0]["content"]["data"]["text/plain"])
-        c, _ = self.run_error('evaluate f on f.test')
+        c = self.run_fail('evaluate f on f.test')
         self.assertEqual(c["ename"], "TypeError")
 
     def test_plot_runs(self):
@@ -267,28 +255,28 @@ class TrainTests(unittest.TestCase):
         text = imgs[0]["content"]["data"]["text/plain"]
         self.assertIn("line chart 1280x400", text)
         self.assertIn("a lr=0.05", text)
-        c, _ = self.run_error('plot pr nosuchmetric')
+        c = self.run_fail('plot pr nosuchmetric')
         self.assertEqual(c["ename"], "ValueError")
 
     # ---- errors --------------------------------------------------------------------------
 
     def test_setting_errors(self):
-        c, _ = self.run_error('train a on f lrr=0.1')
+        c = self.run_fail('train a on f lrr=0.1')
         self.assertEqual(c["ename"], "TypeError")
         self.assertIn("did you mean 'lr'", c["evalue"])
-        c, _ = self.run_error('train a on f opt="adm"')
+        c = self.run_fail('train a on f opt="adm"')
         self.assertEqual(c["ename"], "ValueError")
         self.assertIn('did you mean "adam"', c["evalue"])
-        c, _ = self.run_error('train a on f lr=[0.1, -1]')
+        c = self.run_fail('train a on f lr=[0.1, -1]')
         self.assertEqual(c["ename"], "ValueError")
         self.assertIn("lr must be", c["evalue"])
-        c, _ = self.run_error('train a f')
+        c = self.run_fail('train a f')
         self.assertEqual(c["ename"], "TypeError")
         self.assertIn("usage: train MODEL... on DATA", c["evalue"])
-        c, _ = self.run_error('train a b f')
+        c = self.run_fail('train a b f')
         self.assertEqual(c["ename"], "SyntaxError")
         self.assertIn("usage: train MODEL... on DATA", c["evalue"])
-        c, _ = self.run_error('model w = mlp(hidden=[8]) input=[100]\ntrain w on f')
+        c = self.run_fail('model w = mlp(hidden=[8]) input=[100]\ntrain w on f')
         self.assertEqual(c["ename"], "ValueError")
         self.assertIn("[100]", c["evalue"])
         tb = "\n".join(c["traceback"])
@@ -297,7 +285,7 @@ class TrainTests(unittest.TestCase):
 
     def test_nan_loss(self):
         self.run_ok('model n = cnn(channels=[4, 8]) seed=1')
-        c, _ = self.run_error('nr = train n on f epochs=3 lr=1e6 live=false curves=false')
+        c = self.run_fail('nr = train n on f epochs=3 lr=1e6 live=false curves=false')
         self.assertEqual(c["ename"], "TrainingError")
         self.assertRegex(c["evalue"], r"the loss is (NaN|infinite) at epoch 1, batch \d+")
         self.assertEqual(self.val("nr.list[0].status"), '"failed"')
