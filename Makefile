@@ -176,6 +176,11 @@ bench-train: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/bench/train_step $(PLUGIN_SO)
 	@$(PYTHON) bench/train_step.py --labbook $(B)/bench/train_step $(BENCH_ARGS)
 
+.PHONY: bench-fashion
+bench-fashion: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/labbook $(PLUGIN_SO)
+	@$(PYTHON) bench/fashion_mnist/run.py --labbook $(B)/labbook $(BENCH_ARGS)
+
 .PHONY: bench-ops
 bench-ops: deps
 	@$(MAKE) --no-print-directory $(B)/bench/ops_bench $(B)/bench/ops_fashion
@@ -201,13 +206,18 @@ install: deps
 	$(if $(PLUGIN_SO),install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/labbook/plugins/)
 	$(DESTDIR)$(PREFIX)/bin/labbook install --prefix $(DESTDIR)$(PREFIX) --exe $(PREFIX)/bin/labbook
 
+# The notebooks are executed from copies in $(B)/demo, which is their working directory: the
+# files they write (cnn-lab's runs CSV) land there, next to the HTML.
 demo: install
 	@mkdir -p $(B)/demo
-	@echo "labbook: executing notebooks/quickstart.ipynb with the installed kernel..."
+	@cp notebooks/quickstart.ipynb notebooks/cnn-lab.ipynb $(B)/demo/
+	@echo "labbook: executing notebooks/quickstart.ipynb and notebooks/cnn-lab.ipynb (a minute or two) with the installed kernel..."
 	$(PYTHON) -m nbconvert --to html --execute --ExecutePreprocessor.kernel_name=labbook \
-	    --ExecutePreprocessor.timeout=900 --output-dir $(B)/demo notebooks/quickstart.ipynb
+	    --ExecutePreprocessor.timeout=900 --output-dir $(B)/demo \
+	    $(B)/demo/quickstart.ipynb $(B)/demo/cnn-lab.ipynb
 	@echo
-	@echo "labbook demo: $(CURDIR)/$(B)/demo/quickstart.html"
+	@echo "labbook demo: $(CURDIR)/$(B)/demo/cnn-lab.html (the CNN lab)"
+	@echo "              $(CURDIR)/$(B)/demo/quickstart.html (the language tour)"
 
 clean:
 	rm -rf $(B)
