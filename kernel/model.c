@@ -893,7 +893,14 @@ static int cmd_params(lb_cmd_call *call, lb_error *err)
         lb_value *v = lb_call_arg(call, i, err);
         if (!v)
             return -1;
-        lb_table *t = params_table(lb_model_from_value(v));
+        lb_model *m = lb_model_from_value(v);
+        if (call->nargs > 1) { /* several tables: say whose each is */
+            char cnt[32], line[300];
+            lb_format_count(lb_params_numel(m->params, 1), cnt, sizeof cnt);
+            snprintf(line, sizeof line, "%s: %s parameters\n", m->name, cnt);
+            lb_emit_stream(call->in, LB_STDOUT, line, strlen(line));
+        }
+        lb_table *t = params_table(m);
         lb_decref(v);
         if (!t)
             return oom(err);
