@@ -585,6 +585,8 @@ static lb_value *m_best(lb_interp *in, lb_value **args, size_t nargs, lb_value *
     if (!ok)
         return NULL;
     lb_decref(ok);
+    if (nargs == 0) /* the metric the runs were ranked by */
+        metric = sort_metric(d->list);
     lb_value *b = best_run(d->list, metric);
     if (!b) {
         lb_error_set(err, "ValueError", 0, 0, "no run has the metric \"%s\" (metrics: train.loss, "
@@ -621,8 +623,8 @@ static lb_value *runs_member(lb_value *self, const char *name, lb_error *err)
     runs_data *d = self->u.obj.data;
     size_t n = lb_list_len(d->list);
     if (strcmp(name, "best") == 0)
-        return lb_method_new("best", "best(metric=\"valid.acc\")",
-                             "The run with the best final value of a metric (lowest for losses).",
+        return lb_method_new("best", "best(metric)",
+                             "The run with the best final value of a metric (lowest for losses; default: the monitor the runs were ranked by).",
                              m_best, self);
     if (strcmp(name, "get") == 0)
         return lb_method_new("get", "get(id)", "The run with that id.", m_get, self);
