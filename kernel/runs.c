@@ -401,6 +401,19 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
                 swept[nswept++] = k;
         }
     }
+    /* each metric column's best value (lowest for losses and times) */
+    double bestv[sizeof cols / sizeof cols[0]];
+    for (size_t c = 0; c < ncols; c++) {
+        bestv[c] = NAN;
+        if (!cols[c].metric)
+            continue;
+        bool low = lb_metric_lower_better(cols[c].metric) || cols[c].kind == 2;
+        for (size_t i = 0; i < n; i++) {
+            double w = lb_run_metric(lb_run_from_value(order[i]), cols[c].metric);
+            if (!isnan(w) && (isnan(bestv[c]) || (low ? w < bestv[c] : w > bestv[c])))
+                bestv[c] = w;
+        }
+    }
     size_t cc = 0;
     lb_table_set_header(t, cc++, "#");
     size_t first_metric = 0;
@@ -461,17 +474,8 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
                 fmt4(v, buf, sizeof buf);
             lb_table_set(t, (size_t)row, cc, buf, true);
             /* the best value of the column among the runs, marked */
-            if (n > 1 && !isnan(v) && cols[c].kind != 1) {
-                bool low = lb_metric_lower_better(cols[c].metric) || cols[c].kind == 2;
-                bool best = true;
-                for (size_t j = 0; j < n && best; j++) {
-                    double w = lb_run_metric(lb_run_from_value(order[j]), cols[c].metric);
-                    if (!isnan(w) && (low ? w < v : w > v))
-                        best = false;
-                }
-                if (best)
-                    lb_table_emphasize(t, (size_t)row, cc, true);
-            }
+            if (n > 1 && !isnan(v) && cols[c].kind != 1 && v == bestv[c])
+                lb_table_emphasize(t, (size_t)row, cc, true);
             cc++;
         }
     }
@@ -494,15 +498,16 @@ static void runs_free(void *data)
 }
 
 /* The run with the best final value of metric, or NULL when none has it. */
-static lb_value *best_run(const lb_value *list, const char *metric)
+lb_value *lb_runs_best(const lb_value *list, const char *metric, const lb_value *model)
 {
     lb_value *best = NULL;
     double bv = NAN;
     bool low = lb_metric_lower_better(metric);
     for (size_t i = 0; i < lb_list_len(list); i++) {
         lb_value *rv = lb_list_get(list, i);
-        double v = lb_run_metric(lb_run_from_value(rv), metric);
-        if (isnan(v))
+        const lb_run *r = lb_run_from_value(rv);
+        double v = lb_run_metric(r, metric);
+        if (isnan(v) || (model && r->model != model))
             continue;
         if (!best || (low ? v < bv : v > bv)) {
             best = rv;
@@ -516,7 +521,7 @@ static char *runs_repr(const lb_value *self)
 {
     const runs_data *d = self->u.obj.data;
     size_t n = lb_list_len(d->list);
-    lb_value *b = best_run(d->list, "valid.acc");
+    lb_value *b = lb_runs_best(d->list, "valid.acc", NULL);
     char *s = NULL;
     if (b) {
         const lb_run *r = lb_run_from_value(b);
@@ -587,7 +592,7 @@ static lb_value *m_best(lb_interp *in, lb_value **args, size_t nargs, lb_value *
     lb_decref(ok);
     if (nargs == 0) /* the metric the runs were ranked by */
         metric = sort_metric(d->list);
-    lb_value *b = best_run(d->list, metric);
+    lb_value *b = lb_runs_best(d->list, metric, NULL);
     if (!b) {
         lb_error_set(err, "ValueError", 0, 0, "no run has the metric \"%s\" (metrics: train.loss, "
                      "train.acc, valid.loss, valid.acc, valid.top5, test.loss, test.acc, test.top5, "

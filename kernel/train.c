@@ -1008,29 +1008,22 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         }
     }
 
-    /* each model keeps the weights of its best run (an interrupted or failed run: the weights
-     * it stopped with) */
+    /* each model keeps the weights of its best run (after an interrupt or a failure: the
+     * weights it stopped with); with several runs per model a line says which */
     const char *monitor = base.monitor;
-    if (rc == 0) {
-        for (size_t mi = 0; mi < nmodels; mi++) {
-            const lb_run *best = NULL;
-            double bv = NAN;
-            for (size_t i = 0; i < lb_list_len(list); i++) {
-                const lb_run *R = lb_run_from_value(lb_list_get(list, i));
-                if (R->model != models[mi] || !R->weights)
-                    continue;
-                double v = lb_run_metric(R, monitor);
-                if (!best || (!isnan(v) && (isnan(bv) || (lb_metric_lower_better(monitor) ? v < bv : v > bv)))) {
-                    best = R;
-                    bv = v;
-                }
-            }
-            if (best) {
-                size_t nv = 0;
-                float *vals = lb_params_values(lb_model_params(lb_model_from_value(models[mi])), &nv);
-                if (nv == best->nweights)
-                    memcpy(vals, best->weights, nv * sizeof *vals);
-            }
+    char line[1024] = "";
+    for (size_t mi = 0; rc == 0 && mi < nmodels; mi++) {
+        const lb_run *best = lb_run_from_value(lb_runs_best(list, monitor, models[mi]));
+        size_t nv = 0;
+        float *vals = lb_params_values(lb_model_params(lb_model_from_value(models[mi])), &nv);
+        if (!best || !best->weights || nv != best->nweights)
+            continue;
+        memcpy(vals, best->weights, nv * sizeof *vals);
+        if (per_model > 1) {
+            size_t used = strlen(line);
+            snprintf(line + used, sizeof line - used, "%s holds the weights of run %d (%s, best %s)\n",
+                     lb_model_name(lb_model_from_value(models[mi])), best->id,
+                     json_string_value(json_object_get(best->record, "name")), monitor);
         }
     }
     char msg[512] = "";
@@ -1049,29 +1042,8 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         lb_table *t = lb_runs_table(list, monitor);
         if (t && lb_emit_table(in, t, err) < 0)
             rc = -1;
-        if (njobs > 1 || nmodels > 1) {
-            char line[512] = "";
-            for (size_t mi = 0; mi < nmodels && lb_list_len(list) > 1; mi++) {
-                const lb_run *bestr = NULL;
-                double bv = NAN;
-                for (size_t i = 0; i < lb_list_len(list); i++) {
-                    const lb_run *R = lb_run_from_value(lb_list_get(list, i));
-                    double v = lb_run_metric(R, monitor);
-                    if (R->model == models[mi] && (!bestr || (!isnan(v) && (isnan(bv) || (lb_metric_lower_better(monitor) ? v < bv : v > bv))))) {
-                        bestr = R;
-                        bv = v;
-                    }
-                }
-                if (bestr && per_model > 1) {
-                    size_t used = strlen(line);
-                    snprintf(line + used, sizeof line - used, "%s holds the weights of run %d (%s, best %s)\n",
-                             lb_model_name(lb_model_from_value(models[mi])), bestr->id,
-                             json_string_value(json_object_get(bestr->record, "name")), monitor);
-                }
-            }
-            if (line[0])
-                lb_emit_stream(in, LB_STDOUT, line, strlen(line));
-        }
+        if (line[0])
+            lb_emit_stream(in, LB_STDOUT, line, strlen(line));
     } else {
         /* an interrupted or failed training still gives the runs it made (the completed
          * epochs; `runs` lists them too) before the error stops the cell */

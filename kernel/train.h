@@ -50,6 +50,9 @@ double lb_run_metric(const lb_run *r, const char *name);
 /* The per-epoch values of a metric ("train.loss", "valid.acc", "lr"): a malloc'd array of
  * *n values (NaN where an epoch lacks it), or NULL when no epoch has it. */
 double *lb_run_series(const lb_run *r, const char *name, size_t *n);
+/* The run of list (of model's, when model is not NULL) with the best final value of metric
+ * (borrowed), or NULL when none has it. */
+lb_value *lb_runs_best(const lb_value *list, const char *metric, const lb_value *model);
 /* Whether smaller is better for a metric (names ending in "loss", "seconds", "time"). */
 bool lb_metric_lower_better(const char *name);
 /* The comparison table of runs (run values in list), sorted by `sort` (best first; NULL
