@@ -164,9 +164,8 @@ static void draw(lb_progress *p, const char *state, const char *message)
         bar[40] = 0;
         lb_sb_printf(&pl, "%s [%s] %3.0f%% %s\n", head, bar, shown * 100, stats);
     } else {
-        lb_sb_printf(&pl, "%s%s\n", state, message && *message ? ": " : "");
-        if (message && *message)
-            lb_sb_printf(&pl, "%s\n", message);
+        lb_sb_printf(&pl, "%s%s%s\n", state, message && *message ? ": " : "",
+                     message ? message : "");
     }
     lb_table *ht = NULL;
     const lb_run *R = p->run ? lb_run_from_value(p->run) : NULL;

@@ -1027,7 +1027,10 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         }
     }
     char msg[512] = "";
-    if (rc < 0)
+    if (rc < 0 && last == LB_RUN_INTERRUPTED)
+        snprintf(msg, sizeof msg, "stopped at the next batch; the completed epochs (in the run) and "
+                                  "the model's weights are kept");
+    else if (rc < 0)
         snprintf(msg, sizeof msg, "%s", err->evalue);
     lb_progress_finish(prog, rc == 0 ? LB_RUN_FINISHED : last, msg);
 
