@@ -314,12 +314,9 @@ void lb_progress_run_end(lb_progress *p, const lb_value *run, lb_run_state s)
         lb_decref(p->run);
         p->run = lb_incref((lb_value *)run);
     }
-    char va[32] = "-", te[32] = "-";
-    double v = lb_run_metric(R, "valid.acc"), tt = lb_run_metric(R, "test.acc");
-    if (!isnan(v))
-        snprintf(va, sizeof va, "%.4f", v);
-    if (!isnan(tt))
-        snprintf(te, sizeof te, "%.4f", tt);
+    char va[32], te[32];
+    lb_format_metric(lb_run_metric(R, "valid.acc"), va, sizeof va);
+    lb_format_metric(lb_run_metric(R, "test.acc"), te, sizeof te);
     char secs[32];
     clock_text(lb_run_metric(R, "seconds"), secs, sizeof secs);
     const char *name = json_string_value(json_object_get(R->record, "name"));

@@ -152,7 +152,7 @@ static void run_free(void *data)
     free(r);
 }
 
-static void fmt4(double v, char *buf, size_t n)
+void lb_format_metric(double v, char *buf, size_t n)
 {
     if (isnan(v))
         snprintf(buf, n, "-");
@@ -164,8 +164,8 @@ static char *run_repr(const lb_value *self)
 {
     const lb_run *r = self->u.obj.data;
     char va[32], te[32], *s = NULL;
-    fmt4(lb_run_metric(r, "valid.acc"), va, sizeof va);
-    fmt4(lb_run_metric(r, "test.acc"), te, sizeof te);
+    lb_format_metric(lb_run_metric(r, "valid.acc"), va, sizeof va);
+    lb_format_metric(lb_run_metric(r, "test.acc"), te, sizeof te);
     if (asprintf(&s, "<run %d: %s, %s, %d epoch%s, valid.acc %s, test.acc %s>", r->id, run_name(r),
                  run_status(r), (int)lb_run_metric(r, "epochs"),
                  lb_run_metric(r, "epochs") == 1 ? "" : "s", va, te) < 0)
@@ -255,7 +255,7 @@ lb_table *lb_run_history_table(const lb_run *r)
             else if (strcmp(cols[c], "lr") == 0)
                 lb_table_format_number(d, buf, sizeof buf);
             else
-                fmt4(d, buf, sizeof buf);
+                lb_format_metric(d, buf, sizeof buf);
             lb_table_set(t, (size_t)row, c, x ? buf : "-", true);
         }
     }
@@ -312,13 +312,7 @@ static const lb_class run_class = {
     .members = run_members,
 };
 
-lb_value *lb_run_value_new(lb_run *r)
-{
-    if (r && r->model) {
-        /* the hash of the final weights, for the record (filled in lazily if weights change) */
-    }
-    return lb_object_new(&run_class, r);
-}
+lb_value *lb_run_value_new(lb_run *r) { return lb_object_new(&run_class, r); }
 
 lb_run *lb_run_from_value(const lb_value *v) { return lb_object_data(v, &run_class); }
 
@@ -416,7 +410,6 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
     }
     size_t cc = 0;
     lb_table_set_header(t, cc++, "#");
-    size_t first_metric = 0;
     for (size_t c = 0; c < ncols; c++) {
         if (!present[c])
             continue;
@@ -424,10 +417,7 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
         if (c == 1)
             for (size_t s = 0; s < nswept; s++)
                 lb_table_set_header(t, cc++, swept[s]);
-        if (c == 2)
-            first_metric = cc;
     }
-    (void)first_metric;
     for (size_t i = 0; i < n; i++) {
         const lb_run *r = lb_run_from_value(order[i]);
         long row = lb_table_add_row(t);
@@ -471,7 +461,7 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
             else if (cols[c].kind == 2)
                 snprintf(buf, sizeof buf, "%.2f", v);
             else
-                fmt4(v, buf, sizeof buf);
+                lb_format_metric(v, buf, sizeof buf);
             lb_table_set(t, (size_t)row, cc, buf, true);
             /* the best value of the column among the runs, marked */
             if (n > 1 && !isnan(v) && cols[c].kind != 1 && v == bestv[c])

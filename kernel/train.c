@@ -1211,16 +1211,6 @@ static int evaluate_target(lb_cmd_call *call, target *t, lb_metrics *met, int32_
     return 0;
 }
 
-static void fmt_metric(double v, bool pct, char *buf, size_t n)
-{
-    if (isnan(v))
-        snprintf(buf, n, "-");
-    else if (pct)
-        snprintf(buf, n, "%.4f", v);
-    else
-        snprintf(buf, n, "%.4f", v);
-}
-
 static int cmd_evaluate(lb_cmd_call *call, lb_error *err)
 {
     target t;
@@ -1248,7 +1238,7 @@ static int cmd_evaluate(lb_cmd_call *call, lb_error *err)
                 char label[64];
                 snprintf(label, sizeof label, "%s.%s", t.s->name, names[i]);
                 lb_table_set(tb, (size_t)r, 0, label, false);
-                fmt_metric(vals[i], i > 0, buf, sizeof buf);
+                lb_format_metric(vals[i], buf, sizeof buf);
                 lb_table_set(tb, (size_t)r, 1, buf, true);
                 lb_map_set_take(res, names[i], lb_num(vals[i]));
             }
@@ -1289,7 +1279,7 @@ static int cmd_evaluate(lb_cmd_call *call, lb_error *err)
                     lb_table_set(pt, (size_t)rr, 0, t.ds->classes[c], false);
                     lb_format_count(lb_metrics_class_count(&met, c), buf, sizeof buf);
                     lb_table_set(pt, (size_t)rr, 1, buf, true);
-                    fmt_metric(lb_metrics_class_accuracy(&met, c), true, buf, sizeof buf);
+                    lb_format_metric(lb_metrics_class_accuracy(&met, c), buf, sizeof buf);
                     lb_table_set(pt, (size_t)rr, 2, buf, true);
                     if (c == worst)
                         lb_table_emphasize(pt, (size_t)rr, 2, true);

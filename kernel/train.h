@@ -53,6 +53,8 @@ double *lb_run_series(const lb_run *r, const char *name, size_t *n);
 /* The run of list (of model's, when model is not NULL) with the best final value of metric
  * (borrowed), or NULL when none has it. */
 lb_value *lb_runs_best(const lb_value *list, const char *metric, const lb_value *model);
+/* A metric for tables and messages: 4 decimals, "-" for NaN (none). */
+void lb_format_metric(double v, char *buf, size_t n);
 /* Whether smaller is better for a metric (names ending in "loss", "seconds", "time"). */
 bool lb_metric_lower_better(const char *name);
 /* The comparison table of runs (run values in list), sorted by `sort` (best first; NULL
