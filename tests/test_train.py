@@ -195,6 +195,16 @@ class TrainTests(lbtest.KernelCase):
         rec = json.loads(self.export_json("wu"))["runs"][0]
         self.assertAlmostEqual(rec["history"][0]["lr"], 0.1 / 1000, places=9)
 
+    def test_no_valid_split_ranks_by_train_loss(self):
+        # a bare split has no valid part: runs are ranked by train.loss, and best() uses it
+        self.run_ok('tv = train m on f.test epochs=1 lr=[0.05, 0.001] live=false curves=false')
+        self.assertEqual(self.val("tv.best().settings.monitor"), '"train.loss"')
+        losses = [float(self.val(f"tv.list[{i}].train.loss")) for i in range(2)]
+        self.assertEqual(float(self.val("tv.best().train.loss")), min(losses))
+        c = self.run_fail('tv.best("valid.acc")')
+        self.assertEqual(c["ename"], "ValueError")
+        self.assertIn('"valid.acc"', c["evalue"])
+
     # ---- export, runs, evaluate, confusion, samples --------------------------------------
 
     def test_export_csv_and_runs(self):
