@@ -196,6 +196,15 @@ int lb_layer_fail(lbp_layer *L, const char *fmt, ...)
     return -1;
 }
 
+/* A layer of the builtin layers plugin's type `name`. Such a conv2d layer is exactly one
+ * lb_conv2d call, so the runner may ask that call to apply the relu layer after it
+ * (lb_graph_fuse_relu): the same values and gradients, two passes over memory fewer. */
+static bool is_builtin(const lbp_layer *L, const char *name)
+{
+    return L->type && strcmp(L->type->name, name) == 0 && L->plugin && L->plugin->name &&
+           strcmp(L->plugin->name, "layers") == 0;
+}
+
 lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x)
 {
     if (!L || !x)
@@ -206,8 +215,21 @@ lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x)
             lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: forward gave no output", L->text);
         return (lb_tensor *)y;
     }
-    for (int i = 0; i < L->nkids && x; i++)
+    for (int i = 0; i < L->nkids && x; i++) {
+        bool fuse = i + 1 < L->nkids && is_builtin(L->kids[i], "conv2d") && is_builtin(L->kids[i + 1], "relu");
+        if (fuse)
+            lb_graph_fuse_relu(g);
         x = lb_layer_run(L->kids[i], g, x);
+        if (!fuse)
+            continue;
+        lb_tensor *fused = lb_graph_fused(g);
+        if (fused && fused == x) {
+            i++; /* the layer's convolution applied the relu */
+        } else if (fused && x) { /* relu went to a convolution inside the layer: not its output */
+            lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: cannot fuse the relu after it", L->kids[i]->text);
+            return NULL;
+        }
+    }
     return x;
 }
 

@@ -155,17 +155,6 @@ static int pointwise(const cgeom *q) {
     return q->KH == 1 && q->KW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
 }
 
-/* Sum in 8 interleaved partial sums: fixed order (deterministic) and vectorizable. */
-static float sum8(const float *r, int64_t n) {
-    float p[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) p[k] += r[i + k];
-    float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-    for (; i < n; i++) s += r[i];
-    return s;
-}
-
 /* Images per GEMM chunk so that cols + output stay within ~8 MB (at least 1). */
 static int64_t chunk_images(int64_t N, int64_t ckk, int64_t oc, int64_t ohw) {
     int64_t per = (ckk + oc) * ohw;
@@ -180,24 +169,27 @@ static void conv_bw(lb_graph *g, lb_node *nd) {
     const cgeom *q = nd->aux;
     int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
     int64_t chw = (int64_t)q->C * q->H * q->W;
-    const float *gy = y->grad;
+    float *gy = y->grad, *gb = NULL;
+    int relu = (int)nd->ia[0];
     if (b && b->requires_grad) {
-        float *gb = lb_gradbuf(g, b);
+        gb = lb_gradbuf(g, b);
         if (!gb) return;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t o = 0; o < OC; o++) gb[o] += sum8(gy + (n * OC + o) * ohw, ohw);
     }
-    int need_w = w->requires_grad, need_x = x->requires_grad;
+    int need_w = w->requires_grad, need_x = x->requires_grad, per_image = ohw >= LB_CONV_PER_IMAGE || pointwise(q);
+    /* the relu mask and the bias gradient: image by image below when the images go one at a
+     * time (the image's gradient is then in cache for its GEMMs), else here */
+    if (!per_image || (!need_w && !need_x)) lb_conv_grad_prologue(gy, y->data, relu, gb, 0, N, OC, ohw);
     if (!need_w && !need_x) return;
     float *gw = need_w ? lb_gradbuf(g, w) : NULL;
     float *gx = need_x ? lb_gradbuf(g, x) : NULL;
     if ((need_w && !gw) || (need_x && !gx)) return;
     int pw = pointwise(q);
     const float *kept = nd->aux2;
-    if (ohw >= LB_CONV_PER_IMAGE || pw) { /* one image at a time: dy[n] is already [OC, OH*OW] */
+    if (per_image) { /* one image at a time: dy[n] is already [OC, OH*OW] */
         float *col = pw || (kept && !need_x) ? NULL : lb_workspace(g, (size_t)(ckk * ohw));
         if (!pw && !(kept && !need_x) && !col) return;
         for (int64_t n = 0; n < N; n++) {
+            lb_conv_grad_prologue(gy, y->data, relu, gb, n, n + 1, OC, ohw);
             const float *dy = gy + n * OC * ohw, *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ohw : col;
             if (need_w) {
                 if (!pw && !kept) im2col(q, x->data + n * chw, col, ohw);
@@ -235,6 +227,8 @@ static void conv_bw(lb_graph *g, lb_node *nd) {
 }
 
 lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, const lb_conv_opts *o) {
+    int relu = g ? g->fuse_relu : 0; /* lb_graph_fuse_relu: taken by this call, done or not */
+    if (g) g->fuse_relu = 0;
     LB_CHECK_IN(g, x);
     LB_CHECK_IN(g, w);
     char s1[64], s2[64];
@@ -263,6 +257,11 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     w = lb_contig_in(g, w);
     if (b) b = lb_contig_in(g, b);
     if (!x || !w) return NULL;
+    if (lb_winograd_applies(q0.C, w->shape[0], q0.KH, q0.KW, q0.sh, q0.sw, q0.dh, q0.dw, q0.ph, q0.pw)) {
+        lb_tensor *y = lb_conv2d_winograd(g, x, w, b, q0.ph, q0.pw, relu);
+        if (relu) g->fused = y;
+        return y;
+    }
     cgeom *q = lb_alloc(g, sizeof *q);
     if (!q) return NULL;
     *q = q0;
@@ -290,6 +289,8 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
             if (!pw) im2col(q, x->data + n * chw, col, ohw);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)ohw, (int)ckk, 1.0f, w->data, (int)ckk,
                         pw ? x->data + n * chw : col, (int)ohw, 1.0f, out, (int)ohw);
+            if (relu) /* while the image's output is in cache */
+                for (int64_t k = 0; k < OC * ohw; k++) out[k] = out[k] > 0 ? out[k] : 0.0f;
         }
         goto record;
     }
@@ -310,10 +311,13 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
                 float bv = b ? b->data[oc] : 0.0f;
                 if (cnt == 1) { if (b) for (int64_t k = 0; k < ohw; k++) dst[k] += bv; }
                 else for (int64_t k = 0; k < ohw; k++) dst[k] = src[k] + bv;
+                if (relu)
+                    for (int64_t k = 0; k < ohw; k++) dst[k] = dst[k] > 0 ? dst[k] : 0.0f;
             }
     }
 record:;
     lb_node *n = lb_record(g, conv_bw, y, 3, x, w, b, NULL);
-    if (n) { n->aux = q; n->aux2 = kept; }
+    if (n) { n->aux = q; n->aux2 = kept; n->ia[0] = relu; }
+    if (relu) g->fused = y;
     return y;
 }

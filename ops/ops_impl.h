@@ -40,6 +40,8 @@ struct lb_graph {
     lb_status st;
     float *ws;     /* shared workspace (im2col), grows, kept across resets */
     size_t ws_floats;
+    int fuse_relu; /* lb_graph_fuse_relu: the next convolution applies relu */
+    lb_tensor *fused; /* ... and the output of the one that did */
 };
 
 /* Sets g's status and returns NULL. */
@@ -62,6 +64,48 @@ float *lb_gradbuf(lb_graph *g, lb_tensor *t);
 float *lb_gradbuf_fresh(lb_graph *g, lb_tensor *t, int *fresh);
 /* Workspace of at least n floats (not zeroed), shared by every op in the step. */
 float *lb_workspace(lb_graph *g, size_t n);
+/* Sum in 8 interleaved partial sums: fixed order (deterministic) and vectorizable. */
+static inline float lb_sum8(const float *r, int64_t n) {
+    float p[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) p[k] += r[i + k];
+    float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    for (; i < n; i++) s += r[i];
+    return s;
+}
+
+/* parallel.c: part i of n of an op's work, on the thread lb_parallel() gives it. */
+typedef void (*lb_par_fn)(void *ctx, int part, int nparts);
+/* How many parts an op should split into: the thread count (lb_get_threads). */
+int lb_parallel_parts(void);
+/* Runs fn(ctx, i, nparts) for every i, part 0 on the caller, the others on worker threads,
+ * and returns when all are done; OpenBLAS runs single-threaded meanwhile. */
+void lb_parallel(int nparts, lb_par_fn fn, void *ctx);
+
+/* A convolution fused with relu (lb_graph_fuse_relu), backward: the output gradient of the
+ * planes [n0, n1) of OC planes of ohw, masked where the output is not positive (in place: the
+ * gradient is this node's own), and the bias gradient gb (if any) summed from it. */
+static inline void lb_conv_grad_prologue(float *gy, const float *y, int relu, float *gb, int64_t n0, int64_t n1,
+                                         int64_t OC, int64_t ohw) {
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t o = 0; o < OC; o++) {
+            float *r = gy + (n * OC + o) * ohw;
+            if (relu) {
+                const float *yr = y + (n * OC + o) * ohw;
+                for (int64_t i = 0; i < ohw; i++) r[i] = yr[i] > 0 ? r[i] : 0.0f;
+            }
+            if (gb) gb[o] += lb_sum8(r, ohw);
+        }
+}
+
+/* conv_winograd.c: 3x3 stride-1 convolutions with at least LB_WINO_MIN_C input and output
+ * channels go through Winograd's F(2x2, 3x3); lb_conv2d dispatches. */
+#ifndef LB_WINO_MIN_C
+#define LB_WINO_MIN_C 8
+#endif
+int lb_winograd_applies(int64_t C, int64_t OC, int KH, int KW, int sh, int sw, int dh, int dw, int ph, int pw);
+lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, int ph, int pw, int relu);
 int lb_norm_axis(int axis, int ndim);
 int lb_same_shape(const lb_tensor *a, const lb_tensor *b);
 

@@ -176,11 +176,11 @@ class OpsParity(unittest.TestCase):
         self.close("y", out["y"], y)
         self.check_grads(out, t, ["a", "b"])
 
-    def conv_case(self, stride, pad, dil, xshape=(3, 4, 11, 9), kernel=(3, 3)):
+    def conv_case(self, stride, pad, dil, xshape=(3, 4, 11, 9), kernel=(3, 3), oc=6):
         g = torch.Generator().manual_seed(3)
         pad = pad if isinstance(pad, tuple) else (pad, pad)
         t = self.leaves(x=torch.randn(*xshape, generator=g),
-                        w=torch.randn(6, xshape[1], *kernel, generator=g) * 0.3, b=torch.randn(6, generator=g))
+                        w=torch.randn(oc, xshape[1], *kernel, generator=g) * 0.3, b=torch.randn(oc, generator=g))
         y = F.conv2d(t["x"], t["w"], t["b"], stride=stride, padding=pad, dilation=dil)
         r = torch.randn(*y.shape, generator=g)
         (y * r).sum().backward()
@@ -204,6 +204,15 @@ class OpsParity(unittest.TestCase):
         self.conv_case(1, (1, 2), 1, xshape=(2, 3, 13, 10), kernel=(3, 5))
         self.conv_case(1, (0, 1), 1, xshape=(2, 1, 17, 9), kernel=(1, 3))  # rows not padded
         self.conv_case(1, (2, 1), 1, xshape=(2, 2, 6, 15))              # taller output
+
+    def test_conv2d_winograd(self):
+        # 3x3 stride 1 with >= 8 channels in and out: Winograd F(2x2, 3x3) (ops/conv_winograd.c)
+        self.conv_case(1, 1, 1, xshape=(3, 8, 14, 14), oc=16)           # the CNN's layer shape
+        self.conv_case(1, 1, 1, xshape=(2, 9, 11, 8), oc=8)             # odd height
+        self.conv_case(1, 0, 1, xshape=(2, 8, 9, 7), oc=10)             # valid, odd sizes
+        self.conv_case(1, (2, 1), 1, xshape=(1, 8, 5, 6), oc=8)         # padding 2
+        self.conv_case(1, (1, 2), 1, xshape=(2, 8, 6, 13), oc=8)        # padding 2 across
+        self.conv_case(1, 1, 1, xshape=(12, 8, 24, 24), oc=8)           # several tile chunks
 
     def pool_case(self, kind, k, s, p, shape=(2, 3, 9, 8), ties=False):
         g = torch.Generator().manual_seed(4)

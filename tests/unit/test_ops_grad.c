@@ -122,11 +122,12 @@ done:
     return bad;
 }
 
-#define GC(name, fn, arg, ...)                                                       \
+#define GC_H(name, fn, arg, h, ...)                                                  \
     do {                                                                             \
         gc_in in_[] = {__VA_ARGS__};                                                 \
-        CHECK(gradcheck(name, in_, (int)(sizeof in_ / sizeof in_[0]), fn, arg, 1e-2, 1e-3) == 0); \
+        CHECK(gradcheck(name, in_, (int)(sizeof in_ / sizeof in_[0]), fn, arg, h, 1e-3) == 0); \
     } while (0)
+#define GC(name, fn, arg, ...) GC_H(name, fn, arg, 1e-2, __VA_ARGS__)
 
 #define T1(a) 1, {a}
 #define T2(a, b) 2, {a, b}
@@ -274,6 +275,83 @@ static void test_conv(void) {
     /* output planes >= 128 take the one-image-at-a-time path */
     GC("conv per image", f_conv, &o4, {T4(2, 2, 12, 11), 1, 0, 0, 0}, {T4(2, 2, 3, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
     GC("conv per image s2", f_conv, &o2, {T4(1, 1, 24, 23), 1, 0, 0, 0}, {T4(2, 1, 3, 3), 1, 0, 0, 0}, {T1(2), 1, 0, 0, 0});
+    /* 3x3 stride 1 with >= 8 channels in and out: Winograd F(2x2, 3x3); odd and even sizes,
+     * padding 0, 1 and 2 (asymmetric), and images over several tile chunks */
+    static lb_conv_opts p0 = {1, 1, 0, 0, 1, 1}, p21 = {1, 1, 2, 1, 1, 1}, p02 = {1, 1, 0, 2, 1, 1};
+    GC("conv winograd same", f_conv, &o4, {T4(2, 8, 6, 5), 1, 0, 0, 0}, {T4(9, 8, 3, 3), 1, 0, 0, 0}, {T1(9), 1, 0, 0, 0});
+    GC("conv winograd valid", f_conv, &p0, {T4(1, 8, 7, 6), 1, 0, 0, 0}, {T4(8, 8, 3, 3), 1, 0, 0, 0}, {T1(8), 1, 0, 0, 0});
+    GC("conv winograd pad 2,1", f_conv, &p21, {T4(1, 8, 3, 4), 1, 0, 0, 0}, {T4(8, 8, 3, 3), 1, 0, 0, 0}, {T1(8), 1, 0, 0, 0});
+    GC("conv winograd pad 0,2", f_conv, &p02, {T4(1, 8, 4, 11), 1, 0, 0, 0}, {T4(8, 8, 3, 3), 1, 0, 0, 0}, {T1(8), 1, 0, 0, 0});
+    /* many outputs: the float rounding of the forward pass would swamp a small step; the
+     * convolution is linear in x and in w, so a large step has no truncation error */
+    GC_H("conv winograd chunks", f_conv, &o4, 0.5, {T4(3, 8, 23, 22), 1, 0, 0, 0}, {T4(8, 8, 3, 3), 1, 0, 0, 0}, {T1(8), 1, 0, 0, 0});
+}
+
+/* conv2d fused with relu (lb_graph_fuse_relu) against lb_relu after conv2d: the same output
+ * and the same gradients, bit for bit, on each convolution path; and lb_graph_fused names the
+ * output. */
+static int fused_case(const char *name, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, lb_conv_opts o) {
+    int64_t xs[4] = {N, C, H, W}, ws[4] = {OC, C, 3, 3}, bs[1] = {OC};
+    int64_t nx = N * C * H * W, nw = OC * C * 9;
+    float *xd = malloc(sizeof(float) * (size_t)nx), *wd = malloc(sizeof(float) * (size_t)nw), bd[64];
+    lb_rng r;
+    lb_rng_seed(&r, 7);
+    for (int64_t i = 0; i < nx; i++) xd[i] = (float)lb_rng_normal(&r);
+    for (int64_t i = 0; i < nw; i++) wd[i] = 0.3f * (float)lb_rng_normal(&r);
+    for (int64_t i = 0; i < OC; i++) bd[i] = 0.1f * (float)lb_rng_normal(&r);
+    float *res[2][4] = {{0}};
+    int64_t ny = 0, bad = 0;
+    for (int fuse = 0; fuse < 2; fuse++) {
+        lb_graph *g = lb_graph_new();
+        lb_tensor *x = lb_from_data(g, 4, xs, xd), *w = lb_from_data(g, 4, ws, wd), *b = lb_from_data(g, 1, bs, bd);
+        lb_set_requires_grad(x, 1);
+        lb_set_requires_grad(w, 1);
+        lb_set_requires_grad(b, 1);
+        lb_tensor *y;
+        if (fuse) {
+            lb_graph_fuse_relu(g);
+            y = lb_conv2d(g, x, w, b, &o);
+            if (!y || lb_graph_fused(g) != y) { fprintf(stderr, "  %s: not fused\n", name); bad++; }
+        } else {
+            y = lb_relu(g, lb_conv2d(g, x, w, b, &o));
+        }
+        if (!y) { fprintf(stderr, "  %s: %s\n", name, lb_graph_error(g)); lb_graph_free(g); bad++; break; }
+        ny = y->numel;
+        float *rw = malloc(sizeof(float) * (size_t)ny);
+        for (int64_t i = 0; i < ny; i++) rw[i] = (float)rweight(i);
+        lb_tensor *R = lb_from_data(g, y->ndim, y->shape, rw);
+        free(rw);
+        if (lb_backward(g, lb_sum_all(g, lb_mul(g, y, R)))) { fprintf(stderr, "  %s: backward failed\n", name); bad++; }
+        lb_tensor *t[4] = {y, x, w, b};
+        for (int k = 0; k < 4; k++) {
+            const float *src = k ? t[k]->grad : t[k]->data;
+            res[fuse][k] = malloc(sizeof(float) * (size_t)t[k]->numel);
+            if (src) memcpy(res[fuse][k], src, sizeof(float) * (size_t)t[k]->numel);
+        }
+        lb_graph_free(g);
+    }
+    int64_t len[4] = {ny, nx, nw, OC};
+    const char *what[4] = {"output", "x grad", "w grad", "b grad"};
+    for (int k = 0; k < 4 && !bad; k++)
+        if (memcmp(res[0][k], res[1][k], sizeof(float) * (size_t)len[k])) { fprintf(stderr, "  %s: %s differs\n", name, what[k]); bad++; }
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < 4; k++) free(res[f][k]);
+    free(xd);
+    free(wd);
+    return (int)bad;
+}
+
+static void test_conv_relu_fused(void) {
+    lb_conv_opts same = {1, 1, 1, 1, 1, 1}, s2 = {2, 2, 1, 1, 1, 1};
+    CHECK(fused_case("small planes", 3, 2, 5, 5, 3, same) == 0);   /* images batched into one GEMM */
+    CHECK(fused_case("per image", 2, 2, 12, 11, 4, same) == 0);    /* one image at a time */
+    CHECK(fused_case("stride 2", 2, 1, 24, 23, 4, s2) == 0);
+    CHECK(fused_case("winograd", 3, 8, 14, 13, 16, same) == 0);    /* F(2x2, 3x3), 2 chunks */
+    /* a request no convolution takes is dropped by lb_graph_fused */
+    lb_graph *g = lb_graph_new();
+    lb_graph_fuse_relu(g);
+    CHECK(lb_graph_fused(g) == NULL);
+    lb_graph_free(g);
 }
 
 static lb_tensor *f_pool(lb_graph *g, lb_tensor **x, const void *a) {
@@ -392,6 +470,7 @@ int main(void) {
     RUN(test_shape);
     RUN(test_matmul);
     RUN(test_conv);
+    RUN(test_conv_relu_fused);
     RUN(test_pool);
     RUN(test_misc_ops);
     RUN(test_composite);
