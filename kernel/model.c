@@ -197,12 +197,30 @@ int lb_layer_fail(lbp_layer *L, const char *fmt, ...)
 }
 
 /* A layer of the builtin layers plugin's type `name`. Such a conv2d layer is exactly one
- * lb_conv2d call, so the runner may ask that call to apply the relu layer after it
- * (lb_graph_fuse_relu): the same values and gradients, two passes over memory fewer. */
+ * lb_conv2d call, so the runner may ask that call to apply the relu (and maxpool2d(2)) layers
+ * after it (lb_graph_fuse): the same values and gradients, without the passes over memory of
+ * the full-size activations. */
 static bool is_builtin(const lbp_layer *L, const char *name)
 {
     return L->type && strcmp(L->type->name, name) == 0 && L->plugin && L->plugin->name &&
            strcmp(L->plugin->name, "layers") == 0;
+}
+
+/* What the convolution of child i of L may apply itself: relu when child i + 1 is relu, and
+ * 2x2 stride-2 max pooling when child i + 2 is maxpool2d(2) (lb_graph_fuse). */
+static unsigned fusion_after(const lbp_layer *L, int i)
+{
+    if (i + 1 >= L->nkids || !is_builtin(L->kids[i], "conv2d") || !is_builtin(L->kids[i + 1], "relu"))
+        return 0;
+    unsigned want = LB_FUSE_RELU;
+    if (i + 2 < L->nkids && is_builtin(L->kids[i + 2], "maxpool2d")) {
+        const lbp_host *h = lb_plugin_host_table();
+        const lbp_args *a = &L->kids[i + 2]->args;
+        if (h->arg_int(a, "kernel") == 2 && h->arg_int(a, "pad") == 0 &&
+            (h->arg_none(a, "stride") || h->arg_int(a, "stride") == 2))
+            want |= LB_FUSE_MAXPOOL2;
+    }
+    return want;
 }
 
 lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x)
@@ -216,17 +234,18 @@ lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x)
         return (lb_tensor *)y;
     }
     for (int i = 0; i < L->nkids && x; i++) {
-        bool fuse = i + 1 < L->nkids && is_builtin(L->kids[i], "conv2d") && is_builtin(L->kids[i + 1], "relu");
-        if (fuse)
-            lb_graph_fuse_relu(g);
+        unsigned want = fusion_after(L, i);
+        if (want)
+            lb_graph_fuse(g, want);
         x = lb_layer_run(L->kids[i], g, x);
-        if (!fuse)
+        if (!want)
             continue;
-        lb_tensor *fused = lb_graph_fused(g);
-        if (fused && fused == x) {
-            i++; /* the layer's convolution applied the relu */
-        } else if (fused && x) { /* relu went to a convolution inside the layer: not its output */
-            lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: cannot fuse the relu after it", L->kids[i]->text);
+        lb_tensor *out;
+        unsigned done = lb_graph_fused(g, &out);
+        if (done && out == x) {
+            i += (done & LB_FUSE_RELU ? 1 : 0) + (done & LB_FUSE_MAXPOOL2 ? 1 : 0); /* layers it applied */
+        } else if (done && x) { /* went to a convolution inside the layer: not its output */
+            lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: cannot fuse the layers after it", L->kids[i]->text);
             return NULL;
         }
     }

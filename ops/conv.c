@@ -4,7 +4,12 @@
  * wide GEMM); 1x1 stride-1 convolutions use the image itself as its columns, and stride-1
  * "same" convolutions (3x3 pad 1 ...) make each row of columns by one shifted copy of the
  * plane. Backward: dW += dY cols^T (the forward columns are kept in the arena when small
- * enough to stay in cache, else recomputed image by image), dcols = W^T dY, col2im into dX. */
+ * enough to stay in cache, else recomputed image by image), dcols = W^T dY, col2im into dX.
+ * 3x3 stride-1 layers with enough channels go to Winograd's algorithm (conv_winograd.c).
+ * Fusion (lb_graph_fuse, asked by the model runner): relu applied to the output while it is in
+ * cache, its mask applied to the output gradient; and on the one-image-at-a-time path 2x2 max
+ * pooling of each image's output, so the full-size output never reaches memory (the backward
+ * pass rebuilds each image's full-size gradient from the pooled one). */
 #include <cblas.h>
 
 #include "ops_impl.h"
@@ -25,6 +30,8 @@
 
 typedef struct {
     int C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
+    int relu, pool;  /* fused (lb_graph_fuse): the output is relu'd, 2x2 max-pooled */
+    int32_t *pos;    /* with pool: each window's maximum, its index in the plane */
 } cgeom;
 
 /* The zero-fills are a few to a few dozen floats: inline loops, not memset calls. */
@@ -164,13 +171,30 @@ static int64_t chunk_images(int64_t N, int64_t ckk, int64_t oc, int64_t ohw) {
     return nb;
 }
 
+/* The output gradient of image n, one image at a time: with fused pooling rebuilt at full size
+ * in dfull (OC * OH * OW floats and a row of scratch), else y's own, masked in place with fused
+ * relu; the bias gradient gb (if any) summed from it. Returns it. */
+static const float *image_grad(const cgeom *q, lb_tensor *y, int64_t n, int64_t OC, float *gb, float *dfull) {
+    int64_t ohw = (int64_t)q->OH * q->OW;
+    if (!q->pool) {
+        lb_conv_grad_prologue(y->grad, y->data, q->relu, gb, n, n + 1, OC, ohw);
+        return y->grad + n * OC * ohw;
+    }
+    int64_t pohw = (int64_t)(q->OH / 2) * (q->OW / 2);
+    for (int64_t o = 0; o < OC; o++)
+        lb_unpool2_plane(y->grad + (n * OC + o) * pohw, y->data + (n * OC + o) * pohw, q->pos + (n * OC + o) * pohw,
+                         q->relu, q->OH, q->OW, dfull + o * ohw, dfull + OC * ohw);
+    lb_conv_grad_prologue(dfull, NULL, 0, gb, 0, 1, OC, ohw);
+    return dfull;
+}
+
 static void conv_bw(lb_graph *g, lb_node *nd) {
     lb_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
     const cgeom *q = nd->aux;
     int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
     int64_t chw = (int64_t)q->C * q->H * q->W;
     float *gy = y->grad, *gb = NULL;
-    int relu = (int)nd->ia[0];
+    int relu = q->relu;
     if (b && b->requires_grad) {
         gb = lb_gradbuf(g, b);
         if (!gb) return;
@@ -178,19 +202,27 @@ static void conv_bw(lb_graph *g, lb_node *nd) {
     int need_w = w->requires_grad, need_x = x->requires_grad, per_image = ohw >= LB_CONV_PER_IMAGE || pointwise(q);
     /* the relu mask and the bias gradient: image by image below when the images go one at a
      * time (the image's gradient is then in cache for its GEMMs), else here */
-    if (!per_image || (!need_w && !need_x)) lb_conv_grad_prologue(gy, y->data, relu, gb, 0, N, OC, ohw);
-    if (!need_w && !need_x) return;
+    if (!per_image) lb_conv_grad_prologue(gy, y->data, relu, gb, 0, N, OC, ohw);
+    if (!need_w && !need_x) {
+        if (!per_image || !gb) return;
+        float *dfull = q->pool ? lb_workspace(g, (size_t)(OC * ohw + q->OW)) : NULL;
+        if (q->pool && !dfull) return;
+        for (int64_t n = 0; n < N; n++) image_grad(q, y, n, OC, gb, dfull);
+        return;
+    }
     float *gw = need_w ? lb_gradbuf(g, w) : NULL;
     float *gx = need_x ? lb_gradbuf(g, x) : NULL;
     if ((need_w && !gw) || (need_x && !gx)) return;
     int pw = pointwise(q);
     const float *kept = nd->aux2;
     if (per_image) { /* one image at a time: dy[n] is already [OC, OH*OW] */
-        float *col = pw || (kept && !need_x) ? NULL : lb_workspace(g, (size_t)(ckk * ohw));
-        if (!pw && !(kept && !need_x) && !col) return;
+        int need_col = !pw && !(kept && !need_x);
+        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ohw : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
+        if ((need_col || q->pool) && !col) return;
+        float *dfull = q->pool ? col + (need_col ? ckk * ohw : 0) : NULL; /* the image's full-size dY */
         for (int64_t n = 0; n < N; n++) {
-            lb_conv_grad_prologue(gy, y->data, relu, gb, n, n + 1, OC, ohw);
-            const float *dy = gy + n * OC * ohw, *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ohw : col;
+            const float *dy = image_grad(q, y, n, OC, gb, dfull);
+            const float *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ohw : col;
             if (need_w) {
                 if (!pw && !kept) im2col(q, x->data + n * chw, col, ohw);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)ohw, 1.0f, dy, (int)ohw, cols,
@@ -227,8 +259,9 @@ static void conv_bw(lb_graph *g, lb_node *nd) {
 }
 
 lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, const lb_conv_opts *o) {
-    int relu = g ? g->fuse_relu : 0; /* lb_graph_fuse_relu: taken by this call, done or not */
-    if (g) g->fuse_relu = 0;
+    unsigned fuse = g ? g->fuse_req : 0; /* lb_graph_fuse: taken by this call, done or not */
+    if (g) g->fuse_req = 0;
+    int relu = (fuse & LB_FUSE_RELU) != 0;
     LB_CHECK_IN(g, x);
     LB_CHECK_IN(g, w);
     char s1[64], s2[64];
@@ -246,7 +279,7 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (d.dil_w <= 0) d.dil_w = 1;
     if (d.pad_h < 0 || d.pad_w < 0) return lb_fail(g, LB_EVALUE, "conv2d: negative padding");
     cgeom q0 = {(int)x->shape[1], (int)x->shape[2], (int)x->shape[3], (int)w->shape[2], (int)w->shape[3], 0, 0,
-                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w};
+                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, 0, 0, NULL};
     int ekh = (q0.KH - 1) * q0.dh + 1, ekw = (q0.KW - 1) * q0.dw + 1;
     if (q0.H + 2 * q0.ph < ekh || q0.W + 2 * q0.pw < ekw)
         return lb_fail(g, LB_ESHAPE, "conv2d: kernel %dx%d is larger than the padded input %s", q0.KH, q0.KW,
@@ -258,8 +291,11 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (b) b = lb_contig_in(g, b);
     if (!x || !w) return NULL;
     if (lb_winograd_applies(q0.C, w->shape[0], q0.KH, q0.KW, q0.sh, q0.sw, q0.dh, q0.dw, q0.ph, q0.pw)) {
-        lb_tensor *y = lb_conv2d_winograd(g, x, w, b, q0.ph, q0.pw, relu);
-        if (relu) g->fused = y;
+        lb_tensor *y = lb_conv2d_winograd(g, x, w, b, q0.ph, q0.pw, fuse);
+        if (y && fuse) {
+            g->fused = fuse & (LB_FUSE_RELU | (q0.OH >= 2 && q0.OW >= 2 ? LB_FUSE_MAXPOOL2 : 0));
+            g->fused_out = y;
+        }
         return y;
     }
     cgeom *q = lb_alloc(g, sizeof *q);
@@ -267,20 +303,26 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     *q = q0;
     int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
     int64_t chw = (int64_t)q->C * q->H * q->W;
-    int64_t shp[4] = {N, OC, q->OH, q->OW};
+    int pw = pointwise(q);
+    q->relu = relu;
+    q->pool = (fuse & LB_FUSE_MAXPOOL2) && (ohw >= LB_CONV_PER_IMAGE || pw) && q->OH >= 2 && q->OW >= 2;
+    int64_t pohw = (int64_t)(q->OH / 2) * (q->OW / 2);
+    int64_t shp[4] = {N, OC, q->pool ? q->OH / 2 : q->OH, q->pool ? q->OW / 2 : q->OW};
     lb_tensor *y = lb_new(g, 4, shp);
     if (!y) return NULL;
-    int pw = pointwise(q);
+    if (q->pool && !(q->pos = lb_alloc(g, (size_t)(N * OC * pohw) * sizeof(int32_t)))) return NULL;
     float *kept = NULL; /* the columns of every image, kept for the weight gradient */
     if (ohw >= LB_CONV_PER_IMAGE || pw) {
         if (!pw && g->grad_enabled && w->requires_grad && N * ckk * ohw <= LB_CONV_KEEP_COLS) {
             kept = lb_alloc(g, (size_t)(N * ckk * ohw) * sizeof(float));
             if (!kept) return NULL;
         }
-        float *col = pw || kept ? NULL : lb_workspace(g, (size_t)(ckk * ohw));
-        if (!pw && !kept && !col) return NULL;
+        int need_col = !pw && !kept;
+        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ohw : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
+        if ((need_col || q->pool) && !col) return NULL;
+        float *full = q->pool ? col + (need_col ? ckk * ohw : 0) : NULL; /* the image's output before pooling */
         for (int64_t n = 0; n < N; n++) {
-            float *out = y->data + n * OC * ohw;
+            float *out = q->pool ? full : y->data + n * OC * ohw;
             for (int64_t oc = 0; oc < OC; oc++) {
                 float bv = b ? b->data[oc] : 0.0f;
                 for (int64_t k = 0; k < ohw; k++) out[oc * ohw + k] = bv;
@@ -291,6 +333,16 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
                         pw ? x->data + n * chw : col, (int)ohw, 1.0f, out, (int)ohw);
             if (relu) /* while the image's output is in cache */
                 for (int64_t k = 0; k < OC * ohw; k++) out[k] = out[k] > 0 ? out[k] : 0.0f;
+            if (q->pool)
+                for (int64_t o = 0; o < OC; o++) {
+                    const float *pl = out + o * ohw;
+                    int64_t PW2 = q->OW / 2;
+                    float *yo = y->data + (n * OC + o) * pohw;
+                    int32_t *po = q->pos + (n * OC + o) * pohw;
+                    for (int64_t ph = 0; ph < q->OH / 2; ph++)
+                        lb_max2x2_row(pl + 2 * ph * q->OW, pl + (2 * ph + 1) * q->OW, yo + ph * PW2, po + ph * PW2, PW2,
+                                      (int32_t)(2 * ph * q->OW), q->OW);
+                }
         }
         goto record;
     }
@@ -317,7 +369,10 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     }
 record:;
     lb_node *n = lb_record(g, conv_bw, y, 3, x, w, b, NULL);
-    if (n) { n->aux = q; n->aux2 = kept; n->ia[0] = relu; }
-    if (relu) g->fused = y;
+    if (n) { n->aux = q; n->aux2 = kept; }
+    if (fuse) {
+        g->fused = (relu ? LB_FUSE_RELU : 0) | (q->pool ? LB_FUSE_MAXPOOL2 : 0);
+        g->fused_out = y;
+    }
     return y;
 }

@@ -18,7 +18,11 @@
  * Tiles are processed in chunks of whole images, about LB_WINO_TILES tiles a chunk, so that a
  * chunk's V and M stay in cache between the transforms and the GEMMs. Each image plane is first
  * copied into a zero-bordered plane of 2*TH+2 x 2*TW+2 floats, so every tile is read without
- * bounds checks; odd output sizes just drop the tiles' last row or column. */
+ * bounds checks; odd output sizes just drop the tiles' last row or column.
+ *
+ * Fusion (lb_graph_fuse): relu is applied as the output tiles are written, and 2x2 max pooling
+ * pools each 2x2 output tile, which is exactly one pooling window; backward, the output gradient
+ * of a tile is rebuilt from the pooled one. */
 #include <cblas.h>
 
 #include "ops_impl.h"
@@ -38,7 +42,9 @@ typedef struct {
     int64_t TWB, PH, PE; /* TW rounded up to 4; the padded plane's rows, entries per half-row */
     int64_t nb;          /* images per chunk */
     float *U;            /* [16][OC][C] transformed weights */
-    int relu;            /* fused relu (lb_graph_fuse_relu) */
+    int relu, pool;      /* fused (lb_graph_fuse): relu, then 2x2 max pooling of the output */
+    int32_t *pos;        /* with pool: each window's maximum, its index in the plane */
+    int64_t yhw;         /* the output plane: (OH / 2) * (OW / 2) with pool, else OH * OW */
 } wgeom;
 
 int lb_winograd_applies(int64_t C, int64_t OC, int KH, int KW, int sh, int sw, int dh, int dw, int ph, int pw) {
@@ -272,13 +278,14 @@ static void input_bw(const wgeom *q, const float *dV, int64_t cnt, int64_t T, fl
 /* y[0..cnt) = A^T M A (+ bias) per tile, A^T = [1 1 1 0; 0 1 -1 -1]. Each pair of output rows
  * is built in two rows of 2*TWB floats (R) and copied out: a tile's second row or column past
  * an odd output edge is dropped. */
-static void output_fw(const wgeom *q, const float *M, int64_t cnt, int64_t T, const float *bias, float *y, float *R) {
+static void output_fw(const wgeom *q, const float *M, int64_t cnt, int64_t T, const float *bias, float *y, int32_t *pos,
+                      float *R) {
     int64_t S = q->OC * T, OH = q->OH, OW = q->OW, RW = 2 * q->TWB;
     float *r0 = R, *r1 = R + RW;
     for (int64_t i = 0; i < cnt; i++)
         for (int64_t oc = 0; oc < q->OC; oc++) {
             float bv = bias ? bias[oc] : 0.0f;
-            float *yp = y + (i * q->OC + oc) * OH * OW;
+            float *yp = y + (i * q->OC + oc) * OH * OW; /* without pool (yhw = OH * OW) */
             for (int64_t ty = 0; ty < q->TH; ty++) {
                 const float *m = M + oc * T + i * q->tpi + ty * q->TW;
                 for (int64_t tx = 0; tx < q->TW; tx += 4) {
@@ -301,6 +308,17 @@ static void output_fw(const wgeom *q, const float *M, int64_t cnt, int64_t T, co
                         }
                     }
                 }
+                if (q->pool) { /* rows 2ty, 2ty + 1 are pooled row ty (an odd last row is dropped) */
+                    int64_t PW2 = OW / 2, k0 = (i * q->OC + oc) * q->yhw + ty * PW2;
+                    if (ty >= OH / 2) continue;
+                    if (q->relu)
+                        for (int64_t j = 0; j < 2 * PW2; j++) {
+                            r0[j] = r0[j] > 0 ? r0[j] : 0.0f;
+                            r1[j] = r1[j] > 0 ? r1[j] : 0.0f;
+                        }
+                    lb_max2x2_row(r0, r1, y + k0, pos + k0, PW2, (int32_t)(2 * ty * OW), (int32_t)OW);
+                    continue;
+                }
                 float *restrict y0 = yp + 2 * ty * OW, *restrict y1 = y0 + OW;
                 int two = 2 * ty + 1 < OH;
                 if (q->relu) {
@@ -318,13 +336,33 @@ static void output_fw(const wgeom *q, const float *M, int64_t cnt, int64_t T, co
 
 /* dM = A dY A^T per tile (the transpose of output_fw); outputs past an odd edge count as 0.
  * The two rows of dY under a row of tiles are split into even and odd columns first (R). */
-static void output_bw(const wgeom *q, const float *gy, int64_t cnt, int64_t T, float *dM, float *R) {
+static void output_bw(const wgeom *q, const float *gy, const float *yv, const int32_t *pos, int64_t cnt, int64_t T,
+                      float *dM, float *R) {
     int64_t S = q->OC * T, OH = q->OH, OW = q->OW, B4 = q->TWB + 4;
     for (int64_t i = 0; i < cnt; i++)
         for (int64_t oc = 0; oc < q->OC; oc++) {
             const float *gp = gy + (i * q->OC + oc) * OH * OW;
             for (int64_t ty = 0; ty < q->TH; ty++) {
                 float *ge[2] = {R, R + 2 * B4}, *go[2] = {R + B4, R + 3 * B4};
+                if (q->pool) { /* dY of rows 2ty, 2ty + 1 from the pooled gradient (lb_unpool2_plane) */
+                    int64_t PW2 = OW / 2, k0 = (i * q->OC + oc) * q->yhw + ty * PW2, nj = ty < OH / 2 ? PW2 : 0;
+                    const float *restrict gr = gy + k0, *restrict yr = yv + k0;
+                    const int32_t *restrict pr = pos + k0;
+                    float *restrict e0 = ge[0], *restrict o0 = go[0], *restrict e1 = ge[1], *restrict o1 = go[1];
+                    int32_t base = (int32_t)(2 * ty * OW), W1 = (int32_t)OW;
+                    float *restrict gm = o1 + q->TWB; /* R's spare row: the masked gradient */
+                    for (int64_t j = 0; j < nj; j++) gm[j] = q->relu ? (yr[j] > 0 ? gr[j] : 0.0f) : gr[j];
+                    for (int64_t j = 0; j < nj; j++) { /* branch-free, so that it vectorizes */
+                        float gv = gm[j];
+                        int32_t rel = pr[j] - base - 2 * (int32_t)j; /* 0, 1, OW or OW + 1 */
+                        e0[j] = rel == 0 ? gv : 0.0f;
+                        o0[j] = rel == 1 ? gv : 0.0f;
+                        e1[j] = rel == W1 ? gv : 0.0f;
+                        o1[j] = rel == W1 + 1 ? gv : 0.0f;
+                    }
+                    for (int a = 0; a < 2; a++)
+                        for (int64_t j = nj; j < q->TWB; j++) ge[a][j] = go[a][j] = 0;
+                } else
                 for (int a = 0; a < 2; a++) {
                     float *restrict e = ge[a], *restrict o = go[a];
                     int64_t ne = 0, no = 0; /* even and odd columns present */
@@ -369,7 +407,7 @@ static void output_bw(const wgeom *q, const float *gy, int64_t cnt, int64_t T, f
 /* The scratch P after the chunk buffers: the split plane (and input_bw's row of tiles), or the
  * rows of output_fw/_bw. */
 static int64_t scratch_floats(const wgeom *q) {
-    int64_t plane = 2 * q->PH * q->PE + 16 * (q->TWB + 2), rows = 4 * (q->TWB + 4);
+    int64_t plane = 2 * q->PH * q->PE + 16 * (q->TWB + 2), rows = 5 * (q->TWB + 4);
     return plane > rows ? plane : rows;
 }
 
@@ -379,7 +417,7 @@ static int64_t scratch_floats(const wgeom *q) {
  * never on timing). */
 typedef struct {
     const wgeom *q;
-    const float *x, *bias, *gy;
+    const float *x, *bias, *gy, *yv; /* yv: the output (backward) */
     float *y, *gx, *ws, *dU;
     int64_t part_floats; /* workspace floats per part */
     int need_w, need_x;
@@ -403,7 +441,7 @@ static void fw_part(void *ctx, int part, int nparts) {
         for (int k = 0; k < 16; k++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)T, (int)C, 1.0f, q->U + k * OC * C,
                         (int)C, V + k * C * T, (int)T, 0.0f, M + k * OC * T, (int)T);
-        output_fw(q, M, cnt, T, a->bias, a->y + n0 * OC * q->OH * q->OW, P);
+        output_fw(q, M, cnt, T, a->bias, a->y + n0 * OC * q->yhw, q->pos ? q->pos + n0 * OC * q->yhw : NULL, P);
     }
 }
 
@@ -417,7 +455,8 @@ static void bw_part(void *ctx, int part, int nparts) {
     chunk_range(q, part, nparts, &c0, &c1);
     for (int64_t ch = c0; ch < c1; ch++) {
         int64_t n0 = ch * q->nb, cnt = q->N - n0 < q->nb ? q->N - n0 : q->nb, T = cnt * q->tpi;
-        output_bw(q, a->gy + n0 * OC * q->OH * q->OW, cnt, T, dM, P);
+        output_bw(q, a->gy + n0 * OC * q->yhw, a->yv + n0 * OC * q->yhw, q->pos ? q->pos + n0 * OC * q->yhw : NULL, cnt,
+                  T, dM, P);
         if (a->need_w) {
             input_fw(q, a->x + n0 * C * q->H * q->W, cnt, V, T, P);
             for (int k = 0; k < 16; k++)
@@ -449,7 +488,17 @@ static void wino_bw(lb_graph *g, lb_node *nd) {
         gb = lb_gradbuf(g, b);
         if (!gb) return;
     }
-    lb_conv_grad_prologue(y->grad, y->data, q->relu, gb, 0, q->N, OC, ohw);
+    if (!q->pool) {
+        lb_conv_grad_prologue(y->grad, y->data, q->relu, gb, 0, q->N, OC, ohw);
+    } else if (gb) { /* the bias gradient from the full-size gradient, summed as without pooling */
+        float *d = lb_alloc(g, (size_t)(ohw + q->OW) * sizeof(float));
+        if (!d) return;
+        for (int64_t i = 0; i < q->N * OC; i++) {
+            lb_unpool2_plane(y->grad + i * q->yhw, y->data + i * q->yhw, q->pos + i * q->yhw, q->relu, q->OH, q->OW, d,
+                             d + ohw);
+            gb[i % OC] += lb_sum8(d, ohw);
+        }
+    }
     int need_w = w->requires_grad, need_x = x->requires_grad;
     if (!need_w && !need_x) return;
     float *gw = need_w ? lb_gradbuf(g, w) : NULL;
@@ -459,7 +508,7 @@ static void wino_bw(lb_graph *g, lb_node *nd) {
     int64_t Tmax = q->nb * q->tpi, part = 16 * (C + OC) * Tmax + scratch_floats(q);
     float *ws = lb_workspace(g, (size_t)(np * (part + 16 * OC * C)));
     if (!ws) return;
-    wpass a = {q, x->data, NULL, y->grad, NULL, gx, ws, ws + np * part, part, need_w, need_x};
+    wpass a = {q, x->data, NULL, y->grad, y->data, NULL, gx, ws, ws + np * part, part, need_w, need_x};
     lb_parallel(np, bw_part, &a);
     if (!need_w) return;
     for (int p = 1; p < np; p++) /* the parts' dU, summed in order */
@@ -468,10 +517,10 @@ static void wino_bw(lb_graph *g, lb_node *nd) {
 }
 
 /* x, w, b contiguous and checked by lb_conv2d; lb_winograd_applies() holds. */
-lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, int ph, int pw, int relu) {
+lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, int ph, int pw,
+                              unsigned fuse) {
     wgeom *q = lb_alloc(g, sizeof *q);
     if (!q) return NULL;
-    q->relu = relu;
     q->N = x->shape[0];
     q->C = x->shape[1];
     q->H = x->shape[2];
@@ -491,7 +540,12 @@ lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor
     if (q->nb < 1) q->nb = 1;
     if (q->nb > q->N) q->nb = q->N;
     int64_t C = q->C, OC = q->OC, Tmax = q->nb * q->tpi;
-    int64_t shp[4] = {q->N, OC, q->OH, q->OW};
+    q->relu = (fuse & LB_FUSE_RELU) != 0;
+    q->pool = (fuse & LB_FUSE_MAXPOOL2) && q->OH >= 2 && q->OW >= 2;
+    q->yhw = q->pool ? (q->OH / 2) * (q->OW / 2) : q->OH * q->OW;
+    q->pos = q->pool ? lb_alloc(g, (size_t)(q->N * OC * q->yhw) * sizeof(int32_t)) : NULL;
+    if (q->pool && !q->pos) return NULL;
+    int64_t shp[4] = {q->N, OC, q->pool ? q->OH / 2 : q->OH, q->pool ? q->OW / 2 : q->OW};
     lb_tensor *y = lb_new(g, 4, shp);
     q->U = y ? lb_alloc(g, (size_t)(16 * OC * C) * sizeof(float)) : NULL;
     if (!q->U) return NULL;
@@ -500,7 +554,7 @@ lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor
     float *ws = lb_workspace(g, (size_t)(np * part));
     if (!ws) return NULL;
     weights_fw(q, w->data, q->U);
-    wpass a = {q, x->data, b ? b->data : NULL, NULL, y->data, NULL, ws, NULL, part, 0, 0};
+    wpass a = {q, x->data, b ? b->data : NULL, NULL, NULL, y->data, NULL, ws, NULL, part, 0, 0};
     lb_parallel(np, fw_part, &a);
     lb_node *n = lb_record(g, wino_bw, y, 3, x, w, b, NULL);
     if (n) n->aux = q;

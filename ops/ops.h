@@ -109,12 +109,16 @@ void lb_graph_reset(lb_graph *g);
 void lb_graph_trim(lb_graph *g);
 void lb_graph_set_grad(lb_graph *g, int enabled); /* 0 = no-grad mode: nothing is recorded */
 int lb_graph_grad_enabled(const lb_graph *g);
-/* Fusion of conv2d + relu: asks the next lb_conv2d on g to apply relu to its output itself (the
- * same values and gradients as lb_relu after it, without two more passes over the activations);
- * lb_graph_fused() then gives the output of the convolution that did so (NULL: none did) and
- * clears the request. The model runner uses it for a conv2d layer followed by a relu layer. */
-void lb_graph_fuse_relu(lb_graph *g);
-lb_tensor *lb_graph_fused(lb_graph *g);
+/* Fusion of conv2d + relu (+ maxpool2d(2)): lb_graph_fuse asks the next lb_conv2d on g to apply
+ * relu to its output itself and, with LB_FUSE_MAXPOOL2, then 2x2 stride-2 max pooling (the
+ * same values and gradients as lb_relu and lb_maxpool2d after it, without the passes over the
+ * full-size activations). A convolution may do less than asked (pooling only on its
+ * one-image-at-a-time and Winograd paths); lb_graph_fused() says what it did (0: no convolution
+ * took the request), sets *out to that convolution's output, and clears the request. The model
+ * runner uses it for a conv2d layer followed by relu (and maxpool2d(2)) layers. */
+enum { LB_FUSE_RELU = 1, LB_FUSE_MAXPOOL2 = 2 };
+void lb_graph_fuse(lb_graph *g, unsigned what);
+unsigned lb_graph_fused(lb_graph *g, lb_tensor **out);
 lb_status *lb_graph_status(lb_graph *g);
 const char *lb_graph_error(const lb_graph *g); /* message or NULL */
 size_t lb_graph_tape_len(const lb_graph *g);

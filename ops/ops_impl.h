@@ -40,8 +40,9 @@ struct lb_graph {
     lb_status st;
     float *ws;     /* shared workspace (im2col), grows, kept across resets */
     size_t ws_floats;
-    int fuse_relu; /* lb_graph_fuse_relu: the next convolution applies relu */
-    lb_tensor *fused; /* ... and the output of the one that did */
+    unsigned fuse_req;    /* lb_graph_fuse: what the next convolution is asked to apply */
+    unsigned fused;       /* ... what it applied */
+    lb_tensor *fused_out; /* ... and its output */
 };
 
 /* Sets g's status and returns NULL. */
@@ -99,13 +100,42 @@ static inline void lb_conv_grad_prologue(float *gy, const float *y, int relu, fl
         }
 }
 
+/* pool.c: one output row of 2x2 stride-2 max pooling from input rows r0, r1 (OW windows): the
+ * maxima and their flat indices (base + offset in a plane of width wd); and its backward, which
+ * writes every element of the two input rows (the gradient at each maximum, 0 elsewhere). */
+void lb_max2x2_row(const float *restrict r0, const float *restrict r1, float *restrict yo, int32_t *restrict io,
+                   int64_t OW, int32_t base, int32_t wd);
+void lb_max2x2_bw_row(float *restrict d0, float *restrict d1, const float *restrict gr, const int32_t *restrict ir,
+                      int64_t OW, int32_t base, int32_t wd);
+
+/* A convolution fused with 2x2 max pooling, backward: the full-size gradient d[OH, OW] of one
+ * plane from the pooled gradient gp (masked where the pooled value yp is not positive, with
+ * relu; m is scratch for a row of it): what lb_maxpool2d's and lb_relu's backward give. */
+static inline void lb_unpool2_plane(const float *gp, const float *yp, const int32_t *idx, int relu, int64_t OH,
+                                    int64_t OW, float *restrict d, float *restrict m) {
+    int64_t PH = OH / 2, PW = OW / 2;
+    for (int64_t ph = 0; ph < PH; ph++) {
+        const float *g = gp + ph * PW;
+        if (relu) {
+            for (int64_t j = 0; j < PW; j++) m[j] = yp[ph * PW + j] > 0 ? g[j] : 0.0f;
+            g = m;
+        }
+        float *d0 = d + 2 * ph * OW;
+        lb_max2x2_bw_row(d0, d0 + OW, g, idx + ph * PW, PW, (int32_t)(2 * ph * OW), (int32_t)OW);
+        if (OW & 1) d0[OW - 1] = d0[2 * OW - 1] = 0; /* the odd last column */
+    }
+    if (OH & 1) /* the odd last row */
+        for (int64_t j = 0; j < OW; j++) d[(OH - 1) * OW + j] = 0;
+}
+
 /* conv_winograd.c: 3x3 stride-1 convolutions with at least LB_WINO_MIN_C input and output
  * channels go through Winograd's F(2x2, 3x3); lb_conv2d dispatches. */
 #ifndef LB_WINO_MIN_C
 #define LB_WINO_MIN_C 8
 #endif
 int lb_winograd_applies(int64_t C, int64_t OC, int KH, int KW, int sh, int sw, int dh, int dw, int ph, int pw);
-lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, int ph, int pw, int relu);
+lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, int ph, int pw,
+                              unsigned fuse);
 int lb_norm_axis(int axis, int ndim);
 int lb_same_shape(const lb_tensor *a, const lb_tensor *b);
 

@@ -51,7 +51,7 @@ static inline void max2x2_4(const float *r0, const float *r1, float *yo, int32_t
 }
 #endif
 
-static void max2x2_row(const float *restrict r0, const float *restrict r1, float *restrict yo, int32_t *restrict io,
+void lb_max2x2_row(const float *restrict r0, const float *restrict r1, float *restrict yo, int32_t *restrict io,
                        int64_t OW, int32_t base, int32_t wd) {
     int64_t ow = 0;
 #ifdef __SSE2__
@@ -84,7 +84,7 @@ static void max2x2_row(const float *restrict r0, const float *restrict r1, float
 
 /* Backward of one output row of the 2x2 case: input rows d0, d1 get each window's gradient
  * at its argmax and 0 elsewhere (every element written). */
-static void max2x2_bw_row(float *restrict d0, float *restrict d1, const float *restrict gr, const int32_t *restrict ir,
+void lb_max2x2_bw_row(float *restrict d0, float *restrict d1, const float *restrict gr, const int32_t *restrict ir,
                           int64_t OW, int32_t base, int32_t wd) {
     int64_t ow = 0;
 #ifdef __SSE2__
@@ -129,7 +129,7 @@ static void maxpool_bw(lb_graph *g, lb_node *nd) {
             const float *gy = y->grad + pl * ohw;
             const int32_t *ix = idx + pl * ohw;
             for (int64_t oh = 0; oh < H / 2; oh++)
-                max2x2_bw_row(d + 2 * oh * W, d + 2 * oh * W + W, gy + oh * OW, ix + oh * OW, OW,
+                lb_max2x2_bw_row(d + 2 * oh * W, d + 2 * oh * W + W, gy + oh * OW, ix + oh * OW, OW,
                               (int32_t)(2 * oh * W), (int32_t)W);
         }
         return;
@@ -160,7 +160,7 @@ lb_tensor *lb_maxpool2d(lb_graph *g, lb_tensor *x, int k, int s, int p) {
         int32_t *ip = idx + pl * OH * OW;
         if (k == 2 && s == 2 && p == 0) { /* the common case */
             for (int64_t oh = 0; oh < OH; oh++)
-                max2x2_row(xp + 2 * oh * W, xp + 2 * oh * W + W, yp + oh * OW, ip + oh * OW, OW,
+                lb_max2x2_row(xp + 2 * oh * W, xp + 2 * oh * W + W, yp + oh * OW, ip + oh * OW, OW,
                            (int32_t)(2 * oh * W), (int32_t)W);
             continue;
         }

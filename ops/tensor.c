@@ -165,8 +165,8 @@ void lb_graph_reset(lb_graph *g) {
     g->tape = NULL;
     g->tape_len = 0;
     g->backward_done = 0;
-    g->fuse_relu = 0;
-    g->fused = NULL;
+    g->fuse_req = g->fused = 0;
+    g->fused_out = NULL;
     lb_status_clear(&g->st);
 }
 
@@ -182,11 +182,16 @@ void lb_graph_trim(lb_graph *g) {
 
 void lb_graph_set_grad(lb_graph *g, int enabled) { g->grad_enabled = enabled != 0; }
 int lb_graph_grad_enabled(const lb_graph *g) { return g->grad_enabled; }
-void lb_graph_fuse_relu(lb_graph *g) { g->fuse_relu = 1; g->fused = NULL; }
-lb_tensor *lb_graph_fused(lb_graph *g) {
-    lb_tensor *f = g->fused;
-    g->fuse_relu = 0;
-    g->fused = NULL;
+void lb_graph_fuse(lb_graph *g, unsigned what) {
+    g->fuse_req = what;
+    g->fused = 0;
+    g->fused_out = NULL;
+}
+unsigned lb_graph_fused(lb_graph *g, lb_tensor **out) {
+    unsigned f = g->fused;
+    if (out) *out = g->fused_out;
+    g->fuse_req = g->fused = 0;
+    g->fused_out = NULL;
     return f;
 }
 lb_status *lb_graph_status(lb_graph *g) { return &g->st; }

@@ -287,10 +287,11 @@ static void test_conv(void) {
     GC_H("conv winograd chunks", f_conv, &o4, 0.5, {T4(3, 8, 23, 22), 1, 0, 0, 0}, {T4(8, 8, 3, 3), 1, 0, 0, 0}, {T1(8), 1, 0, 0, 0});
 }
 
-/* conv2d fused with relu (lb_graph_fuse_relu) against lb_relu after conv2d: the same output
- * and the same gradients, bit for bit, on each convolution path; and lb_graph_fused names the
- * output. */
-static int fused_case(const char *name, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, lb_conv_opts o) {
+/* conv2d fused with relu (and 2x2 max pooling: lb_graph_fuse) against lb_relu (and
+ * lb_maxpool2d) after conv2d: the same output and the same gradients, bit for bit, on each
+ * convolution path; lb_graph_fused says what was fused (`expect`) and names the output. */
+static int fused_case(const char *name, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, lb_conv_opts o,
+                      unsigned want, unsigned expect) {
     int64_t xs[4] = {N, C, H, W}, ws[4] = {OC, C, 3, 3}, bs[1] = {OC};
     int64_t nx = N * C * H * W, nw = OC * C * 9;
     float *xd = malloc(sizeof(float) * (size_t)nx), *wd = malloc(sizeof(float) * (size_t)nw), bd[64];
@@ -309,11 +310,16 @@ static int fused_case(const char *name, int64_t N, int64_t C, int64_t H, int64_t
         lb_set_requires_grad(b, 1);
         lb_tensor *y;
         if (fuse) {
-            lb_graph_fuse_relu(g);
+            lb_graph_fuse(g, want);
             y = lb_conv2d(g, x, w, b, &o);
-            if (!y || lb_graph_fused(g) != y) { fprintf(stderr, "  %s: not fused\n", name); bad++; }
+            lb_tensor *out = NULL;
+            unsigned done = lb_graph_fused(g, &out);
+            if (done != expect || out != y) { fprintf(stderr, "  %s: fused %u, expected %u\n", name, done, expect); bad++; }
+            if (y && (done & LB_FUSE_RELU) == 0) y = lb_relu(g, y);
+            if (y && (done & LB_FUSE_MAXPOOL2) == 0 && (want & LB_FUSE_MAXPOOL2)) y = lb_maxpool2d(g, y, 2, 2, 0);
         } else {
             y = lb_relu(g, lb_conv2d(g, x, w, b, &o));
+            if (want & LB_FUSE_MAXPOOL2) y = lb_maxpool2d(g, y, 2, 2, 0);
         }
         if (!y) { fprintf(stderr, "  %s: %s\n", name, lb_graph_error(g)); lb_graph_free(g); bad++; break; }
         ny = y->numel;
@@ -342,15 +348,24 @@ static int fused_case(const char *name, int64_t N, int64_t C, int64_t H, int64_t
 }
 
 static void test_conv_relu_fused(void) {
-    lb_conv_opts same = {1, 1, 1, 1, 1, 1}, s2 = {2, 2, 1, 1, 1, 1};
-    CHECK(fused_case("small planes", 3, 2, 5, 5, 3, same) == 0);   /* images batched into one GEMM */
-    CHECK(fused_case("per image", 2, 2, 12, 11, 4, same) == 0);    /* one image at a time */
-    CHECK(fused_case("stride 2", 2, 1, 24, 23, 4, s2) == 0);
-    CHECK(fused_case("winograd", 3, 8, 14, 13, 16, same) == 0);    /* F(2x2, 3x3), 2 chunks */
+    lb_conv_opts same = {1, 1, 1, 1, 1, 1}, s2 = {2, 2, 1, 1, 1, 1}, valid = {1, 1, 0, 0, 1, 1};
+    unsigned R = LB_FUSE_RELU, RP = LB_FUSE_RELU | LB_FUSE_MAXPOOL2;
+    CHECK(fused_case("small planes", 3, 2, 5, 5, 3, same, R, R) == 0); /* images batched into one GEMM */
+    CHECK(fused_case("per image", 2, 2, 12, 11, 4, same, R, R) == 0);  /* one image at a time */
+    CHECK(fused_case("stride 2", 2, 1, 24, 23, 4, s2, R, R) == 0);
+    CHECK(fused_case("winograd", 3, 8, 14, 13, 16, same, R, R) == 0);  /* F(2x2, 3x3), 2 chunks */
+    /* with pooling: odd sizes drop the last row/column; small planes apply the relu only */
+    CHECK(fused_case("pool small planes", 3, 2, 5, 5, 3, same, RP, R) == 0);
+    CHECK(fused_case("pool per image", 2, 2, 12, 11, 4, same, RP, RP) == 0);
+    CHECK(fused_case("pool per image odd", 2, 1, 17, 14, 4, valid, RP, RP) == 0);
+    CHECK(fused_case("pool winograd", 3, 8, 14, 13, 16, same, RP, RP) == 0);
+    CHECK(fused_case("pool winograd odd", 2, 8, 9, 7, 8, valid, RP, RP) == 0);
+    CHECK(fused_case("pool winograd 1 row", 2, 8, 3, 6, 8, same, RP, RP) == 0);
     /* a request no convolution takes is dropped by lb_graph_fused */
     lb_graph *g = lb_graph_new();
-    lb_graph_fuse_relu(g);
-    CHECK(lb_graph_fused(g) == NULL);
+    lb_graph_fuse(g, RP);
+    lb_tensor *out = NULL;
+    CHECK(lb_graph_fused(g, &out) == 0 && out == NULL);
     lb_graph_free(g);
 }
 
