@@ -81,7 +81,9 @@ typedef void (*lb_par_fn)(void *ctx, int part, int nparts);
 /* How many parts an op should split into: the thread count (lb_get_threads). */
 int lb_parallel_parts(void);
 /* Runs fn(ctx, i, nparts) for every i, part 0 on the caller, the others on worker threads,
- * and returns when all are done; OpenBLAS runs single-threaded meanwhile. */
+ * and returns when all are done; OpenBLAS runs single-threaded meanwhile. One job at a time:
+ * a call made while another runs (from another thread, or from inside a part) runs its parts
+ * in turn on its own thread, with the same results. */
 void lb_parallel(int nparts, lb_par_fn fn, void *ctx);
 
 /* A convolution fused with relu (lb_graph_fuse_relu), backward: the output gradient of the

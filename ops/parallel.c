@@ -22,9 +22,10 @@ static struct {
     int started;            /* workers running */
     unsigned long gen;      /* bumped for each job */
     int nparts, pending;    /* the job: parts 1..nparts-1 go to workers 0..nparts-2 */
+    int busy;               /* a job is running (a second caller runs its parts itself) */
     lb_par_fn fn;
     void *ctx;
-} P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL};
+} P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL};
 
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg; /* runs part id + 1 */
@@ -85,12 +86,14 @@ void lb_parallel(int nparts, lb_par_fn fn, void *ctx) {
     if (nparts <= 1) { fn(ctx, 0, 1); return; }
     int threads = lb_get_threads();
     pthread_mutex_lock(&P.mu);
-    int workers = start_workers(nparts - 1);
-    if (workers < nparts - 1) { /* could not start enough threads: run the parts in turn */
+    int workers = P.busy ? 0 : start_workers(nparts - 1);
+    if (workers < nparts - 1) { /* busy (another thread's job, or a part asking for parts) or
+                                  * not enough threads: run the parts in turn, same results */
         pthread_mutex_unlock(&P.mu);
         for (int i = 0; i < nparts; i++) fn(ctx, i, nparts);
         return;
     }
+    P.busy = 1;
     openblas_set_num_threads(1);
     P.fn = fn;
     P.ctx = ctx;
@@ -102,6 +105,7 @@ void lb_parallel(int nparts, lb_par_fn fn, void *ctx) {
     fn(ctx, 0, nparts);
     pthread_mutex_lock(&P.mu);
     while (P.pending > 0) pthread_cond_wait(&P.done, &P.mu);
+    P.busy = 0;
     pthread_mutex_unlock(&P.mu);
     openblas_set_num_threads(threads);
 }

@@ -9,7 +9,8 @@ valid size. For each thread count the two sides run back to back (the first thre
 labbook first, the next PyTorch first, alternating):
 
   labbook  `labbook run` of a copy of train.lab (epochs, init_file, runs_file replaced), with
-           OPENBLAS_NUM_THREADS=T (labbook's only threads are OpenBLAS's); its figures come
+           OPENBLAS_NUM_THREADS=T (labbook's thread count: its own workers split batches,
+           OpenBLAS's threads run the remaining GEMMs); its figures come
            from the exported run record: per epoch samples_per_s (the training loop only) and
            seconds (training + the valid evaluation), the final test accuracy;
   PyTorch  train_torch.py --threads T (torch.set_num_threads(T), OMP_NUM_THREADS=T): the same
