@@ -58,6 +58,8 @@ HEADERS    := $(wildcard kernel/*.h ops/*.h) plugins/labbook_plugin.h
 PLUGIN_DIRS := $(filter-out plugins/examples,$(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO   := $(sort $(PLUGIN_DIRS:plugins/%=$(B)/plugins/%.so))
 TEST_PLUGIN_SO := $(patsubst tests/plugins/%.c,$(B)/testplugins/%.so,$(wildcard tests/plugins/*.c))
+# LD_PRELOAD shims that make this machine look like another one (tests/shims/*.c)
+TEST_SHIM_SO := $(patsubst tests/shims/%.c,$(B)/testshims/%.so,$(wildcard tests/shims/*.c))
 # plugins/examples/*.c: documented out-of-tree examples, compiled here only to keep them building
 EXAMPLE_SO := $(patsubst plugins/examples/%.c,$(B)/examples/%.so,$(wildcard plugins/examples/*.c))
 
@@ -71,7 +73,7 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 all: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) build
 
-build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(B)/parity/model_parity_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
+build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(TEST_SHIM_SO) $(B)/parity/model_parity_driver $(B)/parity/ops_parity_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
 
 build-asan: $(B)/asan/labbook $(SAN_UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
@@ -128,6 +130,11 @@ $(B)/testplugins/%.so: tests/plugins/%.c plugins/labbook_plugin.h
 	@mkdir -p $(dir $@)
 	@echo "  PLUGIN  $@"
 	$(Q)$(CC) $(PLUGIN_CFLAGS) -o $@ $< $(PLUGIN_LDFLAGS)
+
+$(B)/testshims/%.so: tests/shims/%.c
+	@mkdir -p $(dir $@)
+	@echo "  SHIM    $@"
+	$(Q)$(CC) -std=c11 -Wall -Wextra -fPIC -shared $(CFLAGS) -o $@ $< -ldl
 
 $(B)/examples/%.so: plugins/examples/%.c plugins/labbook_plugin.h
 	@mkdir -p $(dir $@)

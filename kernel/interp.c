@@ -1,15 +1,29 @@
 /* interp.c — the interpreter object behind interp.h: creation (built-in commands and
  * functions registered), running cells statement by statement with safe points, the value
  * of the last bare expression, user_expressions, and the services commands use (commands.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eval.h"
+#include "ops.h"
 #include "parser.h"
 #include "plot.h"
 #include "plugins.h"
 #include "table.h"
 #include "train.h"
+
+/* OpenBLAS (version and file), the kernel it runs and why, the CPU: results depend on them. */
+static int add_blas_versions(lb_interp *in)
+{
+    const lb_blas_info *b = lb_blas_info_get();
+    char lib[512], core[320];
+    snprintf(lib, sizeof lib, "%s (%s)", b->version[0] ? b->version : "?", b->library[0] ? b->library : "?");
+    lb_blas_summary(core, sizeof core);
+    if (lb_interp_add_version(in, "openblas", lib) < 0 || lb_interp_add_version(in, "blas", core) < 0)
+        return -1;
+    return lb_interp_add_version(in, "cpu", b->cpu);
+}
 
 lb_interp *lb_interp_new(const lb_output *out)
 {
@@ -27,7 +41,7 @@ lb_interp *lb_interp_new(const lb_output *out)
     lb_error err = {0};
     if (lb_interp_add_version(in, "labbook", LB_VERSION) < 0 ||
         lb_interp_add_version(in, "labbook language", LB_LANGUAGE_VERSION) < 0 ||
-        lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 ||
+        lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 || add_blas_versions(in) < 0 ||
         lb_register_builtin_functions(in, &err) < 0 || lb_register_builtin_commands(in, &err) < 0 ||
         lb_register_expect_command(in, &err) < 0 ||
         lb_register_plugin_commands(in, &err) < 0 || lb_register_plot_commands(in, &err) < 0 ||

@@ -5,6 +5,7 @@
 
 #include "interp.h"
 #include "kernelspec.h"
+#include "ops.h"
 #include "run_script.h"
 #include "server.h"
 #include "wire.h"
@@ -21,7 +22,7 @@ static const char usage[] =
     "                                 /usr/local/share/jupyter/kernels/labbook; --user: the\n"
     "                                 Jupyter user data dir; --prefix: P/share/jupyter/...;\n"
     "                                 --exe: the program kernel.json runs, default this one)\n"
-    "  version                        print the version\n"
+    "  version                        print the version, the BLAS library and kernel, the CPU\n"
     "  help, --help                   print this help\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -125,6 +126,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("labbook %s (language %s, Jupyter protocol %s)\n", LB_VERSION, LB_LANGUAGE_VERSION,
                LB_PROTOCOL_VERSION);
+        const lb_blas_info *b = lb_blas_info_get();
+        char core[320];
+        printf("openblas %s (%s)\nblas %s\ncpu %s\n", b->version, b->library, lb_blas_summary(core, sizeof core),
+               b->cpu);
         return 0;
     }
     if (!strcmp(cmd, "kernel")) return cmd_kernel(argc, argv);

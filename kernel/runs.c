@@ -174,7 +174,7 @@ static char *run_repr(const lb_value *self)
 }
 
 static const char *const run_members_list[] = {
-    "best_epoch", "config_sha256", "data", "epochs", "history", "host", "id", "init_sha256",
+    "best_epoch", "blas", "config_sha256", "data", "epochs", "history", "host", "id", "init_sha256",
     "labbook", "model", "model_seed", "name", "params", "plugins", "record", "reproducible",
     "samples_per_s", "seconds", "seconds_per_epoch", "seed", "settings", "spec", "started",
     "status", "swept", "test", "threads", "train", "valid", "weights_sha256"};

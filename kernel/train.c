@@ -516,13 +516,18 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
     json_object_set_new(rec, "plugins", lb_plugins_json(in, m));
     json_object_set_new(rec, "labbook", json_string(LB_VERSION));
     json_object_set_new(rec, "threads", json_integer(threads));
+    const lb_blas_info *blas = lb_blas_info_get();
+    json_object_set_new(rec, "blas", json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "library", blas->library,
+                                               "version", blas->version, "core", blas->core, "detected",
+                                               blas->detected, "chosen_by", blas->chosen_by, "cpu", blas->cpu));
     json_object_set_new(rec, "host", json_string(host));
     json_object_set_new(rec, "started", json_string(started));
-    char repro[256];
+    char repro[384];
     snprintf(repro, sizeof repro,
              "bit-identical: the same model initialisation (init_sha256), data (data.fingerprint), "
-             "settings and seed %" PRIu64 " with %d thread%s give the same metrics and weights",
-             c->seed, threads, threads == 1 ? "" : "s");
+             "settings and seed %" PRIu64 " with %d thread%s on OpenBLAS %s core %s give the same metrics "
+             "and weights",
+             c->seed, threads, threads == 1 ? "" : "s", blas->version, blas->core);
     json_object_set_new(rec, "reproducible", json_string(repro));
     json_object_set_new(rec, "history", history);
 

@@ -45,6 +45,31 @@ void lb_status_clear(lb_status *st);
 void lb_set_threads(int n); /* openblas_set_num_threads(n), once; n <= 0 means 1 */
 int lb_get_threads(void);
 
+/* ---- BLAS library and kernel (blas.c) -------------------------------------------------------
+ * Before main, every program linking ops/ makes OpenBLAS use the best kernel ("core") the CPU
+ * supports when OpenBLAS fell back to a lesser one (an AVX-512 CPU it does not recognise gets
+ * "Prescott"): it re-executes itself once with OPENBLAS_CORETYPE set. A user's
+ * OPENBLAS_CORETYPE is kept; LABBOOK_BLAS_CORE=off keeps OpenBLAS's own choice. Results (bit
+ * for bit) depend on the core, so run records hold this. */
+typedef struct lb_blas_info {
+    char library[256];   /* the loaded OpenBLAS file (symlinks resolved) */
+    char version[32];    /* "0.3.21" */
+    char config[160];    /* openblas_get_config() */
+    char core[32];       /* the core in use (openblas_get_corename()) */
+    char detected[32];   /* what OpenBLAS picked by itself */
+    char chosen_by[24];  /* "openblas", "labbook" or "OPENBLAS_CORETYPE" (the user) */
+    char cpu[96];        /* the CPU's model name */
+    int cpu_level;       /* what the CPU supports: 3 AVX-512, 2 AVX2+FMA, 1 AVX, 0 older */
+    char note[200];      /* why labbook's choice did not take effect, else "" */
+} lb_blas_info;
+const lb_blas_info *lb_blas_info_get(void);
+/* "core SkylakeX (chosen by labbook: OpenBLAS detected Prescott)" into buf; returns buf. */
+const char *lb_blas_summary(char *buf, size_t n);
+/* The level (as cpu_level) of an OpenBLAS core name; the core to use instead of `current` on a
+ * CPU of cpu_level (amd: an AMD CPU), or NULL when current is as good. */
+int lb_blas_core_level(const char *core);
+const char *lb_blas_better_core(const char *current, int cpu_level, int amd);
+
 /* ---- Random generator ---------------------------------------------------------------------
  * PCG32 (O'Neill, pcg32_random_r: 64-bit LCG state, XSH-RR output) seeded as pcg32_srandom_r
  * (seed, stream 54). Uniform floats are (u32 >> 8) * 2^-24, in [0, 1). Normals use the

@@ -84,7 +84,7 @@ def check_alive(kc):
         raise AssertionError(f"the kernel process died (exit status {rc})")
 
 
-def _wait(kc, get, what, msg_id, timeout):
+def _wait(kc, get, what, msg_id, timeout, match=None):
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
@@ -96,7 +96,7 @@ def _wait(kc, get, what, msg_id, timeout):
         except queue.Empty:
             check_alive(kc)
             continue
-        if msg["parent_header"].get("msg_id") == msg_id:
+        if msg["parent_header"].get("msg_id") == msg_id and (match is None or match(msg)):
             return msg
 
 
@@ -129,6 +129,12 @@ def iopub_until_idle(kc, msg_id, timeout=TIMEOUT):
         msgs.append(msg)
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             return msgs
+
+
+def wait_started(kc, msg_id, timeout=TIMEOUT):
+    """Waits for the execute_input of msg_id: the cell is then running (not just queued)."""
+    return _wait(kc, kc.get_iopub_msg, "execute_input (the cell never started)", msg_id, timeout,
+                 lambda m: m["msg_type"] == "execute_input")
 
 
 def execute(kc, code, timeout=TIMEOUT, **kw):

@@ -9,7 +9,10 @@ It runs, in a temporary, isolated Jupyter environment:
     its own child process with its own JUPYTER_DATA_DIR / JUPYTER_RUNTIME_DIR;
   * the suites that declare SANITIZE = True again against the ASan+UBSan kernel
     build/asan/labbook (a second kernelspec in a second prefix; any file the sanitizers write
-    is a failure).
+    is a failure);
+  * the PyTorch parity suites of the ops and the models again under OpenBLAS's generic core
+    (OPENBLAS_CORETYPE=Prescott, the core an unrecognised CPU falls back to): results must be
+    right with every core, not only with the one this machine picks.
 It prints one line per suite and ends with exactly one line "N passed, N failed" (with
 ", N skipped" when some test was skipped). Exit status 1 on any failure.
 
@@ -53,6 +56,10 @@ PYTHON = "/usr/bin/python3"
 KERNEL_NAME = "labbook"
 
 SUMMARY_RE = re.compile(r"^\s*(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$")
+
+# Suites run a second time under OpenBLAS's generic core (name: "py:SUITE@CORE").
+GENERIC_CORE = "Prescott"
+GENERIC_CORE_SUITES = ("ops_parity", "model_parity")
 
 UNIT_TIMEOUT = 180          # seconds per unit binary (release)
 UNIT_TIMEOUT_ASAN = 400     # seconds per unit binary (ASan)
@@ -404,6 +411,8 @@ def main():
     py_suites = discover_py_suites()
     for name, path, sanitize in py_suites:
         plan.append(("py:" + name, "py", path))
+        if name in GENERIC_CORE_SUITES:
+            plan.append(("py:%s@%s" % (name, GENERIC_CORE), "py-core", path))
     if not args.no_asan:
         for name, path, sanitize in py_suites:
             if sanitize:
@@ -421,7 +430,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="labbook-test-")
     try:
         kinds = {k for _, k, _ in plan}
-        if kinds & {"py", "asan"} and not os.access(exe, os.X_OK):
+        if kinds & {"py", "py-core", "asan"} and not os.access(exe, os.X_OK):
             setup.failed += 1
             setup.notes.append(f"{exe} is missing: run `make build build-asan` first")
         if "asan" in kinds and not os.access(asan_exe, os.X_OK):
@@ -447,7 +456,7 @@ def main():
         for variant, vexe in (("release", exe), ("asan", asan_exe)):
             if variant == "asan" and not any(k == "asan" for _, k, _ in plan):
                 continue
-            if not any(k in ("py", "asan") for _, k, _ in plan):
+            if not any(k in ("py", "py-core", "asan") for _, k, _ in plan):
                 continue
             if not os.access(vexe, os.X_OK):
                 continue
@@ -506,8 +515,10 @@ def main():
                     o.notes.append(f"no {variant} kernelspec (see setup)")
                     return o
                 san = os.path.join(tmp, "san-" + name.replace(":", "_")) if kind == "asan" else None
-                return run_suite(arg, name, suite_env(name, variant), tmp, san, args.patterns,
-                                 args.verbose, print_lock)
+                env = suite_env(name, variant)
+                if kind == "py-core":
+                    env["OPENBLAS_CORETYPE"] = GENERIC_CORE
+                return run_suite(arg, name, env, tmp, san, args.patterns, args.verbose, print_lock)
             except Exception:
                 o = Outcome(name)
                 o.failed = 1
@@ -524,7 +535,7 @@ def main():
                     print(indent_tail(o.log, 400 if not args.verbose else 100000), flush=True)
 
         # Heavier suites first so that the two workers finish together.
-        order = {"asan": 0, "py": 1, "asan-unit": 2, "unit": 3}
+        order = {"asan": 0, "py": 1, "py-core": 1, "asan-unit": 2, "unit": 3}
         todo = sorted(plan, key=lambda p: order[p[1]])
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
             futs = [ex.submit(job, item) for item in todo]

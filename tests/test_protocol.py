@@ -18,7 +18,7 @@ from jupyter_client.session import Session
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
 import lbtest
-from lbtest import (ASAN, TIMEOUT, control_reply, execute, iopub_until_idle, result_text,
+from lbtest import (ASAN, TIMEOUT, control_reply, execute, iopub_until_idle, result_text, wait_started,
                     shell_reply, start_kernel, stop_kernel, stream_text, strip_ansi, value)
 
 SANITIZE = True      # tests/run.py runs this suite again against the ASan+UBSan kernel
@@ -31,19 +31,6 @@ def exec_content(code, **kw):
          "allow_stdin": False, "stop_on_error": True}
     c.update(kw)
     return c
-
-
-def wait_started(kc, msg_id, timeout=TIMEOUT):
-    """Waits for the execute_input of msg_id: the cell is then running (not just queued)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
-        except Exception:
-            continue
-        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "execute_input":
-            return m
-    raise AssertionError(f"the cell {msg_id} never started (no execute_input)")
 
 
 class KernelCase(unittest.TestCase):

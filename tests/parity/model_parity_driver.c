@@ -143,6 +143,8 @@ int main(int argc, char **argv)
     if (!getenv("LABBOOK_PLUGIN_PATH"))
         setenv("LABBOOK_PLUGIN_PATH", LB_BUILD_PLUGIN_DIR, 1); /* this tree's plugins */
 #endif
+    char core[320];
+    fprintf(stderr, "blas: %s\n", lb_blas_summary(core, sizeof core)); /* the suite checks which core ran */
     lb_set_threads(1);
     read_blobs(argv[2]);
     const blob *hy = input("hyper");

@@ -393,8 +393,39 @@ static void test_custom_op(void) {
     lb_graph_free(g);
 }
 
+/* The choice of OpenBLAS core (ops/blas.c) as a table: the fallback cores are replaced by the
+ * best the CPU supports, good ones are kept. */
+static void test_blas_core_choice(void) {
+    CHECK_INT(lb_blas_core_level("Prescott"), 0);
+    CHECK_INT(lb_blas_core_level("Nehalem"), 0);
+    CHECK_INT(lb_blas_core_level("Sandybridge"), 1);
+    CHECK_INT(lb_blas_core_level("haswell"), 2);
+    CHECK_INT(lb_blas_core_level("Zen"), 2);
+    CHECK_INT(lb_blas_core_level("SkylakeX"), 3);
+    CHECK_INT(lb_blas_core_level("Cooperlake"), 3);
+    CHECK_INT(lb_blas_core_level(NULL), 0);
+    CHECK_STR(lb_blas_better_core("Prescott", 3, 0), "SkylakeX");   /* the unrecognised Xeon */
+    CHECK_STR(lb_blas_better_core("Prescott", 3, 1), "SkylakeX");
+    CHECK_STR(lb_blas_better_core("Prescott", 2, 0), "Haswell");
+    CHECK_STR(lb_blas_better_core("Core2", 2, 1), "Zen");
+    CHECK_STR(lb_blas_better_core("Nehalem", 1, 0), "Sandybridge");
+    CHECK_STR(lb_blas_better_core("Haswell", 3, 0), "SkylakeX");
+    CHECK(lb_blas_better_core("Prescott", 0, 0) == NULL);           /* an SSE-only CPU */
+    CHECK(lb_blas_better_core("Haswell", 2, 0) == NULL);
+    CHECK(lb_blas_better_core("Zen", 2, 1) == NULL);
+    CHECK(lb_blas_better_core("Cooperlake", 3, 1) == NULL);
+    CHECK(lb_blas_better_core("SkylakeX", 2, 0) == NULL);           /* never a lesser one */
+    const lb_blas_info *b = lb_blas_info_get();
+    CHECK(b->core[0] && b->cpu[0] && b->version[0] && b->library[0]);
+    if (!strcmp(b->chosen_by, "labbook") && !b->note[0]) /* labbook's choice took effect */
+        CHECK(lb_blas_core_level(b->core) >= b->cpu_level);
+}
+
 int main(void) {
+    char core[320];
+    printf("blas: %s\n", lb_blas_summary(core, sizeof core)); /* tests/test_blas.py reads this */
     lb_set_threads(1);
+    RUN(test_blas_core_choice);
     RUN(test_arena);
     RUN(test_graph_reset_reuses_memory);
     RUN(test_views);
