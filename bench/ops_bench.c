@@ -2,7 +2,7 @@
  * REFERENCES.md §8 (batch 64, SGD momentum 0.9, synthetic Fashion-MNIST-shaped data):
  *   MLP 784-256-10 (relu)   and   CNN conv16-pool-conv32-pool-linear (3x3, padding 1, relu).
  * Prints samples/s per model; bench/ops_bench_torch.py does the same in PyTorch.
- *   ops_bench [threads] [seconds-per-model, or -steps] [mlp|cnn|layers|rnn] */
+ *   ops_bench [threads] [seconds-per-model, or -steps] [mlp|cnn|layers [INDEX]|rnn] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -86,11 +86,12 @@ static double bench(int cnn, double secs) {
 }
 
 /* Forward+backward of single layers (input gradient included): ms per call and GFLOP/s. */
-static void layers(void) {
+static void layers(int only) {
     lb_rng r;
     lb_rng_seed(&r, 2);
     lb_graph *g = lb_graph_new();
-    for (int which = 0; which < 3; which++) {
+    for (int which = 0; which < 5; which++) {
+        if (only >= 0 && which != only) continue;
         int64_t xs[4], ws[4];
         int xd, wd;
         double flop;
@@ -101,10 +102,17 @@ static void layers(void) {
         } else if (which == 1) { /* conv 16->32 3x3 p1 on 14x14 */
             xs[0] = 64; xs[1] = 16; xs[2] = 14; xs[3] = 14; ws[0] = 32; ws[1] = 16; ws[2] = 3; ws[3] = 3; xd = wd = 4;
             flop = 3.0 * 2 * 64 * 32 * 196 * 144; name = "conv2d [64,16,14,14] * [32,16,3,3] p1";
-        } else { /* conv 1->16 3x3 p1 on 28x28 */
+        } else if (which == 2) { /* conv 1->16 3x3 p1 on 28x28 */
             xs[0] = 64; xs[1] = 1; xs[2] = 28; xs[3] = 28; ws[0] = 16; ws[1] = 1; ws[2] = 3; ws[3] = 3; xd = wd = 4;
             flop = 3.0 * 2 * 64 * 16 * 784 * 9; name = "conv2d [64,1,28,28] * [16,1,3,3] p1";
+        } else if (which == 3) { /* the strided CNN's second layer: 16->32 3x3 s2 p1, 14x14 -> 7x7 */
+            xs[0] = 64; xs[1] = 16; xs[2] = 14; xs[3] = 14; ws[0] = 32; ws[1] = 16; ws[2] = 3; ws[3] = 3; xd = wd = 4;
+            flop = 3.0 * 2 * 64 * 32 * 49 * 144; name = "conv2d [64,16,14,14] * [32,16,3,3] s2 p1";
+        } else { /* its first: 1->16 3x3 s2 p1, 28x28 -> 14x14 */
+            xs[0] = 64; xs[1] = 1; xs[2] = 28; xs[3] = 28; ws[0] = 16; ws[1] = 1; ws[2] = 3; ws[3] = 3; xd = wd = 4;
+            flop = 3.0 * 2 * 64 * 16 * 196 * 9; name = "conv2d [64,1,28,28] * [16,1,3,3] s2 p1";
         }
+        int stride = which >= 3 ? 2 : 1;
         lb_params *p = lb_params_new();
         lb_status st = {0};
         lb_tensor *w = lb_params_add(p, "w", wd, ws, 1, &st);
@@ -113,7 +121,7 @@ static void layers(void) {
         for (int64_t i = 0; i < xs[0] * xs[1] * (xd == 4 ? xs[2] * xs[3] : 1); i++) xd_[i] = lb_rng_uniform(&r);
         int reps = 0;
         double t0 = now(), t;
-        lb_conv_opts o = {1, 1, 1, 1, 1, 1};
+        lb_conv_opts o = {stride, stride, 1, 1, 1, 1};
         do {
             lb_graph_reset(g);
             lb_tensor *x = lb_wrap(g, xd, xs, xd_);
@@ -185,7 +193,7 @@ int main(int argc, char **argv) {
     lb_set_threads(threads);
     if (argc > 3 && argv[3][0] == 'l') {
         printf("labbook ops, %d thread(s), single layers:\n", threads);
-        layers();
+        layers(argc > 4 ? atoi(argv[4]) : -1); /* ops_bench T S layers [INDEX]: one layer (profiling) */
         return 0;
     }
     if (argc > 3 && argv[3][0] == 'r') {

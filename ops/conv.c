@@ -32,6 +32,7 @@ typedef struct {
     int C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
     int relu, pool;  /* fused (lb_graph_fuse): the output is relu'd, 2x2 max-pooled */
     int32_t *pos;    /* with pool: each window's maximum, its index in the plane */
+    float *phases;   /* stride 2: scratch of conv_stride2.c for one image (phase_split) */
 } cgeom;
 
 /* The zero-fills are a few to a few dozen floats: inline loops, not memset calls. */
@@ -109,9 +110,19 @@ LB_NO_MEMSET static void col2im_shift(const cgeom *q, float *col, int64_t ld, fl
             }
 }
 
+/* Stride 2, dilation 1: through phase planes (conv_stride2.c). Their copies write up to
+ * LB_S2_COL_SLACK floats past each image's columns, so column buffers get that much room. */
+static int phase_split(const cgeom *q) { return q->sh == 2 && q->sw == 2 && q->dh == 1 && q->dw == 1; }
+static lb_s2_geom s2_geom(const cgeom *q) {
+    lb_s2_geom s = {q->C, q->H, q->W, q->KH, q->KW, q->OH, q->OW, q->ph, q->pw};
+    return s;
+}
+static int64_t col_slack(const cgeom *q) { return q->phases ? LB_S2_COL_SLACK : 0; }
+
 /* Columns of one image x[C,H,W] into col: row (c, kh, kw) holds OH*OW values, rows ld apart. */
 static void im2col(const cgeom *q, const float *x, float *col, int64_t ld) {
     if (plane_shift(q)) { im2col_shift(q, x, col, ld); return; }
+    if (q->phases) { lb_s2_geom s = s2_geom(q); lb_s2_im2col(&s, x, col, ld, q->phases); return; }
     for (int c = 0; c < q->C; c++)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
@@ -138,6 +149,7 @@ static void im2col(const cgeom *q, const float *x, float *col, int64_t ld) {
 
 static void col2im(const cgeom *q, float *col, int64_t ld, float *x) {
     if (plane_shift(q)) { col2im_shift(q, col, ld, x); return; }
+    if (q->phases) { lb_s2_geom s = s2_geom(q); lb_s2_col2im(&s, col, ld, x, q->phases); return; }
     for (int c = 0; c < q->C; c++)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
@@ -165,7 +177,7 @@ static int pointwise(const cgeom *q) {
 /* Images per GEMM chunk so that cols + output stay within ~8 MB (at least 1). */
 static int64_t chunk_images(int64_t N, int64_t ckk, int64_t oc, int64_t ohw) {
     int64_t per = (ckk + oc) * ohw;
-    int64_t nb = per ? ((int64_t)2 << 20) / per : N;
+    int64_t nb = per ? ((int64_t)1 << 14) / per : N;
     if (nb < 1) nb = 1;
     if (nb > N) nb = N;
     return nb;
@@ -217,43 +229,44 @@ static void conv_bw(lb_graph *g, lb_node *nd) {
     const float *kept = nd->aux2;
     if (per_image) { /* one image at a time: dy[n] is already [OC, OH*OW] */
         int need_col = !pw && !(kept && !need_x);
-        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ohw : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
+        int64_t ldc = ohw + col_slack(q); /* the columns' leading dimension */
+        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ldc : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
         if ((need_col || q->pool) && !col) return;
-        float *dfull = q->pool ? col + (need_col ? ckk * ohw : 0) : NULL; /* the image's full-size dY */
+        float *dfull = q->pool ? col + (need_col ? ckk * ldc : 0) : NULL; /* the image's full-size dY */
         for (int64_t n = 0; n < N; n++) {
             const float *dy = image_grad(q, y, n, OC, gb, dfull);
-            const float *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ohw : col;
+            const float *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ldc : col;
             if (need_w) {
-                if (!pw && !kept) im2col(q, x->data + n * chw, col, ohw);
+                if (!pw && !kept) im2col(q, x->data + n * chw, col, ldc);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)ohw, 1.0f, dy, (int)ohw, cols,
-                            (int)ohw, 1.0f, gw, (int)ckk);
+                            (int)(pw ? ohw : ldc), 1.0f, gw, (int)ckk);
             }
             if (need_x) { /* pointwise: dX[n] += W^T dY[n] directly */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)OC, 1.0f, w->data, (int)ckk,
-                            dy, (int)ohw, pw ? 1.0f : 0.0f, pw ? gx + n * chw : col, (int)ohw);
-                if (!pw) col2im(q, col, ohw, gx + n * chw);
+                            dy, (int)ohw, pw ? 1.0f : 0.0f, pw ? gx + n * chw : col, (int)(pw ? ohw : ldc));
+                if (!pw) col2im(q, col, ldc, gx + n * chw);
             }
         }
         return;
     }
     int64_t nb = chunk_images(N, ckk, OC, ohw);
-    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw));
+    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw + ckk * col_slack(q)));
     if (!ws) return;
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw;
-        float *col = ws, *dy = ws + ckk * L;
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw, ldc = L + col_slack(q);
+        float *col = ws, *dy = ws + ckk * ldc;
         for (int64_t i = 0; i < cnt; i++)
             for (int64_t o = 0; o < OC; o++)
                 memcpy(dy + o * L + i * ohw, gy + ((n0 + i) * OC + o) * ohw, (size_t)ohw * sizeof(float));
         if (need_w) {
-            for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, L);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, col, (int)L,
-                        1.0f, gw, (int)ckk);
+            for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, ldc);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, col,
+                        (int)ldc, 1.0f, gw, (int)ckk);
         }
         if (need_x) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)L, (int)OC, 1.0f, w->data, (int)ckk, dy,
-                        (int)L, 0.0f, col, (int)L);
-            for (int64_t i = 0; i < cnt; i++) col2im(q, col + i * ohw, L, gx + (n0 + i) * chw);
+                        (int)L, 0.0f, col, (int)ldc);
+            for (int64_t i = 0; i < cnt; i++) col2im(q, col + i * ohw, ldc, gx + (n0 + i) * chw);
         }
     }
 }
@@ -279,7 +292,7 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (d.dil_w <= 0) d.dil_w = 1;
     if (d.pad_h < 0 || d.pad_w < 0) return lb_fail(g, LB_EVALUE, "conv2d: negative padding");
     cgeom q0 = {(int)x->shape[1], (int)x->shape[2], (int)x->shape[3], (int)w->shape[2], (int)w->shape[3], 0, 0,
-                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, 0, 0, NULL};
+                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, 0, 0, NULL, NULL};
     int ekh = (q0.KH - 1) * q0.dh + 1, ekw = (q0.KW - 1) * q0.dw + 1;
     if (q0.H + 2 * q0.ph < ekh || q0.W + 2 * q0.pw < ekw)
         return lb_fail(g, LB_ESHAPE, "conv2d: kernel %dx%d is larger than the padded input %s", q0.KH, q0.KW,
@@ -304,6 +317,10 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
     int64_t chw = (int64_t)q->C * q->H * q->W;
     int pw = pointwise(q);
+    if (phase_split(q)) {
+        lb_s2_geom s2 = s2_geom(q);
+        if (!(q->phases = lb_alloc(g, lb_s2_scratch_floats(&s2) * sizeof(float)))) return NULL;
+    }
     q->relu = relu;
     q->pool = (fuse & LB_FUSE_MAXPOOL2) && (ohw >= LB_CONV_PER_IMAGE || pw) && q->OH >= 2 && q->OW >= 2;
     int64_t pohw = (int64_t)(q->OH / 2) * (q->OW / 2);
@@ -313,24 +330,25 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (q->pool && !(q->pos = lb_alloc(g, (size_t)(N * OC * pohw) * sizeof(int32_t)))) return NULL;
     float *kept = NULL; /* the columns of every image, kept for the weight gradient */
     if (ohw >= LB_CONV_PER_IMAGE || pw) {
-        if (!pw && g->grad_enabled && w->requires_grad && N * ckk * ohw <= LB_CONV_KEEP_COLS) {
-            kept = lb_alloc(g, (size_t)(N * ckk * ohw) * sizeof(float));
+        int64_t ldc = ohw + col_slack(q); /* the columns' leading dimension */
+        if (!pw && g->grad_enabled && w->requires_grad && N * ckk * ldc <= LB_CONV_KEEP_COLS) {
+            kept = lb_alloc(g, (size_t)(N * ckk * ldc) * sizeof(float));
             if (!kept) return NULL;
         }
         int need_col = !pw && !kept;
-        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ohw : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
+        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ldc : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
         if ((need_col || q->pool) && !col) return NULL;
-        float *full = q->pool ? col + (need_col ? ckk * ohw : 0) : NULL; /* the image's output before pooling */
+        float *full = q->pool ? col + (need_col ? ckk * ldc : 0) : NULL; /* the image's output before pooling */
         for (int64_t n = 0; n < N; n++) {
             float *out = q->pool ? full : y->data + n * OC * ohw;
             for (int64_t oc = 0; oc < OC; oc++) {
                 float bv = b ? b->data[oc] : 0.0f;
                 for (int64_t k = 0; k < ohw; k++) out[oc * ohw + k] = bv;
             }
-            if (kept) col = kept + n * ckk * ohw;
-            if (!pw) im2col(q, x->data + n * chw, col, ohw);
+            if (kept) col = kept + n * ckk * ldc;
+            if (!pw) im2col(q, x->data + n * chw, col, ldc);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)ohw, (int)ckk, 1.0f, w->data, (int)ckk,
-                        pw ? x->data + n * chw : col, (int)ohw, 1.0f, out, (int)ohw);
+                        pw ? x->data + n * chw : col, (int)(pw ? ohw : ldc), 1.0f, out, (int)ohw);
             if (relu) /* while the image's output is in cache */
                 for (int64_t k = 0; k < OC * ohw; k++) out[k] = out[k] > 0 ? out[k] : 0.0f;
             if (q->pool)
@@ -347,15 +365,15 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
         goto record;
     }
     int64_t nb = chunk_images(N, ckk, OC, ohw);
-    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw));
+    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw + ckk * col_slack(q)));
     if (!ws) return NULL;
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw;
-        float *col = ws, *out = ws + ckk * L;
-        for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, L);
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw, ldc = L + col_slack(q);
+        float *col = ws, *out = ws + ckk * ldc;
+        for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, ldc);
         if (cnt == 1) out = y->data + n0 * OC * ohw;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)L, (int)ckk, 1.0f, w->data, (int)ckk, col,
-                    (int)L, 0.0f, out, (int)L);
+                    (int)ldc, 0.0f, out, (int)L);
         for (int64_t i = 0; i < cnt; i++)
             for (int64_t oc = 0; oc < OC; oc++) {
                 float *dst = y->data + ((n0 + i) * OC + oc) * ohw;

@@ -138,6 +138,14 @@ static inline void lb_unpool2_plane(const float *gp, const float *yp, const int3
 int lb_winograd_applies(int64_t C, int64_t OC, int KH, int KW, int sh, int sw, int dh, int dw, int ph, int pw);
 lb_tensor *lb_conv2d_winograd(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, int ph, int pw,
                               unsigned fuse);
+/* Stride-2, dilation-1 convolutions: im2col / col2im of one image through phase planes
+ * (conv_stride2.c), with a scratch of lb_s2_scratch_floats floats. Column rows are ld apart;
+ * the copies may write LB_S2_COL_SLACK floats past an image's last column. col2im adds. */
+typedef struct { int C, H, W, KH, KW, OH, OW, ph, pw; } lb_s2_geom;
+enum { LB_S2_COL_SLACK = 8 };
+size_t lb_s2_scratch_floats(const lb_s2_geom *s);
+void lb_s2_im2col(const lb_s2_geom *s, const float *x, float *col, int64_t ld, float *scratch);
+void lb_s2_col2im(const lb_s2_geom *s, const float *col, int64_t ld, float *x, float *scratch);
 int lb_norm_axis(int axis, int ndim);
 int lb_same_shape(const lb_tensor *a, const lb_tensor *b);
 
