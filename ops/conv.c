@@ -32,7 +32,7 @@ typedef struct {
     int C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
     int relu, pool;  /* fused (lb_graph_fuse): the output is relu'd, 2x2 max-pooled */
     int32_t *pos;    /* with pool: each window's maximum, its index in the plane */
-    float *phases;   /* stride 2: scratch of conv_stride2.c for one image (phase_split) */
+    int s2;          /* stride 2, dilation 1: columns through phase planes (conv_stride2.c) */
 } cgeom;
 
 /* The zero-fills are a few to a few dozen floats: inline loops, not memset calls. */
@@ -117,12 +117,18 @@ static lb_s2_geom s2_geom(const cgeom *q) {
     lb_s2_geom s = {q->C, q->H, q->W, q->KH, q->KW, q->OH, q->OW, q->ph, q->pw};
     return s;
 }
-static int64_t col_slack(const cgeom *q) { return q->phases ? LB_S2_COL_SLACK : 0; }
+static int64_t col_slack(const cgeom *q) { return q->s2 ? LB_S2_COL_SLACK : 0; }
+static int64_t s2_scratch(const cgeom *q) {
+    if (!q->s2) return 0;
+    lb_s2_geom s = s2_geom(q);
+    return (int64_t)lb_s2_scratch_floats(&s);
+}
 
-/* Columns of one image x[C,H,W] into col: row (c, kh, kw) holds OH*OW values, rows ld apart. */
-static void im2col(const cgeom *q, const float *x, float *col, int64_t ld) {
+/* Columns of one image x[C,H,W] into col: row (c, kh, kw) holds OH*OW values, rows ld apart
+ * (scratch: s2_scratch(q) floats). */
+static void im2col(const cgeom *q, const float *x, float *col, int64_t ld, float *scratch) {
     if (plane_shift(q)) { im2col_shift(q, x, col, ld); return; }
-    if (q->phases) { lb_s2_geom s = s2_geom(q); lb_s2_im2col(&s, x, col, ld, q->phases); return; }
+    if (q->s2) { lb_s2_geom s = s2_geom(q); lb_s2_im2col(&s, x, col, ld, scratch); return; }
     for (int c = 0; c < q->C; c++)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
@@ -147,9 +153,9 @@ static void im2col(const cgeom *q, const float *x, float *col, int64_t ld) {
             }
 }
 
-static void col2im(const cgeom *q, float *col, int64_t ld, float *x) {
+static void col2im(const cgeom *q, float *col, int64_t ld, float *x, float *scratch) {
     if (plane_shift(q)) { col2im_shift(q, col, ld, x); return; }
-    if (q->phases) { lb_s2_geom s = s2_geom(q); lb_s2_col2im(&s, col, ld, x, q->phases); return; }
+    if (q->s2) { lb_s2_geom s = s2_geom(q); lb_s2_col2im(&s, col, ld, x, scratch); return; }
     for (int c = 0; c < q->C; c++)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
@@ -200,74 +206,204 @@ static const float *image_grad(const cgeom *q, lb_tensor *y, int64_t n, int64_t 
     return dfull;
 }
 
+/* One pass of the convolution over the batch, split into parts by images (lb_parallel): part p
+ * takes images [N p / np, N (p + 1) / np), one at a time (per_image) or in chunks of nb, with
+ * its own slice of the workspace; in the backward pass also its own weight and bias gradients,
+ * summed in part order at the end (part 0 accumulates straight into the gradients, so one part
+ * computes exactly what a plain loop over the images would). Results depend on the thread count,
+ * never on timing. While the parts run, OpenBLAS is held at one thread: these GEMMs are small,
+ * and splitting the batch keeps the second core busy where OpenBLAS would not. */
+typedef struct {
+    const cgeom *q;
+    int64_t N, OC, ckk, ohw, chw, nb;
+    int per_image, pw, need_w, need_x, np;
+    const float *x, *w, *bias;
+    lb_tensor *y;
+    const float *kept;  /* the forward columns of every image (per_image), or NULL */
+    float *ws;          /* np slices of part_floats */
+    int64_t part_floats;
+    float *gx, *gw, *gb;
+    float *gw_more, *gb_more; /* parts 1.. : OC * ckk and OC floats each */
+} cpass;
+
+static void part_images(const cpass *a, int part, int nparts, int64_t *n0, int64_t *n1) {
+    int64_t nch = (a->N + a->nb - 1) / a->nb; /* split by whole chunks */
+    *n0 = nch * part / nparts * a->nb;
+    *n1 = nch * (part + 1) / nparts * a->nb;
+    if (*n1 > a->N) *n1 = a->N;
+}
+
+/* The part's slice: columns (ckk x (nb * ohw + slack)), an output / gradient buffer
+ * (OC * nb * ohw plus a row: with pooling the image's full-size plane), the phase scratch. */
+static void part_ws(const cpass *a, int part, float **col, float **buf, float **scr) {
+    float *w = a->ws + part * a->part_floats;
+    *col = w;
+    *buf = w + a->ckk * (a->nb * a->ohw + col_slack(a->q));
+    *scr = *buf + a->OC * a->nb * a->ohw + a->q->OW;
+}
+
+static void fw_part(void *ctx, int part, int nparts) {
+    const cpass *a = ctx;
+    const cgeom *q = a->q;
+    int64_t OC = a->OC, ckk = a->ckk, ohw = a->ohw, chw = a->chw, n0, n1;
+    float *col, *buf, *scr, *y = a->y->data;
+    part_ws(a, part, &col, &buf, &scr);
+    part_images(a, part, nparts, &n0, &n1);
+    if (a->per_image) {
+        int64_t ldc = ohw + col_slack(q), pohw = (int64_t)(q->OH / 2) * (q->OW / 2);
+        for (int64_t n = n0; n < n1; n++) {
+            float *out = q->pool ? buf : y + n * OC * ohw;
+            for (int64_t oc = 0; oc < OC; oc++) {
+                float bv = a->bias ? a->bias[oc] : 0.0f;
+                for (int64_t k = 0; k < ohw; k++) out[oc * ohw + k] = bv;
+            }
+            float *c = a->kept ? (float *)a->kept + n * ckk * ldc : col;
+            if (!a->pw) im2col(q, a->x + n * chw, c, ldc, scr);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)ohw, (int)ckk, 1.0f, a->w, (int)ckk,
+                        a->pw ? a->x + n * chw : c, (int)(a->pw ? ohw : ldc), 1.0f, out, (int)ohw);
+            if (q->relu) /* while the image's output is in cache */
+                for (int64_t k = 0; k < OC * ohw; k++) out[k] = out[k] > 0 ? out[k] : 0.0f;
+            if (q->pool)
+                for (int64_t o = 0; o < OC; o++) {
+                    const float *pl = out + o * ohw;
+                    int64_t PW2 = q->OW / 2;
+                    float *yo = y + (n * OC + o) * pohw;
+                    int32_t *po = q->pos + (n * OC + o) * pohw;
+                    for (int64_t ph = 0; ph < q->OH / 2; ph++)
+                        lb_max2x2_row(pl + 2 * ph * q->OW, pl + (2 * ph + 1) * q->OW, yo + ph * PW2, po + ph * PW2, PW2,
+                                      (int32_t)(2 * ph * q->OW), q->OW);
+                }
+        }
+        return;
+    }
+    for (int64_t c0 = n0; c0 < n1; c0 += a->nb) {
+        int64_t cnt = n1 - c0 < a->nb ? n1 - c0 : a->nb, L = cnt * ohw, ldc = L + col_slack(q);
+        float *out = cnt == 1 ? y + c0 * OC * ohw : buf;
+        for (int64_t i = 0; i < cnt; i++) im2col(q, a->x + (c0 + i) * chw, col + i * ohw, ldc, scr);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)L, (int)ckk, 1.0f, a->w, (int)ckk, col,
+                    (int)ldc, 0.0f, out, (int)L);
+        for (int64_t i = 0; i < cnt; i++)
+            for (int64_t oc = 0; oc < OC; oc++) {
+                float *dst = y + ((c0 + i) * OC + oc) * ohw;
+                const float *src = out + oc * L + i * ohw;
+                float bv = a->bias ? a->bias[oc] : 0.0f;
+                if (cnt == 1) { if (a->bias) for (int64_t k = 0; k < ohw; k++) dst[k] += bv; }
+                else for (int64_t k = 0; k < ohw; k++) dst[k] = src[k] + bv;
+                if (q->relu)
+                    for (int64_t k = 0; k < ohw; k++) dst[k] = dst[k] > 0 ? dst[k] : 0.0f;
+            }
+    }
+}
+
+static void bw_part(void *ctx, int part, int nparts) {
+    const cpass *a = ctx;
+    const cgeom *q = a->q;
+    int64_t OC = a->OC, ckk = a->ckk, ohw = a->ohw, chw = a->chw, n0, n1;
+    float *col, *buf, *scr;
+    part_ws(a, part, &col, &buf, &scr);
+    part_images(a, part, nparts, &n0, &n1);
+    float *gw = a->gw, *gb = a->gb;
+    if (part > 0) { /* this part's own sums, added to part 0's afterwards */
+        gw = gw ? a->gw_more + (part - 1) * OC * ckk : NULL;
+        gb = gb ? a->gb_more + (part - 1) * OC : NULL;
+        if (gw) memset(gw, 0, (size_t)(OC * ckk) * sizeof(float));
+        if (gb) memset(gb, 0, (size_t)OC * sizeof(float));
+    }
+    if (a->per_image) { /* one image at a time: dy[n] is already [OC, OH*OW] */
+        int64_t ldc = ohw + col_slack(q);
+        for (int64_t n = n0; n < n1; n++) {
+            const float *dy = image_grad(q, a->y, n, OC, gb, buf);
+            if (!a->need_w && !a->need_x) continue;
+            const float *cols = a->pw ? a->x + n * chw : a->kept ? a->kept + n * ckk * ldc : col;
+            if (a->need_w) {
+                if (!a->pw && !a->kept) im2col(q, a->x + n * chw, col, ldc, scr);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)ohw, 1.0f, dy, (int)ohw, cols,
+                            (int)(a->pw ? ohw : ldc), 1.0f, gw, (int)ckk);
+            }
+            if (a->need_x) { /* pointwise: dX[n] += W^T dY[n] directly */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)OC, 1.0f, a->w, (int)ckk,
+                            dy, (int)ohw, a->pw ? 1.0f : 0.0f, a->pw ? a->gx + n * chw : col, (int)(a->pw ? ohw : ldc));
+                if (!a->pw) col2im(q, col, ldc, a->gx + n * chw, scr);
+            }
+        }
+        return;
+    }
+    const float *gy = a->y->grad;
+    for (int64_t c0 = n0; c0 < n1; c0 += a->nb) {
+        int64_t cnt = n1 - c0 < a->nb ? n1 - c0 : a->nb, L = cnt * ohw, ldc = L + col_slack(q);
+        float *dy = buf;
+        for (int64_t i = 0; i < cnt; i++)
+            for (int64_t o = 0; o < OC; o++)
+                memcpy(dy + o * L + i * ohw, gy + ((c0 + i) * OC + o) * ohw, (size_t)ohw * sizeof(float));
+        if (a->need_w) {
+            for (int64_t i = 0; i < cnt; i++) im2col(q, a->x + (c0 + i) * chw, col + i * ohw, ldc, scr);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, col,
+                        (int)ldc, 1.0f, gw, (int)ckk);
+        }
+        if (a->need_x) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)L, (int)OC, 1.0f, a->w, (int)ckk, dy,
+                        (int)L, 0.0f, col, (int)ldc);
+            for (int64_t i = 0; i < cnt; i++) col2im(q, col + i * ohw, ldc, a->gx + (c0 + i) * chw, scr);
+        }
+    }
+}
+
+/* The pass's geometry, parts and workspace (NULL when out of memory). */
+static float *pass_init(lb_graph *g, cpass *a, const cgeom *q, lb_tensor *x, lb_tensor *w, lb_tensor *y) {
+    memset(a, 0, sizeof *a);
+    a->q = q;
+    a->N = x->shape[0];
+    a->OC = w->shape[0];
+    a->ckk = (int64_t)q->C * q->KH * q->KW;
+    a->ohw = (int64_t)q->OH * q->OW;
+    a->chw = (int64_t)q->C * q->H * q->W;
+    a->pw = pointwise(q);
+    a->per_image = a->ohw >= LB_CONV_PER_IMAGE || a->pw;
+    a->nb = a->per_image ? 1 : chunk_images(a->N, a->ckk, a->OC, a->ohw);
+    int64_t nch = (a->N + a->nb - 1) / a->nb;
+    a->np = lb_parallel_parts();
+    if (a->np > nch) a->np = (int)(nch > 0 ? nch : 1);
+    a->x = x->data;
+    a->w = w->data;
+    a->y = y;
+    a->part_floats = a->ckk * (a->nb * a->ohw + col_slack(q)) + a->OC * a->nb * a->ohw + q->OW + s2_scratch(q);
+    a->part_floats = (a->part_floats + 15) / 16 * 16; /* parts on separate cache lines */
+    return a->ws = lb_workspace(g, (size_t)(a->np * a->part_floats));
+}
+
 static void conv_bw(lb_graph *g, lb_node *nd) {
     lb_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
     const cgeom *q = nd->aux;
-    int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
-    int64_t chw = (int64_t)q->C * q->H * q->W;
-    float *gy = y->grad, *gb = NULL;
-    int relu = q->relu;
+    cpass a;
+    float *gb = NULL;
     if (b && b->requires_grad) {
         gb = lb_gradbuf(g, b);
         if (!gb) return;
     }
-    int need_w = w->requires_grad, need_x = x->requires_grad, per_image = ohw >= LB_CONV_PER_IMAGE || pointwise(q);
-    /* the relu mask and the bias gradient: image by image below when the images go one at a
-     * time (the image's gradient is then in cache for its GEMMs), else here */
-    if (!per_image) lb_conv_grad_prologue(gy, y->data, relu, gb, 0, N, OC, ohw);
-    if (!need_w && !need_x) {
-        if (!per_image || !gb) return;
-        float *dfull = q->pool ? lb_workspace(g, (size_t)(OC * ohw + q->OW)) : NULL;
-        if (q->pool && !dfull) return;
-        for (int64_t n = 0; n < N; n++) image_grad(q, y, n, OC, gb, dfull);
-        return;
+    int need_w = w->requires_grad, need_x = x->requires_grad;
+    if (!pass_init(g, &a, q, x, w, y)) return;
+    /* the relu mask and the bias gradient: image by image in the parts when the images go one
+     * at a time (the image's gradient is then in cache for its GEMMs), else here */
+    if (!a.per_image) lb_conv_grad_prologue(y->grad, y->data, q->relu, gb, 0, a.N, a.OC, a.ohw);
+    if (!need_w && !need_x && (!a.per_image || !gb)) return;
+    a.need_w = need_w;
+    a.need_x = need_x;
+    a.kept = nd->aux2;
+    a.gb = a.per_image ? gb : NULL;
+    a.gw = need_w ? lb_gradbuf(g, w) : NULL;
+    a.gx = need_x ? lb_gradbuf(g, x) : NULL;
+    if ((need_w && !a.gw) || (need_x && !a.gx)) return;
+    if (a.np > 1 && (a.gw || a.gb)) {
+        a.gw_more = lb_alloc(g, (size_t)((a.np - 1) * (a.OC * a.ckk + a.OC)) * sizeof(float));
+        if (!a.gw_more) return;
+        a.gb_more = a.gw_more + (a.np - 1) * a.OC * a.ckk;
     }
-    float *gw = need_w ? lb_gradbuf(g, w) : NULL;
-    float *gx = need_x ? lb_gradbuf(g, x) : NULL;
-    if ((need_w && !gw) || (need_x && !gx)) return;
-    int pw = pointwise(q);
-    const float *kept = nd->aux2;
-    if (per_image) { /* one image at a time: dy[n] is already [OC, OH*OW] */
-        int need_col = !pw && !(kept && !need_x);
-        int64_t ldc = ohw + col_slack(q); /* the columns' leading dimension */
-        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ldc : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
-        if ((need_col || q->pool) && !col) return;
-        float *dfull = q->pool ? col + (need_col ? ckk * ldc : 0) : NULL; /* the image's full-size dY */
-        for (int64_t n = 0; n < N; n++) {
-            const float *dy = image_grad(q, y, n, OC, gb, dfull);
-            const float *cols = pw ? x->data + n * chw : kept ? kept + n * ckk * ldc : col;
-            if (need_w) {
-                if (!pw && !kept) im2col(q, x->data + n * chw, col, ldc);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)ohw, 1.0f, dy, (int)ohw, cols,
-                            (int)(pw ? ohw : ldc), 1.0f, gw, (int)ckk);
-            }
-            if (need_x) { /* pointwise: dX[n] += W^T dY[n] directly */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)OC, 1.0f, w->data, (int)ckk,
-                            dy, (int)ohw, pw ? 1.0f : 0.0f, pw ? gx + n * chw : col, (int)(pw ? ohw : ldc));
-                if (!pw) col2im(q, col, ldc, gx + n * chw);
-            }
-        }
-        return;
-    }
-    int64_t nb = chunk_images(N, ckk, OC, ohw);
-    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw + ckk * col_slack(q)));
-    if (!ws) return;
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw, ldc = L + col_slack(q);
-        float *col = ws, *dy = ws + ckk * ldc;
-        for (int64_t i = 0; i < cnt; i++)
-            for (int64_t o = 0; o < OC; o++)
-                memcpy(dy + o * L + i * ohw, gy + ((n0 + i) * OC + o) * ohw, (size_t)ohw * sizeof(float));
-        if (need_w) {
-            for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, ldc);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, col,
-                        (int)ldc, 1.0f, gw, (int)ckk);
-        }
-        if (need_x) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)L, (int)OC, 1.0f, w->data, (int)ckk, dy,
-                        (int)L, 0.0f, col, (int)ldc);
-            for (int64_t i = 0; i < cnt; i++) col2im(q, col + i * ohw, ldc, gx + (n0 + i) * chw);
-        }
+    lb_parallel(a.np, bw_part, &a);
+    for (int p = 1; p < a.np; p++) { /* the parts' sums, in order */
+        if (a.gw)
+            for (int64_t i = 0; i < a.OC * a.ckk; i++) a.gw[i] += a.gw_more[(p - 1) * a.OC * a.ckk + i];
+        if (a.gb)
+            for (int64_t i = 0; i < a.OC; i++) a.gb[i] += a.gb_more[(p - 1) * a.OC + i];
     }
 }
 
@@ -292,7 +428,7 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (d.dil_w <= 0) d.dil_w = 1;
     if (d.pad_h < 0 || d.pad_w < 0) return lb_fail(g, LB_EVALUE, "conv2d: negative padding");
     cgeom q0 = {(int)x->shape[1], (int)x->shape[2], (int)x->shape[3], (int)w->shape[2], (int)w->shape[3], 0, 0,
-                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, 0, 0, NULL, NULL};
+                d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w, 0, 0, NULL, 0};
     int ekh = (q0.KH - 1) * q0.dh + 1, ekw = (q0.KW - 1) * q0.dw + 1;
     if (q0.H + 2 * q0.ph < ekh || q0.W + 2 * q0.pw < ekw)
         return lb_fail(g, LB_ESHAPE, "conv2d: kernel %dx%d is larger than the padded input %s", q0.KH, q0.KW,
@@ -315,12 +451,8 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (!q) return NULL;
     *q = q0;
     int64_t N = x->shape[0], OC = w->shape[0], ckk = (int64_t)q->C * q->KH * q->KW, ohw = (int64_t)q->OH * q->OW;
-    int64_t chw = (int64_t)q->C * q->H * q->W;
     int pw = pointwise(q);
-    if (phase_split(q)) {
-        lb_s2_geom s2 = s2_geom(q);
-        if (!(q->phases = lb_alloc(g, lb_s2_scratch_floats(&s2) * sizeof(float)))) return NULL;
-    }
+    q->s2 = phase_split(q);
     q->relu = relu;
     q->pool = (fuse & LB_FUSE_MAXPOOL2) && (ohw >= LB_CONV_PER_IMAGE || pw) && q->OH >= 2 && q->OW >= 2;
     int64_t pohw = (int64_t)(q->OH / 2) * (q->OW / 2);
@@ -328,64 +460,18 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     lb_tensor *y = lb_new(g, 4, shp);
     if (!y) return NULL;
     if (q->pool && !(q->pos = lb_alloc(g, (size_t)(N * OC * pohw) * sizeof(int32_t)))) return NULL;
+    cpass a;
+    if (!pass_init(g, &a, q, x, w, y)) return NULL;
+    a.bias = b ? b->data : NULL;
     float *kept = NULL; /* the columns of every image, kept for the weight gradient */
-    if (ohw >= LB_CONV_PER_IMAGE || pw) {
-        int64_t ldc = ohw + col_slack(q); /* the columns' leading dimension */
-        if (!pw && g->grad_enabled && w->requires_grad && N * ckk * ldc <= LB_CONV_KEEP_COLS) {
-            kept = lb_alloc(g, (size_t)(N * ckk * ldc) * sizeof(float));
-            if (!kept) return NULL;
-        }
-        int need_col = !pw && !kept;
-        float *col = need_col || q->pool ? lb_workspace(g, (size_t)((need_col ? ckk * ldc : 0) + (q->pool ? OC * ohw + q->OW : 0))) : NULL;
-        if ((need_col || q->pool) && !col) return NULL;
-        float *full = q->pool ? col + (need_col ? ckk * ldc : 0) : NULL; /* the image's output before pooling */
-        for (int64_t n = 0; n < N; n++) {
-            float *out = q->pool ? full : y->data + n * OC * ohw;
-            for (int64_t oc = 0; oc < OC; oc++) {
-                float bv = b ? b->data[oc] : 0.0f;
-                for (int64_t k = 0; k < ohw; k++) out[oc * ohw + k] = bv;
-            }
-            if (kept) col = kept + n * ckk * ldc;
-            if (!pw) im2col(q, x->data + n * chw, col, ldc);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)ohw, (int)ckk, 1.0f, w->data, (int)ckk,
-                        pw ? x->data + n * chw : col, (int)(pw ? ohw : ldc), 1.0f, out, (int)ohw);
-            if (relu) /* while the image's output is in cache */
-                for (int64_t k = 0; k < OC * ohw; k++) out[k] = out[k] > 0 ? out[k] : 0.0f;
-            if (q->pool)
-                for (int64_t o = 0; o < OC; o++) {
-                    const float *pl = out + o * ohw;
-                    int64_t PW2 = q->OW / 2;
-                    float *yo = y->data + (n * OC + o) * pohw;
-                    int32_t *po = q->pos + (n * OC + o) * pohw;
-                    for (int64_t ph = 0; ph < q->OH / 2; ph++)
-                        lb_max2x2_row(pl + 2 * ph * q->OW, pl + (2 * ph + 1) * q->OW, yo + ph * PW2, po + ph * PW2, PW2,
-                                      (int32_t)(2 * ph * q->OW), q->OW);
-                }
-        }
-        goto record;
+    int64_t ldc = ohw + col_slack(q);
+    if (a.per_image && !pw && g->grad_enabled && w->requires_grad && N * ckk * ldc <= LB_CONV_KEEP_COLS) {
+        kept = lb_alloc(g, (size_t)(N * ckk * ldc) * sizeof(float));
+        if (!kept) return NULL;
     }
-    int64_t nb = chunk_images(N, ckk, OC, ohw);
-    float *ws = lb_workspace(g, (size_t)((ckk + OC) * nb * ohw + ckk * col_slack(q)));
-    if (!ws) return NULL;
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t cnt = N - n0 < nb ? N - n0 : nb, L = cnt * ohw, ldc = L + col_slack(q);
-        float *col = ws, *out = ws + ckk * ldc;
-        for (int64_t i = 0; i < cnt; i++) im2col(q, x->data + (n0 + i) * chw, col + i * ohw, ldc);
-        if (cnt == 1) out = y->data + n0 * OC * ohw;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)L, (int)ckk, 1.0f, w->data, (int)ckk, col,
-                    (int)ldc, 0.0f, out, (int)L);
-        for (int64_t i = 0; i < cnt; i++)
-            for (int64_t oc = 0; oc < OC; oc++) {
-                float *dst = y->data + ((n0 + i) * OC + oc) * ohw;
-                const float *src = out + oc * L + i * ohw;
-                float bv = b ? b->data[oc] : 0.0f;
-                if (cnt == 1) { if (b) for (int64_t k = 0; k < ohw; k++) dst[k] += bv; }
-                else for (int64_t k = 0; k < ohw; k++) dst[k] = src[k] + bv;
-                if (relu)
-                    for (int64_t k = 0; k < ohw; k++) dst[k] = dst[k] > 0 ? dst[k] : 0.0f;
-            }
-    }
-record:;
+    a.kept = kept;
+    lb_parallel(a.np, fw_part, &a);
+
     lb_node *n = lb_record(g, conv_bw, y, 3, x, w, b, NULL);
     if (n) { n->aux = q; n->aux2 = kept; }
     if (fuse) {

@@ -2,11 +2,12 @@
 """train_torch.py — the PyTorch side of bench/fashion_mnist: the same network, data, batch
 order, initial weights and training loop as labbook's `train` in train.lab.
 
-  * data: tests/lbdata.py's fashion_mnist(valid=V, seed=0) — bit for bit what labbook holds
+  * data: tests/lbdata.py's fashion_mnist(valid=V, seed=0, train=T, test=S) — bit for bit what labbook holds
     (the fingerprint is printed and compared by run.py);
   * network: Conv2d(1,c1,3,p1) ReLU MaxPool2d(2) Conv2d(c1,c2,3,p1) ReLU MaxPool2d(2) Flatten
-    [Linear ReLU]* Linear(.., 10) — the cnn plugin's layers, in the same Sequential positions,
-    so labbook's parameter names ("0.weight", "7.bias", ...) are the state_dict keys;
+    [Linear ReLU]* Linear(.., 10) (pool "stride": Conv2d(.., 3, s2, p1) ReLU per stage) — the
+    cnn plugin's layers, in the same Sequential positions, so labbook's parameter names
+    ("0.weight", "7.bias", ...) are the state_dict keys;
   * initial weights: labbook's checkpoint of the untrained model (--init, read with
     tests/lbckpt.py), else PyTorch's own initialisation (torch.manual_seed(model_seed));
   * epoch e visits the training samples in lbdata.shuffle(n, lbdata.epoch_seed(run_seed, e))
@@ -39,11 +40,16 @@ import lbckpt  # noqa: E402
 import lbdata  # noqa: E402
 
 
-def build(channels, hidden, classes=10):
+def build(channels, hidden, classes=10, pool="max"):
+    """labbook's cnn(channels, hidden, pool): per stage conv 3x3 pad 1, relu, maxpool 2 — or,
+    with pool="stride", a stride-2 conv 3x3 pad 1 and relu."""
     layers, c, size = [], 1, 28
     for n in channels:
-        layers += [nn.Conv2d(c, n, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        c, size = n, size // 2
+        if pool == "stride":
+            layers += [nn.Conv2d(c, n, 3, stride=2, padding=1), nn.ReLU()]
+        else:
+            layers += [nn.Conv2d(c, n, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c, size = n, (size + 1) // 2
     layers.append(nn.Flatten())
     features = c * size * size
     for n in hidden:
@@ -51,6 +57,29 @@ def build(channels, hidden, classes=10):
         features = n
     layers.append(nn.Linear(features, classes))
     return nn.Sequential(*layers)
+
+
+def torch_backend():
+    """What PyTorch computes with: its CPU capability (oneDNN / vectorised kernels) and the BLAS
+    library it loaded, with that library's OpenBLAS core when it is OpenBLAS."""
+    import ctypes
+    import re
+    cfg = torch.__config__.show()
+    cap = re.search(r"CPU capability usage: (\S+)", cfg)
+    blas = re.search(r"BLAS_INFO=(\w+)", cfg)
+    out = {"cpu_capability": cap.group(1) if cap else "?", "blas_info": blas.group(1) if blas else "?",
+           "mkldnn": bool(torch.backends.mkldnn.is_available())}
+    with open("/proc/self/maps") as f:
+        libs = sorted({l.split()[-1] for l in f if re.search(r"lib(open)?blas[^/]*\.so", l)})
+    for lib in libs:
+        try:
+            fn = ctypes.CDLL(lib).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_char_p
+        out["blas_library"], out["blas_core"] = os.path.realpath(lib), fn().decode()
+        break
+    return out
 
 
 def load_init(net, path):
@@ -81,9 +110,9 @@ def evaluate(net, x, y, batch=500):
 
 def lr_at(s, step, total):
     """labbook's lb_sched_lr for "constant" and "cosine" (no warm-up), as float32."""
-    if s["schedule"] == "constant":
+    if s.get("schedule", "constant") == "constant":
         return float(np.float32(s["lr"]))
-    if s["schedule"] == "cosine":
+    if s.get("schedule") == "cosine":
         t = min(step, total)
         base, eta_min = float(np.float32(s["lr"])), float(np.float32(s.get("eta_min", 0.0)))
         return float(np.float32(eta_min + (base - eta_min) * (1.0 + math.cos(math.pi * t / total)) / 2.0))
@@ -102,7 +131,7 @@ def main():
         s = json.load(f)
 
     t_start = time.perf_counter()
-    d = lbdata.fashion_mnist(valid=int(s["valid"]), seed=0)
+    d = lbdata.fashion_mnist(valid=int(s["valid"]), seed=0, train=s.get("train"), test=s.get("test"))
     X, Y = torch.from_numpy(d["train"]["x"]), torch.from_numpy(d["train"]["y"])
     valid = (torch.from_numpy(d["valid"]["x"]), torch.from_numpy(d["valid"]["y"])) if "valid" in d else None
     test = (torch.from_numpy(d["test"]["x"]), torch.from_numpy(d["test"]["y"]))
@@ -111,7 +140,7 @@ def main():
               for e in range(epochs)]
 
     torch.manual_seed(int(s["model_seed"]))
-    net = build(s["channels"], s["hidden"])
+    net = build(s["channels"], s.get("hidden", []), pool=s.get("pool", "max"))
     init = "pytorch default (torch.manual_seed(%d))" % int(s["model_seed"])
     if a.init:
         load_init(net, a.init)
@@ -125,9 +154,9 @@ def main():
         raise SystemExit("opt %r is not reproduced here" % s["opt"])
     nb = (n + batch - 1) // batch
     total = epochs * nb
-    print("pytorch %s, %d thread(s), %s: %d train / %d valid / %d test, %d batches of %d per epoch, init %s"
-          % (torch.__version__, a.threads, json.dumps(s["channels"]), n, len(valid[1]) if valid else 0,
-             len(test[1]), nb, batch, init), flush=True)
+    print("pytorch %s, %d thread(s), %s pool %s: %d train / %d valid / %d test, %d batches of %d per epoch, init %s"
+          % (torch.__version__, a.threads, json.dumps(s["channels"]), s.get("pool", "max"), n,
+             len(valid[1]) if valid else 0, len(test[1]), nb, batch, init), flush=True)
 
     history, step = [], 0
     net.train()
@@ -164,7 +193,7 @@ def main():
     test_s = time.perf_counter() - t1
     wall = time.perf_counter() - t_start
     print("test.loss %.4f  test.acc %.4f  (eval %.1f s; wall %.1f s)" % (tl, ta, test_s, wall), flush=True)
-    res = {"side": "pytorch", "torch": torch.__version__, "threads": a.threads, "init": init,
+    res = {"side": "pytorch", "torch": torch.__version__, "backend": torch_backend(), "threads": a.threads, "init": init,
            "fingerprint": d["fingerprint"], "history": history, "test": {"loss": tl, "acc": ta},
            "test_seconds": test_s, "wall_seconds": wall}
     if a.out:
