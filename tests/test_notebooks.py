@@ -5,6 +5,7 @@ CNN lab's outputs are what their text promises."""
 import base64
 import csv
 import glob
+import math
 import os
 import struct
 import tempfile
@@ -15,10 +16,15 @@ from nbclient import NotebookClient
 
 import lbtest
 
-from lbtest import limit
 
-# Bounds on waits (lbtest.limit: scaled for ASan and for the suites run side by side), never
-# timings. tests/run.py's limit for the whole suite (SUITE_TIMEOUT, scaled alike) exceeds them.
+def limit(s):
+    """lbtest.limit (scaled for ASan and for the suites run side by side) in whole seconds, as
+    nbclient's timeouts take them."""
+    return math.ceil(lbtest.limit(s))
+
+
+# Bounds on waits, never timings. tests/run.py's limit for the whole suite (SUITE_TIMEOUT,
+# scaled alike) exceeds them.
 CELL_TIMEOUT = limit(60)
 # Per-cell bounds of notebooks that train: cnn-lab.ipynb trains six CNNs in one cell (a
 # minute or two on 2 idle cores).
