@@ -94,7 +94,7 @@ bool lb_plugin_cell_is(const char *code)
 
 typedef struct {
     char name[128];
-    double timeout;      /* seconds for the check process */
+    double timeout;      /* seconds for each stage of the check process */
     bool check;          /* compare gradients (crash and hang checks run regardless) */
     char cflags[512];
     int header_line;     /* 1-based line of %%plugin */
@@ -249,9 +249,14 @@ void lb_plugin_cell_cleanup(lb_registry *reg)
 /* ---- compiling ---------------------------------------------------------------------------------------- */
 
 /* Reads a child's output from fd into out until EOF (0), the deadline (-2), an interrupt (-3)
- * or a read error (0); text past `limit` bytes is read and dropped. */
-static int read_child_output(int fd, double deadline, size_t limit, lb_strbuf *out)
+ * or a read error (0); text past `limit` bytes is read and dropped. The deadline is `timeout`
+ * seconds after the start or, with per_stage, after the last complete line "S ..." (the check
+ * process announcing its next stage): each stage gets the whole timeout, so a slow load or
+ * build on a busy machine does not eat into the time of the stage after it. */
+static int read_child_output(int fd, double timeout, bool per_stage, size_t limit, lb_strbuf *out)
 {
+    double deadline = now_s() + timeout;
+    size_t scanned = 0; /* out->buf[0, scanned) holds only complete lines already looked at */
     for (;;) {
         if (lb_interrupt_pending())
             return -3;
@@ -272,6 +277,13 @@ static int read_child_output(int fd, double deadline, size_t limit, lb_strbuf *o
             return 0;
         if (out->len < limit)
             lb_sb_addn(out, chunk, (size_t)n);
+        if (!per_stage || !out->buf)
+            continue;
+        for (char *nl; scanned < out->len && (nl = memchr(out->buf + scanned, '\n', out->len - scanned));) {
+            if (out->buf[scanned] == 'S' && out->buf[scanned + 1] == ' ')
+                deadline = now_s() + timeout;
+            scanned = (size_t)(nl - out->buf) + 1;
+        }
     }
 }
 
@@ -317,7 +329,7 @@ static int run_capture(char *const argv[], double timeout, char **out)
         return -1;
     }
     lb_strbuf out_text = {0};
-    int result = read_child_output(fds[0], now_s() + timeout, 256 * 1024, &out_text);
+    int result = read_child_output(fds[0], timeout, false, 256 * 1024, &out_text);
     close(fds[0]);
     if (result < 0)
         kill(-pid, SIGKILL);
@@ -701,8 +713,8 @@ static int run_check(lb_interp *in, const cell_opts *o, const char *so, char **s
     }
     close(fds[1]);
     lb_strbuf out_text = {0};
-    /* 0 EOF, -2 timeout, -3 interrupted */
-    int outcome = read_child_output(fds[0], now_s() + o->timeout, SIZE_MAX, &out_text);
+    /* 0 EOF, -2 timeout (of one stage), -3 interrupted */
+    int outcome = read_child_output(fds[0], o->timeout, true, SIZE_MAX, &out_text);
     close(fds[0]);
     if (outcome < 0)
         kill(pid, SIGKILL);

@@ -218,7 +218,10 @@ static void draw(lb_progress *p, const char *state, const char *message)
     }
     free(ptext);
     free(htext);
-    p->last = t;
+    /* The throttle counts from the moment the display went out, not from when drawing began:
+     * the next redraw's message is then stamped at least LB_PROGRESS_INTERVAL after this one's,
+     * however long drawing and publishing took (a slow or loaded machine). */
+    p->last = now_s();
 }
 
 static void draw_curves(lb_progress *p, bool force)
@@ -250,7 +253,7 @@ static void draw_curves(lb_progress *p, bool force)
     }
     lb_error_clear(&err);
     lb_decref(all);
-    p->last_curve = t;
+    p->last_curve = now_s(); /* from when the plot went out, as for the progress display */
     p->curve_pending = false;
 }
 

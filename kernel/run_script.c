@@ -396,15 +396,27 @@ static char *default_out_dir(const char *path)
 
 int lb_run_script(const char *path, const char *out_dir)
 {
+    /* The Ctrl-C handler comes first, before any work: a SIGINT at any moment from here on
+     * interrupts the script at its first safe point (none is lost to the default action
+     * while the file is read or the interpreter set up). */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+
     char err_text[512];
     char *code = read_file(path, err_text, sizeof err_text);
     if (!code) {
+        sigaction(SIGINT, &old, NULL);
         fprintf(stderr, "labbook: %s\n", err_text);
         return 1;
     }
     char *def = out_dir ? NULL : default_out_dir(path);
     run_ctx r = {.out_dir = out_dir ? out_dir : def, .tty = isatty(STDOUT_FILENO), .dangling_idx = -1};
     if (!r.out_dir) {
+        sigaction(SIGINT, &old, NULL);
         free(code);
         fprintf(stderr, "labbook: out of memory\n");
         return 1;
@@ -413,17 +425,12 @@ int lb_run_script(const char *path, const char *out_dir)
                      .clear = r_clear, .page = r_page, .ask = r_ask, .flush = r_flush};
     lb_interp *in = lb_interp_new(&out);
     if (!in) {
+        sigaction(SIGINT, &old, NULL);
         free(code);
         free(def);
         fprintf(stderr, "labbook: out of memory\n");
         return 1;
     }
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
 
     lb_error err = {0};
     int rc = lb_interp_execute(in, code, true, &err);

@@ -411,12 +411,14 @@ static bool do_execute(server *s, const lb_msg *m, msgq *aborted)
     if (silent) store_history = false;
     if (store_history) s->execution_count++;
     int count = s->execution_count;
+    /* Cleared before execute_input goes out: a client that interrupts once it has seen
+     * execute_input (the cell has started) must never have its interrupt wiped here. */
+    lb_interrupt_clear();
     if (!silent)
         lb_jupyter_publish(&s->io, m->header, "execute_input",
                            json_pack("{s:s, s:i}", "code", code, "execution_count", count));
     if (store_history) lb_history_add_input(s->history, count, code);
 
-    lb_interrupt_clear();
     lb_jupyter_begin(&s->io, m, count, silent, allow_stdin);
     lb_error err = {0};
     int rc = lb_interp_execute(s->interp, code, !silent, &err);

@@ -5,8 +5,17 @@ The suites read their target from the environment that tests/run.py sets up:
   LABBOOK_KERNEL_NAME  kernelspec name (default "labbook"), resolved through JUPYTER_PATH
   LABBOOK_EXE          the labbook binary behind that kernelspec (default build/labbook)
   LABBOOK_VARIANT      "release" or "asan"
+  LABBOOK_TEST_LOAD    how loaded the machine is (tests/run.py: its -j, the number of suites
+                       run side by side); scales every limit (default 1)
 Run alone (e.g. `/usr/bin/python3 -m unittest tests/test_protocol.py`), they use the
 kernelspec "labbook" that Jupyter finds and build/labbook.
+
+Time in the tests: no test fails because the machine is slower. Tests wait on events (a reply,
+an output, a process exit), each wait bounded by limit(s): s seconds scaled by FACTOR (x3 for
+the ASan kernel, times LABBOOK_TEST_LOAD). A limit only turns a hang into a failure; it is
+never the thing a test checks. Latency is measured in bench/ (bench/kernel_latency), not here.
+A cell that must still be running when the test looks (to interrupt it, or to show that
+something is served meanwhile) blocks for good: `print "in"` then `sleep 600`, or `ask`.
 """
 
 import os
@@ -24,7 +33,17 @@ EXE = os.environ.get("LABBOOK_EXE") or os.path.join(ROOT, "build", "labbook")
 VARIANT = os.environ.get("LABBOOK_VARIANT", "release")
 ASAN = VARIANT == "asan"
 
-TIMEOUT = 30 if ASAN else 15        # bound for any single reply (never a timing assertion)
+FACTOR = (3 if ASAN else 1) * float(os.environ.get("LABBOOK_TEST_LOAD", "1"))
+
+
+def limit(s):
+    """The bound for a wait of about s seconds on an idle machine: s * FACTOR (never a timing
+    assertion)."""
+    return s * FACTOR
+
+
+TIMEOUT = limit(30)                 # bound for any single reply
+BLOCKING_CELL = 'print "in"\nsleep 600'   # runs until interrupted; "in" says it got there
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -35,11 +54,14 @@ def strip_ansi(s):
 def start_kernel(**kw):
     """A running labbook kernel and a ready blocking client."""
     km = KernelManager(kernel_name=KERNEL_NAME)
+    # shutdown_kernel() waits this long for the kernel to exit by itself (the ASan kernel's
+    # leak check runs at exit) before it kills it
+    km.shutdown_wait_time = limit(10)
     km.start_kernel(**kw)
     kc = km.client()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=60)
+        kc.wait_for_ready(timeout=limit(60))
     except RuntimeError:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -61,7 +83,8 @@ def kernel_pid(km):
 
 
 def drain(kc, channels=("shell", "iopub", "stdin", "control"), timeout=0.05):
-    """Discards whatever is queued (leftovers of an earlier test)."""
+    """Discards whatever is queued (leftovers of an earlier test). Not a bound on anything:
+    a leftover that comes later is skipped by the waits below, which match msg_ids."""
     for name in channels:
         get = getattr(kc, f"get_{name}_msg")
         while True:
@@ -137,6 +160,43 @@ def wait_started(kc, msg_id, timeout=TIMEOUT):
                  lambda m: m["msg_type"] == "execute_input")
 
 
+def wait_output(kc, msg_id, text, timeout=TIMEOUT, name="stdout"):
+    """Waits until the cell msg_id has printed `text` (on stream `name`): it is then running
+    past that print. Returns the iopub messages of the cell received so far. Fails when the
+    cell ends (status idle) without printing it."""
+    deadline = time.monotonic() + timeout
+    msgs, got = [], ""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            check_alive(kc)
+            raise AssertionError(f"{msg_id} did not print {text!r} within {timeout} s; "
+                                 f"{name} so far {got!r}")
+        try:
+            msg = kc.get_iopub_msg(timeout=min(left, 0.5))
+        except queue.Empty:
+            check_alive(kc)
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        msgs.append(msg)
+        if msg["msg_type"] == "stream" and msg["content"]["name"] == name:
+            got += msg["content"]["text"]
+            if text in got:
+                return msgs
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            raise AssertionError(f"{msg_id} ended without printing {text!r}; {name} {got!r}")
+
+
+def start_blocking(kc, code=BLOCKING_CELL, marker="in\n", **kw):
+    """Sends a cell that prints `marker` and then blocks (BLOCKING_CELL by default) and
+    returns its msg_id once the marker has arrived: the cell is running, and an interrupt now
+    is never lost (the kernel clears its interrupt flag before the cell starts)."""
+    msg_id = kc.execute(code, **kw)
+    wait_output(kc, msg_id, marker)
+    return msg_id
+
+
 def execute(kc, code, timeout=TIMEOUT, **kw):
     """Runs one cell; returns (reply, outputs) where outputs are the iopub messages of the cell
     other than status and execute_input."""
@@ -208,7 +268,7 @@ class KernelCase(unittest.TestCase):
     def setUpClass(cls):
         cls.km, cls.kc = start_kernel()
         if cls.SETUP:
-            reply, _ = execute(cls.kc, cls.SETUP, timeout=max(cls.CELL_TIMEOUT, 120))
+            reply, _ = execute(cls.kc, cls.SETUP, timeout=max(cls.CELL_TIMEOUT, limit(120)))
             if reply["content"]["status"] != "ok":
                 stop_kernel(cls.km, cls.kc)
                 raise AssertionError(f"set-up cell failed: {reply['content'].get('ename')}: "

@@ -177,12 +177,13 @@ class BlasCore(unittest.TestCase):
                 self.assertIn(b"LABBOOK_BLAS_DETECTED=Prescott", environ)
                 self.assertIn(("OPENBLAS_CORETYPE=%s" % expected_core()).encode(), environ)
             # ... so an interrupt (SIGINT to that pid) stops a cell and the kernel keeps its values
+            # (the cell prints "in" and then sleeps 600 s: a reply at all is the interrupt's)
             lbtest.execute(kc, "x = 41")
-            msg_id = kc.execute("sleep 600")
-            lbtest.wait_started(kc, msg_id)
+            msg_id = lbtest.start_blocking(kc)
             km.interrupt_kernel()
-            reply = lbtest.shell_reply(kc, msg_id)
+            reply = lbtest.shell_reply(kc, msg_id, timeout=lbtest.limit(30))
             self.assertEqual(reply["content"]["status"], "error")
+            self.assertEqual(reply["content"]["ename"], "Interrupted")
             self.assertEqual(lbtest.value(kc, "x + 1"), "42")
         finally:
             lbtest.stop_kernel(km, kc)

@@ -32,7 +32,7 @@ class FashionMnistTests(unittest.TestCase):
     def setUpClass(cls):
         cls.km, cls.kc = lbtest.start_kernel()
         t0 = time.monotonic()
-        reply, _ = lbtest.execute(cls.kc, "f = fashion_mnist()", timeout=120)
+        reply, _ = lbtest.execute(cls.kc, "f = fashion_mnist()", timeout=lbtest.limit(120))
         cls.load_seconds = time.monotonic() - t0
         assert reply["content"]["status"] == "ok", reply["content"]
         print(f"\n    fashion_mnist() took {cls.load_seconds:.2f} s in the {lbtest.VARIANT} kernel "
@@ -48,13 +48,13 @@ class FashionMnistTests(unittest.TestCase):
         lbtest.stop_kernel(cls.km, cls.kc)
 
     def value(self, code):
-        return lbtest.value(self.kc, code, timeout=120)
+        return lbtest.value(self.kc, code, timeout=lbtest.limit(120))
 
     def json_value(self, code):
         return json.loads(self.value(code))
 
     def run_ok(self, code):
-        return lbtest.KernelCase.run_ok(self, code, timeout=120)
+        return lbtest.KernelCase.run_ok(self, code, timeout=lbtest.limit(120))
 
     def test_sizes_classes_shape(self):
         self.assertEqual(self.json_value("[f.train.size, f.valid.size, f.test.size]"),

@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover
     torch = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lbtest  # noqa: E402
 from noise import NoiseMixin  # noqa: E402
 from test_ops_parity import read_blobs, write_blobs  # noqa: E402
 
@@ -93,7 +94,8 @@ class ModelParity(NoiseMixin, unittest.TestCase):
         self.assertTrue(os.access(self.driver, os.X_OK), "%s is not built (make build)" % self.driver)
         inp, outp = os.path.join(self.tmp, case + ".in"), os.path.join(self.tmp, case + ".out")
         write_blobs(inp, {"x": x.numpy(), "y": y.float().numpy(), "hyper": np.array(HYPER, dtype=np.float32)})
-        r = subprocess.run([self.driver, SPECS[case], inp, outp], capture_output=True, text=True, timeout=300)
+        r = subprocess.run([self.driver, SPECS[case], inp, outp], capture_output=True, text=True,
+                           timeout=lbtest.limit(300))
         self.assertEqual(r.returncode, 0, r.stderr)
         core = [l for l in r.stderr.splitlines() if l.startswith("blas: ")]
         self.assertEqual(len(core), 1, r.stderr)

@@ -5,6 +5,7 @@ CNN lab's outputs are what their text promises."""
 import base64
 import csv
 import glob
+import math
 import os
 import struct
 import tempfile
@@ -15,10 +16,23 @@ from nbclient import NotebookClient
 
 import lbtest
 
-CELL_TIMEOUT = 120 if lbtest.ASAN else 60
+
+def limit(s):
+    """lbtest.limit (scaled for ASan and for the suites run side by side) in whole seconds, as
+    nbclient's timeouts take them."""
+    return math.ceil(lbtest.limit(s))
+
+
+# Bounds on waits, never timings. tests/run.py's limit for the whole suite (SUITE_TIMEOUT,
+# scaled alike) exceeds them.
+CELL_TIMEOUT = limit(60)
 # Per-cell bounds of notebooks that train: cnn-lab.ipynb trains six CNNs in one cell (a
-# minute or two on 2 idle cores; more while other suites run beside it).
-NOTEBOOK_CELL_TIMEOUT = {"cnn-lab.ipynb": 480}
+# minute or two on 2 idle cores).
+NOTEBOOK_CELL_TIMEOUT = {"cnn-lab.ipynb": limit(480)}
+# After a cell's reply, nbclient waits this long for the rest of its output (status idle);
+# by default only 4 s, and then it goes on silently without that output.
+IOPUB_TIMEOUT = limit(60)
+STARTUP_TIMEOUT = limit(60)
 NOTEBOOKS = sorted(glob.glob(os.path.join(lbtest.ROOT, "notebooks", "*.ipynb")))
 
 
@@ -42,7 +56,9 @@ def execute_notebook(path, cwd):
     nb = nbformat.read(path, as_version=4)
     timeout = NOTEBOOK_CELL_TIMEOUT.get(os.path.basename(path), CELL_TIMEOUT)
     client = RecordingClient(nb, timeout=timeout, kernel_name=lbtest.KERNEL_NAME,
-                             allow_errors=False, resources={"metadata": {"path": cwd}})
+                             allow_errors=False, resources={"metadata": {"path": cwd}},
+                             iopub_timeout=IOPUB_TIMEOUT, raise_on_iopub_timeout=True,
+                             startup_timeout=STARTUP_TIMEOUT)
     client.displays = []
     client.execute()
     return nb, client.displays

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover
     torch = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lbtest  # noqa: E402
 from noise import NoiseMixin  # noqa: E402
 
 ROOT = os.environ.get("LABBOOK_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +100,8 @@ class OpsParity(NoiseMixin, unittest.TestCase):
     def run_case(self, case, blobs):
         inp, outp = os.path.join(self.tmp, case + ".in"), os.path.join(self.tmp, case + ".out")
         write_blobs(inp, {k: (v.detach().float().numpy() if torch.is_tensor(v) else v) for k, v in blobs.items()})
-        r = subprocess.run([self.driver, case, inp, outp], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([self.driver, case, inp, outp], capture_output=True, text=True,
+                           timeout=lbtest.limit(120))
         self.assertEqual(r.returncode, 0, r.stderr)
         # the driver says which OpenBLAS core it ran on; a forced core must be the one in use
         core = [l for l in r.stderr.splitlines() if l.startswith("blas: ")]

@@ -109,7 +109,8 @@ class PlotRunScriptTests(unittest.TestCase):
                 f.write('plot [3, 2, 1.5] x="epoch" y="loss"\n'
                         'h = heatmap([[1, 2], [3, 4]])\nh\n')
             p = subprocess.run([lbtest.EXE, "run", path], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, cwd=d)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=lbtest.limit(60),
+                               cwd=d)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
             out = os.path.join(d, "plots_out")
             self.assertEqual(sorted(os.listdir(out)), ["001.png", "002.png"])

@@ -9,7 +9,12 @@ SANITIZE: the suite runs again against the ASan+UBSan kernel. The compiler is th
 (not instrumented) and the check runs in a child forked from the ASan kernel, whose crash
 signals are reset to the default action first (a plugin's segfault is reported by the parent,
 not by a sanitizer). Only the check's host ops run instrumented; the whole suite stays within
-a few seconds there too."""
+a few seconds there too.
+
+The hanging plugin loops for ever, so its `timeout=` can be generous (limit(5)) without making
+the outcome any less certain: the check gives each stage (loading, building, forward and
+backward) the whole timeout, so the stage named is the one that hangs, however slowly the
+loading and building went."""
 
 import os
 import re
@@ -20,6 +25,7 @@ import time
 import unittest
 
 import lbtest
+from lbtest import limit
 
 SANITIZE = True      # tests/run.py runs this suite again against the ASan+UBSan kernel
 
@@ -112,7 +118,8 @@ int lbp_init(const lbp_host *h, lbp_plugin *p, char *err, size_t errlen)
 }
 """
 
-HANG = CRASH.replace("%%plugin crashy", "%%plugin hangy timeout=1") \
+HANG_TIMEOUT = "%g" % limit(5)
+HANG = CRASH.replace("%%plugin crashy", "%%plugin hangy timeout=" + HANG_TIMEOUT) \
             .replace("*(volatile int *)0 = 1;  /* segfault */", "for (volatile int i = 1; i;) {}") \
             .replace('"crashy"', '"hangy"')
 
@@ -168,12 +175,49 @@ int lbp_init(const lbp_host *h, lbp_plugin *p, char *err, size_t errlen)
 """
 
 
+def proc_stat(pid):
+    """(command name, parent pid, state) of a process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1:text.rindex(")")]
+    state, ppid = text[text.rindex(")") + 2:].split()[:2]
+    return comm, int(ppid), state
+
+
+def check_children(pid):
+    """The live children of process pid with its command name: check processes (a fork of
+    the kernel; the compiler's processes are other programs)."""
+    me = proc_stat(pid)
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st and me and st[1] == pid and st[0] == me[0] and st[2] not in ("Z", "X"):
+                found.append(int(d))
+    return found
+
+
+def wait_for(probe, timeout, what):
+    """probe()'s first true value, polled until timeout (a bound on a wait, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout:g} s")
+        time.sleep(0.05)
+
+
 class PluginCellTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         env = dict(os.environ, LABBOOK_PLUGIN_PATH=PLUGINS)
         cls.km, cls.kc = lbtest.start_kernel(env=env)
-        cls.timeout = 60 if lbtest.ASAN else 30
+        cls.timeout = limit(30)
 
     @classmethod
     def tearDownClass(cls):
@@ -284,21 +328,26 @@ class PluginCellTests(unittest.TestCase):
 
     def test_06_hang_is_killed(self):
         self.run_ok("keep = 41")
-        self.run_err(HANG, "PluginError", "plugin hangy: type hangy did not finish", "within 1 s")
+        self.run_err(HANG, "PluginError", "plugin hangy: type hangy did not finish forward and "
+                     f"backward within {HANG_TIMEOUT} s")
         self.assertEqual(self.num("keep + 1"), 42)
 
     def test_06b_interrupt_during_the_check(self):
         self.run_ok("keep = 41")
-        code = HANG.replace("timeout=1", "timeout=120").replace("hangy", "hangi")
+        code = HANG.replace("timeout=" + HANG_TIMEOUT, "timeout=600").replace("hangy", "hangi")
+        pid = lbtest.kernel_pid(self.km)
         msg_id = self.kc.execute(code)
-        time.sleep(1.5)           # compiled by now, looping in the check (or still compiling)
+        # the check runs in a child forked from the kernel (same command name, unlike the
+        # compiler's processes): interrupt once it is there, looping for its 600 s
+        child = wait_for(lambda: check_children(pid), limit(60), "the check process to start")
         self.km.interrupt_kernel()
         reply = lbtest.shell_reply(self.kc, msg_id, timeout=self.timeout)
         lbtest.iopub_until_idle(self.kc, msg_id, timeout=self.timeout)
         c = reply["content"]
         self.assertEqual(c["status"], "error")
         self.assertEqual(c["ename"], "Interrupted", c.get("evalue"))
-        self.assertIn("plugin hangi", c["evalue"])
+        self.assertIn("while checking plugin hangi", c["evalue"])
+        self.assertNotIn(child[0], check_children(pid), "the check process was left running")
         self.assertEqual(self.num("keep + 1"), 42)
         self.run_err("h = hangi()", "NameError", "hangi")
 
@@ -327,7 +376,7 @@ class PluginCellTests(unittest.TestCase):
                                    stdout=subprocess.PIPE, text=True).stdout
             self.assertIn(os.path.join(lbtest.ROOT, "plugins"), flags)
             p = subprocess.run(["sh", "-c", cmd], cwd=tmp, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, timeout=120)
+                               stderr=subprocess.STDOUT, text=True, timeout=limit(120))
             self.assertEqual(p.returncode, 0, p.stdout)
             so = os.path.join(tmp, "rmsnorm.so")
             out = lbtest.stream_text(self.run_ok(f'use layers\nuse "{so}"'))

@@ -4,6 +4,7 @@ history across restarts, memory flatness, shutdown/restart, heartbeat and contro
 stdin, message shapes, robustness to garbage, user_expressions, completion positions in code
 points, and the `labbook run` script runner."""
 
+import datetime
 import json
 import os
 import signal
@@ -18,12 +19,23 @@ from jupyter_client.session import Session
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
 import lbtest
-from lbtest import (ASAN, TIMEOUT, control_reply, execute, iopub_until_idle, result_text, wait_started,
-                    shell_reply, start_kernel, stop_kernel, stream_text, strip_ansi, value)
+from lbtest import (ASAN, TIMEOUT, control_reply, execute, iopub_until_idle, limit,
+                    result_text, shell_reply, start_blocking, start_kernel, stop_kernel,
+                    stream_text, strip_ansi, value, wait_output)
 
 SANITIZE = True      # tests/run.py runs this suite again against the ASan+UBSan kernel
 
-INTERRUPT_BOUND = 1.0   # seconds from the interrupt to the execute_reply (the issue's bound)
+# How fast an interrupt, a heartbeat echo or a control reply comes is measured by
+# bench/kernel_latency (--strict: interrupt < 1 s); the tests here check that they come at
+# all while a cell is running, each within a generous limit.
+
+
+def stamp(msg):
+    """The kernel's own time stamp of a message (its header date), in seconds."""
+    d = msg["header"]["date"]
+    if isinstance(d, str):
+        d = datetime.datetime.fromisoformat(d.replace("Z", "+00:00"))
+    return d.timestamp()
 
 
 def exec_content(code, **kw):
@@ -181,7 +193,7 @@ class SignatureTests(KernelCase):
         kc = km.client()
         kc.start_channels()
         try:
-            kc.wait_for_ready(timeout=60)
+            kc.wait_for_ready(timeout=limit(60))
             self.assertEqual(value(kc, "6 * 7"), "42")
         finally:
             stop_kernel(km, kc)
@@ -201,8 +213,10 @@ class SignatureTests(KernelCase):
 
 # =============================================================================================
 class InterruptTests(KernelCase):
-    """(b), (c) Interrupts stop a running cell within 1 s and keep every variable.
-    A kernel per test: a failed interrupt leaves a 30 s sleep behind."""
+    """(b), (c) Interrupts stop a running cell and keep every variable. Each cell prints "in"
+    and then sleeps 600 s; the test interrupts once "in" has arrived, so a reply at all (within
+    limit(30)) proves the interrupt. A kernel per test: a failed interrupt leaves the sleep
+    behind."""
 
     @classmethod
     def setUpClass(cls):
@@ -218,14 +232,11 @@ class InterruptTests(KernelCase):
         self.assertEqual(value(self.kc, "x = 6 * 7\nx"), "42")
         self.pid = lbtest.kernel_pid(self.km)
 
-    def check_interrupted(self, msg_id, t0):
-        reply = shell_reply(self.kc, msg_id, timeout=INTERRUPT_BOUND + 3)
-        elapsed = time.monotonic() - t0
+    def check_interrupted(self, msg_id):
+        reply = shell_reply(self.kc, msg_id, timeout=limit(30))
         c = reply["content"]
         self.assertEqual(c["status"], "error")
         self.assertEqual(c["ename"], "Interrupted")
-        self.assertLess(elapsed, INTERRUPT_BOUND,
-                        f"execute_reply came {elapsed:.2f} s after the interrupt")
         validate_message(reply, "execute_reply", msg_id)
         msgs = iopub_until_idle(self.kc, msg_id)
         errors = [m for m in msgs if m["msg_type"] == "error"]
@@ -235,45 +246,49 @@ class InterruptTests(KernelCase):
         self.assertEqual(lbtest.kernel_pid(self.km), self.pid)
         self.assertTrue(self.km.is_alive())
         self.assertEqual(value(self.kc, "x"), "42")
+        return c
 
     def test_sigint_interrupts_sleep(self):
         self.km.kernel_spec.interrupt_mode = "signal"
-        msg_id = self.kc.execute("sleep 30")
-        wait_started(self.kc, msg_id)
-        time.sleep(0.1)   # let the cell get into the sleep (not a timing assertion)
-        t0 = time.monotonic()
+        msg_id = start_blocking(self.kc)
         self.km.interrupt_kernel()
-        self.check_interrupted(msg_id, t0)
+        self.check_interrupted(msg_id)
 
     def test_sigint_second_statement(self):
         """An interrupt stops the cell: the statements after the sleep do not run, the ones
-        before it did."""
+        before it did, and the error points at the sleep."""
         self.km.kernel_spec.interrupt_mode = "signal"
-        msg_id = self.kc.execute("before_int = 1\nsleep 30\nafter_int = 1")
-        wait_started(self.kc, msg_id)
-        time.sleep(0.1)
-        t0 = time.monotonic()
+        msg_id = start_blocking(self.kc, 'before_int = 1\nprint "in"\nsleep 600\nafter_int = 1')
         self.km.interrupt_kernel()
-        self.check_interrupted(msg_id, t0)
+        c = self.check_interrupted(msg_id)
+        self.assertRegex(strip_ansi("\n".join(c["traceback"])), r"(?i)line 3\b")
         self.assertEqual(value(self.kc, "before_int"), "1")
         reply, _ = execute(self.kc, "after_int")
         self.assertEqual(reply["content"]["ename"], "NameError")
 
     def test_interrupt_request_on_control(self):
-        msg_id = self.kc.execute("sleep 30")
-        wait_started(self.kc, msg_id)
-        time.sleep(0.1)
-        t0 = time.monotonic()
+        msg_id = start_blocking(self.kc)
         req = self.kc.session.msg("interrupt_request", {})
         self.kc.control_channel.send(req)
         rep = control_reply(self.kc, req["header"]["msg_id"])
         validate_message(rep, "interrupt_reply", req["header"]["msg_id"])
         self.assertEqual(rep["content"]["status"], "ok")
-        self.check_interrupted(msg_id, t0)
+        self.check_interrupted(msg_id)
+
+    def test_interrupt_right_after_execute_input(self):
+        """An interrupt sent as soon as the cell's execute_input arrives is never lost: the
+        kernel clears its interrupt flag before it publishes execute_input, not after."""
+        msg_id = self.kc.execute("sleep 600")
+        lbtest.wait_started(self.kc, msg_id)
+        req = self.kc.session.msg("interrupt_request", {})
+        self.kc.control_channel.send(req)
+        control_reply(self.kc, req["header"]["msg_id"])
+        self.check_interrupted(msg_id)
 
     def test_sigint_while_idle_is_harmless(self):
         os.kill(self.pid, signal.SIGINT)
-        time.sleep(0.05)
+        # The signal is pending from kill() on, and only the main thread takes SIGINT: it runs
+        # the handler before it can serve anything that was sent after it.
         self.assertTrue(self.km.is_alive())
         reply, outputs = execute(self.kc, "y = x + 1\ny")
         self.assertEqual(reply["content"]["status"], "ok",
@@ -299,10 +314,21 @@ class StopOnErrorTests(KernelCase):
             iopub_until_idle(self.kc, i)
         return [replies[i] for i in ids]
 
+    def queue_behind_failure(self, stop_on_error, *codes):
+        """Sends a cell that waits for input and then fails, and `codes` behind it; answers the
+        input once the cell asks for it (it has started, and the requests behind it were sent
+        before the answer). Returns the msg_ids, the failing cell's first."""
+        first = self.kc.execute('ask soe_go "go?"\nfail "x"', allow_stdin=True,
+                                stop_on_error=stop_on_error)
+        ids = [first] + [self.kc.execute(c) for c in codes]
+        req = self.kc.get_stdin_msg(timeout=TIMEOUT)
+        self.assertEqual(req["msg_type"], "input_request")
+        self.assertEqual(req["parent_header"]["msg_id"], first)
+        self.kc.input("go")
+        return ids
+
     def test_stop_on_error_aborts_queue(self):
-        ids = [self.kc.execute('sleep 0.3\nfail "x"'),
-               self.kc.execute("soe_a = 1"),
-               self.kc.execute('soe_b = 1\nprint "ran"')]
+        ids = self.queue_behind_failure(True, "soe_a = 1", 'soe_b = 1\nprint "ran"')
         r = self.collect(ids)
         self.assertEqual(r[0]["status"], "error")
         self.assertEqual(r[0]["ename"], "Failure")
@@ -317,9 +343,7 @@ class StopOnErrorTests(KernelCase):
         self.assertEqual(value(self.kc, "6 * 7"), "42")
 
     def test_no_stop_on_error_runs_queue(self):
-        ids = [self.kc.execute('sleep 0.3\nfail "x"', stop_on_error=False),
-               self.kc.execute("soe_c = 1"),
-               self.kc.execute("soe_d = 2")]
+        ids = self.queue_behind_failure(False, "soe_c = 1", "soe_d = 2")
         r = self.collect(ids)
         self.assertEqual(r[0]["status"], "error")
         self.assertEqual(r[1]["status"], "ok")
@@ -370,7 +394,7 @@ class HistoryRestartTests(unittest.TestCase):
             s1 = tail[-1][0]
             pid1 = lbtest.kernel_pid(km)
             km.restart_kernel(now=False)
-            kc.wait_for_ready(timeout=60)
+            kc.wait_for_ready(timeout=limit(60))
             lbtest.drain(kc)
             self.assertNotEqual(lbtest.kernel_pid(km), pid1)
             marker2 = f"hist_b_{uuid.uuid4().hex[:8]} = 2"
@@ -454,7 +478,15 @@ class MemoryTests(unittest.TestCase):
                 self.assertEqual(reply["parent_header"]["msg_id"], msg["header"]["msg_id"])
                 statuses.add((msg_type, reply["content"]["status"]))
                 if i in (self.N_WARM, self.N_TOTAL):
-                    time.sleep(0.05)    # let the idle publish finish before reading RSS
+                    # The kernel serves one request at a time, the idle status after the
+                    # reply: once a kernel_info_request sent now is answered, request i is
+                    # entirely done (idle included) when RSS is read.
+                    sync = sess.msg("kernel_info_request", {})
+                    dealer.send_multipart(sess.serialize(sync))
+                    self.assertTrue(dealer.poll(TIMEOUT * 1000), "no kernel_info_reply")
+                    _, rest = sess.feed_identities(dealer.recv_multipart())
+                    self.assertEqual(sess.deserialize(rest)["parent_header"]["msg_id"],
+                                     sync["header"]["msg_id"])
                     rss[i] = lbtest.rss_kib(pid)
             self.assertIn(("execute_request", "ok"), statuses)
             self.assertIn(("execute_request", "error"), statuses)
@@ -482,7 +514,7 @@ class LifecycleTests(unittest.TestCase):
             self.assertEqual(rep["content"]["status"], "ok")
             self.assertEqual(rep["content"]["restart"], False)
             try:
-                rc = proc.wait(timeout=10 if ASAN else 5)
+                rc = proc.wait(timeout=limit(10))
             except subprocess.TimeoutExpired:
                 self.fail("the kernel did not exit after its shutdown_reply")
             self.assertEqual(rc, 0, f"the kernel exited with status {rc}")
@@ -497,10 +529,10 @@ class LifecycleTests(unittest.TestCase):
             self.assertEqual(value(kc, "fresh = 5\nfresh"), "5")
             pid1 = lbtest.kernel_pid(km)
             km.restart_kernel(now=False)
-            kc.wait_for_ready(timeout=60)
+            kc.wait_for_ready(timeout=limit(60))
             lbtest.drain(kc)
             self.assertNotEqual(lbtest.kernel_pid(km), pid1)
-            self.assertTrue(lbtest.wait_exit(pid1, 5), "the old kernel process still runs")
+            self.assertTrue(lbtest.wait_exit(pid1, limit(10)), "the old kernel process still runs")
             reply, _ = execute(kc, "fresh")
             self.assertEqual(reply["content"]["status"], "error")
             self.assertEqual(reply["content"]["ename"], "NameError")
@@ -515,7 +547,7 @@ class LifecycleTests(unittest.TestCase):
             msg_id = kc.shutdown(restart=True)
             rep = control_reply(kc, msg_id)
             self.assertEqual(rep["content"]["restart"], True)
-            proc.wait(timeout=10)
+            proc.wait(timeout=limit(10))
         finally:
             kc.stop_channels()
             if km.has_kernel:
@@ -524,40 +556,41 @@ class LifecycleTests(unittest.TestCase):
 
 # =============================================================================================
 class BusyKernelTests(KernelCase):
-    """(h), (i) Heartbeat and control are served while a cell runs."""
+    """(h), (i) Heartbeat and control are served while a cell runs: the cell blocks (on input,
+    or in a 600 s sleep) until the test has had its answers, each within limit(30); then the
+    test answers or interrupts it. How fast they come is measured by bench/kernel_latency."""
 
     def test_heartbeat_while_busy(self):
         req = self.socket(zmq.REQ, "hb")
-        msg_id = self.kc.execute("sleep 2")
-        wait_started(self.kc, msg_id)
-        t_start = time.monotonic()
+        msg_id = self.kc.execute('ask hb_go "go?"', allow_stdin=True)
+        ask = self.kc.get_stdin_msg(timeout=TIMEOUT)      # the cell runs and waits for us
+        self.assertEqual(ask["parent_header"]["msg_id"], msg_id)
         for i in range(3):
             payload = f"ping-{i}-{uuid.uuid4().hex}".encode()
-            t0 = time.monotonic()
             req.send(payload)
-            self.assertTrue(req.poll(1000), f"no heartbeat echo within 1 s (ping {i})")
+            self.assertTrue(req.poll(int(limit(30) * 1000)),
+                            f"no heartbeat echo within {limit(30):g} s (ping {i})")
             self.assertEqual(req.recv(), payload)
-            self.assertLess(time.monotonic() - t0, 1.0)
-            time.sleep(0.2)
-        self.assertLess(time.monotonic() - t_start, 1.9, "pings did not overlap the cell")
         self.assertFalse(lbtest.msg_ready(self.kc, "shell"), "the cell ended before the pings")
+        self.kc.input("done")
         reply = shell_reply(self.kc, msg_id)
         self.assertEqual(reply["content"]["status"], "ok")
         iopub_until_idle(self.kc, msg_id)
+        self.assertEqual(value(self.kc, "hb_go"), '"done"')
 
     def test_kernel_info_on_control_while_busy(self):
-        msg_id = self.kc.execute("sleep 2")
-        wait_started(self.kc, msg_id)
-        t0 = time.monotonic()
+        msg_id = start_blocking(self.kc)
         req = self.kc.session.msg("kernel_info_request", {})
         self.kc.control_channel.send(req)
-        rep = control_reply(self.kc, req["header"]["msg_id"], timeout=TIMEOUT)
-        self.assertLess(time.monotonic() - t0, 1.0, "kernel_info on control waited for the cell")
+        rep = control_reply(self.kc, req["header"]["msg_id"], timeout=limit(30))
         validate_message(rep, "kernel_info_reply", req["header"]["msg_id"])
         self.assertEqual(rep["content"]["language_info"]["name"], "labbook")
         self.assertFalse(lbtest.msg_ready(self.kc, "shell"), "the cell ended before the reply")
-        reply = shell_reply(self.kc, msg_id)
-        self.assertEqual(reply["content"]["status"], "ok")
+        req = self.kc.session.msg("interrupt_request", {})
+        self.kc.control_channel.send(req)
+        control_reply(self.kc, req["header"]["msg_id"])
+        reply = shell_reply(self.kc, msg_id, timeout=limit(30))
+        self.assertEqual(reply["content"]["ename"], "Interrupted")
         iopub_until_idle(self.kc, msg_id)
 
 
@@ -600,15 +633,14 @@ class StdinTests(KernelCase):
         self.assertEqual(reply["content"]["ename"], "NameError")
 
     def test_ask_interrupted(self):
-        """An interrupt while waiting for input ends the cell (and the kernel keeps serving)."""
+        """An interrupt while waiting for input ends the cell (which would otherwise wait for
+        good), and the kernel keeps serving."""
         msg_id = self.kc.execute('ask later "Waiting"', allow_stdin=True)
         self.kc.get_stdin_msg(timeout=TIMEOUT)
-        t0 = time.monotonic()
         req = self.kc.session.msg("interrupt_request", {})
         self.kc.control_channel.send(req)
         control_reply(self.kc, req["header"]["msg_id"])
-        reply = shell_reply(self.kc, msg_id)
-        self.assertLess(time.monotonic() - t0, INTERRUPT_BOUND)
+        reply = shell_reply(self.kc, msg_id, timeout=limit(30))
         self.assertEqual(reply["content"]["status"], "error")
         self.assertEqual(reply["content"]["ename"], "Interrupted")
         iopub_until_idle(self.kc, msg_id)
@@ -657,35 +689,49 @@ class MessageShapeTests(KernelCase):
 
     def test_stream_output_is_coalesced(self):
         """Many prints in one cell travel in few stream messages (front ends drop iopub
-        output above 1000 messages/s: the classic notebook's iopub_msg_rate_limit), and
-        stream text stays in order with the other outputs."""
+        output above 1000 messages/s: the classic notebook's iopub_msg_rate_limit): at most
+        one per 50 ms of the cell's run (LB_STREAM_FLUSH_MS), + 3 (the text flushed before the
+        table, at the end, and a spare), timed by the kernel's own stamps on busy and idle (a
+        slower kernel runs longer and may send more, never more often); and stream text stays
+        in order with the other outputs."""
         n = 3000
         code = "\n".join(f'print "line {i}"' for i in range(n)) + '\ntable [["t"], [1]]\nprint "end"'
-        reply, outs = self.run_validated(code)
+        msg_id = self.kc.execute(code)
+        reply = shell_reply(self.kc, msg_id, timeout=limit(60))
+        validate_message(reply, "execute_reply", msg_id)
+        msgs = iopub_until_idle(self.kc, msg_id, timeout=limit(60))
+        for m in msgs:
+            validate_message(m, m["msg_type"], msg_id)
+        self.assertEqual([m["content"].get("execution_state") for m in (msgs[0], msgs[-1])],
+                         ["busy", "idle"])
+        outs = [m for m in msgs if m["msg_type"] not in ("status", "execute_input")]
         self.assertEqual(reply["content"]["status"], "ok")
         streams = [o for o in outs if o["msg_type"] == "stream"]
         text = "".join(o["content"]["text"] for o in streams)
         self.assertEqual(text, "".join(f"line {i}\n" for i in range(n)) + "end\n")
         types = [o["msg_type"] for o in outs]
         self.assertEqual(types[-2:], ["display_data", "stream"], "output order changed")
-        self.assertLessEqual(len(streams), 100,
-                             f"{n} prints were sent as {len(streams)} stream messages")
+        ran = stamp(msgs[-1]) - stamp(msgs[0])
+        self.assertLessEqual(len(streams), ran / 0.05 + 3,
+                             f"{n} prints were sent as {len(streams)} stream messages "
+                             f"in {ran:.3f} s")
 
     def test_stream_arrives_while_cell_runs(self):
         """Coalescing never holds text back until the end of a long cell: what was printed
-        before a sleep is published during the sleep (at a safe point), alone."""
-        msg_id = self.kc.execute('print "early"\nsleep 1.5\nprint "late"')
-        first = None
-        while True:
-            m = self.kc.get_iopub_msg(timeout=TIMEOUT)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            if m["msg_type"] == "stream" and first is None:
-                first = m["content"]["text"]
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-                break
-        self.kc.get_shell_msg(timeout=TIMEOUT)
-        self.assertEqual(first, "early\n")
+        before a sleep is published during the sleep (at a safe point), alone, while the cell
+        still runs (it sleeps 600 s, until the test interrupts it)."""
+        msg_id = self.kc.execute('print "early"\nsleep 600\nprint "late"')
+        seen = wait_output(self.kc, msg_id, "early\n")
+        streams = [m["content"]["text"] for m in seen if m["msg_type"] == "stream"]
+        self.assertEqual(streams, ["early\n"])
+        self.assertFalse(lbtest.msg_ready(self.kc, "shell"), "the cell had already ended")
+        req = self.kc.session.msg("interrupt_request", {})
+        self.kc.control_channel.send(req)
+        control_reply(self.kc, req["header"]["msg_id"])
+        reply = shell_reply(self.kc, msg_id, timeout=limit(30))
+        self.assertEqual(reply["content"]["ename"], "Interrupted")
+        rest = iopub_until_idle(self.kc, msg_id)
+        self.assertNotIn("late", stream_text(rest))
 
     def test_clear_output_shape(self):
         reply, outs = self.run_validated('print "a"\nclear\nprint "b"')
@@ -934,24 +980,24 @@ class RobustnessTests(KernelCase):
                 if not self.km.is_alive():
                     type(self).km, type(self).kc = start_kernel()
                 try:
-                    reply, _ = execute(self.kc, code, timeout=60)
+                    reply, _ = execute(self.kc, code, timeout=limit(60))
                     self.assertIn(reply["content"]["status"], ("ok", "error"))
                     msg_id = self.kc.is_complete(code)
-                    rep = shell_reply(self.kc, msg_id, timeout=60)
+                    rep = shell_reply(self.kc, msg_id, timeout=limit(60))
                     self.assertIn(rep["content"]["status"], ("complete", "incomplete", "invalid"))
                     msg_id = self.kc.complete(code, len(code))
-                    shell_reply(self.kc, msg_id, timeout=60)
+                    shell_reply(self.kc, msg_id, timeout=limit(60))
                     self.assertEqual(value(self.kc, "6 * 7"), "42")
                 except AssertionError as e:
                     raise AssertionError(f"{name} ({code[:24]!r}...): {e}") from None
 
     def test_long_code_and_output(self):
         big = "s = \"" + "ab" * 500000 + "\"\nprint s"
-        reply, outs = execute(self.kc, big, timeout=60)
+        reply, outs = execute(self.kc, big, timeout=limit(60))
         self.assertEqual(reply["content"]["status"], "ok")
         self.assertEqual(len(stream_text(outs).rstrip("\n")), 1000000)
         many = "\n".join(f"v{i} = {i}" for i in range(5000)) + "\nv4999"
-        self.assertEqual(value(self.kc, many), "4999")
+        self.assertEqual(value(self.kc, many, timeout=limit(60)), "4999")
 
 
 # =============================================================================================
@@ -1061,7 +1107,7 @@ class OrphanTests(unittest.TestCase):
                     "km.start_kernel()\n"
                     "kc = km.client()\n"
                     "kc.start_channels()\n"
-                    "kc.wait_for_ready(timeout=60)\n"
+                    f"kc.wait_for_ready(timeout={limit(60)})\n"
                     "print(km.provisioner.process.pid, flush=True)\n"
                     "time.sleep(600)\n")
         p = subprocess.Popen(["/usr/bin/python3", "-c", launcher], stdout=subprocess.PIPE,
@@ -1070,8 +1116,8 @@ class OrphanTests(unittest.TestCase):
         try:
             self.assertTrue(process_alive(pid))
             p.kill()
-            p.wait(timeout=30)
-            deadline = time.monotonic() + 20
+            p.wait(timeout=limit(30))
+            deadline = time.monotonic() + limit(20)
             while process_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.assertFalse(process_alive(pid), "the orphaned kernel is still running")
@@ -1091,7 +1137,7 @@ class RunScriptTests(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(text)
             p = subprocess.run([lbtest.EXE, "run", path, *extra], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, cwd=d)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=limit(60), cwd=d)
             return p.returncode, p.stdout.decode(), p.stderr.decode(), path
 
     def test_ok_script(self):
@@ -1123,26 +1169,27 @@ class RunScriptTests(unittest.TestCase):
         self.assertIn("broken", err)
 
     def test_sigint_stops_script(self):
+        """Ctrl-C stops a script in its sleep (600 s): SIGINT once "start" has been printed,
+        then the script must end, interrupted at the sleep, within limit(30)."""
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "s.lab")
             with open(path, "w") as f:
-                f.write('print "start"\nsleep 30\nprint "never"\n')
+                f.write('print "start"\nsleep 600\nprint "never"\n')
             p = subprocess.Popen([lbtest.EXE, "run", path], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d)
-            time.sleep(0.5 if not ASAN else 1.5)   # let it reach the sleep (not an assertion)
-            t0 = time.monotonic()
-            p.send_signal(signal.SIGINT)
             try:
-                out, err = p.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
+                first = p.stdout.readline()
+                self.assertEqual(first, b"start\n")
+                p.send_signal(signal.SIGINT)
+                out, err = p.communicate(timeout=limit(30))
+            except (AssertionError, subprocess.TimeoutExpired):
                 p.kill()
                 p.communicate()
                 raise AssertionError("`labbook run` did not stop on SIGINT")
-            self.assertLess(time.monotonic() - t0, INTERRUPT_BOUND)
             self.assertEqual(p.returncode, 1)
-            self.assertEqual(out, b"start\n")
+            self.assertEqual(first + out, b"start\n")
             self.assertIn(b"Interrupted", err)
-            self.assertIn(b"sleep 30", err)
+            self.assertIn(b"sleep 600", err)
 
     def test_tables_written_as_files(self):
         """Tables are printed as text and written (HTML and markdown) into the output folder."""
@@ -1152,7 +1199,7 @@ class RunScriptTests(unittest.TestCase):
                 f.write('table [["lr", "acc"], [0.1, 0.77]]\n')
             out_dir = os.path.join(d, "out")
             p = subprocess.run([lbtest.EXE, "run", path, "--out", out_dir], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, cwd=d)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=limit(60), cwd=d)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn("0.77", p.stdout.decode())
             self.assertEqual(sorted(os.listdir(out_dir)), ["001.html", "001.md"])
@@ -1165,24 +1212,30 @@ class RunScriptTests(unittest.TestCase):
 
     def test_piped_output_not_held_to_the_end(self):
         """Through a pipe (`labbook run x.lab | tee log`) text printed before a long sleep
-        arrives while the script still runs."""
+        arrives while the script still runs (it sleeps 600 s; the test stops it with SIGINT)."""
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "p.lab")
             with open(path, "w") as f:
-                f.write('print "start"\nsleep 3\nprint "end"\n')
+                f.write('print "start"\nsleep 600\nprint "end"\n')
             p = subprocess.Popen([lbtest.EXE, "run", path], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d)
             try:
                 first = p.stdout.readline()
                 still_running = p.poll() is None
             finally:
-                p.communicate(timeout=30)
+                p.send_signal(signal.SIGINT)
+                try:
+                    out, _ = p.communicate(timeout=limit(30))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    out, _ = p.communicate()
             self.assertEqual(first, b"start\n")
             self.assertTrue(still_running, "output arrived only when the script ended")
+            self.assertNotIn(b"end", out)
 
     def test_missing_file(self):
         p = subprocess.run([lbtest.EXE, "run", "/nonexistent/zz.lab"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=limit(60))
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("zz.lab", p.stderr.decode())
 

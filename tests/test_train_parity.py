@@ -68,6 +68,7 @@ except ImportError:  # pragma: no cover
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbckpt  # noqa: E402
 import lbdata  # noqa: E402
+import lbtest  # noqa: E402
 import noise  # noqa: E402
 
 ROOT = os.environ.get("LABBOOK_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,12 +97,13 @@ def build_dir():
     return os.path.dirname(d) if os.path.basename(d) == "asan" else d
 
 
-def run_labbook(script, tmp, name, threads=1, timeout=300):
+def run_labbook(script, tmp, name, threads=1, timeout=None):
     """Runs script with `labbook run` in tmp; returns the CompletedProcess (asserted ok by
     the caller)."""
     path = os.path.join(tmp, name + ".lab")
     with open(path, "w") as f:
         f.write(script)
+    timeout = timeout or lbtest.limit(300)
     env = dict(os.environ, LABBOOK_PLUGIN_PATH=os.path.join(build_dir(), "plugins"),
                OPENBLAS_NUM_THREADS=str(threads))
     return subprocess.run([EXE, "run", path, "--out", os.path.join(tmp, name + "_out")], cwd=tmp,

@@ -1,13 +1,34 @@
 /* check.h — the tiny assertion harness of the C unit tests. Each test is a function run by
  * RUN(); a CHECK that fails prints file:line and the expression and marks the test failed.
  * main() ends with CHECK_SUMMARY(), which prints "N passed, N failed" (one count per test
- * function) and returns non-zero on any failure; tests/run.py adds the counts up. */
+ * function) and returns non-zero on any failure; tests/run.py adds the counts up.
+ *
+ * Time: no test fails because the machine is slower. Tests wait on events; a bound on such a
+ * wait (never the thing checked) is LB_TEST_LIMIT(s): s seconds, x3 in the ASan build, times
+ * LABBOOK_TEST_LOAD from the environment (tests/run.py sets it to the number of suites it runs
+ * side by side), as tests/lbtest.py's limit(). */
 #ifndef LB_CHECK_H
 #define LB_CHECK_H
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LB_TEST_ASAN_FACTOR 3.0
+#else
+#define LB_TEST_ASAN_FACTOR 1.0
+#endif
+
+static inline double lb_test_load_(void)
+{
+    const char *s = getenv("LABBOOK_TEST_LOAD");
+    double f = s && *s ? strtod(s, NULL) : 1.0;
+    return f > 0 ? f : 1.0;
+}
+
+#define LB_TEST_LIMIT(s) ((double)(s) * LB_TEST_ASAN_FACTOR * lb_test_load_())
 
 static int check_passed_, check_failed_, check_cur_failed_;
 
