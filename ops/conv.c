@@ -27,6 +27,11 @@
 #ifndef LB_CONV_KEEP_COLS
 #define LB_CONV_KEEP_COLS ((int64_t)1 << 18)
 #endif
+/* The same for the batched path (small output planes, e.g. the strided CNN's 7x7): its GEMMs
+ * read the columns in large blocks, so keeping them pays up to a larger size. */
+#ifndef LB_CONV_KEEP_CHUNK_COLS
+#define LB_CONV_KEEP_CHUNK_COLS ((int64_t)1 << 20)
+#endif
 
 typedef struct {
     int C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
@@ -219,7 +224,8 @@ typedef struct {
     int per_image, pw, need_w, need_x, np;
     const float *x, *w, *bias;
     lb_tensor *y;
-    const float *kept;  /* the forward columns of every image (per_image), or NULL */
+    const float *kept;  /* the forward columns of every image, or NULL: per image (ckk x ldc
+                         * each), or per chunk (ckk x (nb * ohw + slack) each) */
     float *ws;          /* np slices of part_floats */
     int64_t part_floats;
     float *gx, *gw, *gb;
@@ -262,7 +268,7 @@ static void fw_part(void *ctx, int part, int nparts) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)ohw, (int)ckk, 1.0f, a->w, (int)ckk,
                         a->pw ? a->x + n * chw : c, (int)(a->pw ? ohw : ldc), 1.0f, out, (int)ohw);
             if (q->relu) /* while the image's output is in cache */
-                for (int64_t k = 0; k < OC * ohw; k++) out[k] = out[k] > 0 ? out[k] : 0.0f;
+                lb_add_relu(out, out, OC * ohw, 0.0f, 1);
             if (q->pool)
                 for (int64_t o = 0; o < OC; o++) {
                     const float *pl = out + o * ohw;
@@ -279,6 +285,7 @@ static void fw_part(void *ctx, int part, int nparts) {
     for (int64_t c0 = n0; c0 < n1; c0 += a->nb) {
         int64_t cnt = n1 - c0 < a->nb ? n1 - c0 : a->nb, L = cnt * ohw, ldc = L + col_slack(q);
         float *out = cnt == 1 ? y + c0 * OC * ohw : buf;
+        if (a->kept) col = (float *)a->kept + c0 / a->nb * ckk * (a->nb * ohw + col_slack(q));
         for (int64_t i = 0; i < cnt; i++) im2col(q, a->x + (c0 + i) * chw, col + i * ohw, ldc, scr);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)L, (int)ckk, 1.0f, a->w, (int)ckk, col,
                     (int)ldc, 0.0f, out, (int)L);
@@ -286,11 +293,7 @@ static void fw_part(void *ctx, int part, int nparts) {
             for (int64_t oc = 0; oc < OC; oc++) {
                 float *dst = y + ((c0 + i) * OC + oc) * ohw;
                 const float *src = out + oc * L + i * ohw;
-                float bv = a->bias ? a->bias[oc] : 0.0f;
-                if (cnt == 1) { if (a->bias) for (int64_t k = 0; k < ohw; k++) dst[k] += bv; }
-                else for (int64_t k = 0; k < ohw; k++) dst[k] = src[k] + bv;
-                if (q->relu)
-                    for (int64_t k = 0; k < ohw; k++) dst[k] = dst[k] > 0 ? dst[k] : 0.0f;
+                lb_add_relu(dst, cnt == 1 ? dst : src, ohw, a->bias ? a->bias[oc] : 0.0f, q->relu);
             }
     }
 }
@@ -336,8 +339,12 @@ static void bw_part(void *ctx, int part, int nparts) {
             for (int64_t o = 0; o < OC; o++)
                 memcpy(dy + o * L + i * ohw, gy + ((c0 + i) * OC + o) * ohw, (size_t)ohw * sizeof(float));
         if (a->need_w) {
-            for (int64_t i = 0; i < cnt; i++) im2col(q, a->x + (c0 + i) * chw, col + i * ohw, ldc, scr);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, col,
+            const float *cols = col;
+            if (a->kept)
+                cols = a->kept + c0 / a->nb * ckk * (a->nb * ohw + col_slack(q));
+            else
+                for (int64_t i = 0; i < cnt; i++) im2col(q, a->x + (c0 + i) * chw, col + i * ohw, ldc, scr);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)ckk, (int)L, 1.0f, dy, (int)L, cols,
                         (int)ldc, 1.0f, gw, (int)ckk);
         }
         if (a->need_x) {
@@ -464,9 +471,11 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
     if (!pass_init(g, &a, q, x, w, y)) return NULL;
     a.bias = b ? b->data : NULL;
     float *kept = NULL; /* the columns of every image, kept for the weight gradient */
-    int64_t ldc = ohw + col_slack(q);
-    if (a.per_image && !pw && g->grad_enabled && w->requires_grad && N * ckk * ldc <= LB_CONV_KEEP_COLS) {
-        kept = lb_alloc(g, (size_t)(N * ckk * ldc) * sizeof(float));
+    int64_t nch = (N + a.nb - 1) / a.nb, kept_floats = a.per_image ? N * ckk * (ohw + col_slack(q))
+                                                                    : nch * ckk * (a.nb * ohw + col_slack(q));
+    if (!pw && g->grad_enabled && w->requires_grad &&
+        kept_floats <= (a.per_image ? LB_CONV_KEEP_COLS : LB_CONV_KEEP_CHUNK_COLS)) {
+        kept = lb_alloc(g, (size_t)kept_floats * sizeof(float));
         if (!kept) return NULL;
     }
     a.kept = kept;
