@@ -39,7 +39,7 @@ endif
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-LB_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -Ikernel -Iops $(PKG_CFLAGS) $(CFLAGS)
+LB_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -Ikernel -Iops -Iplugins $(PKG_CFLAGS) $(CFLAGS)
 # Plugins (plugins/NAME/*.c -> $(B)/plugins/NAME.so): compiled against the public header only
 # (-Iplugins), never linked into the kernel; -z defs proves they need no kernel symbol.
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -fvisibility=hidden -Iplugins $(CFLAGS)
@@ -50,11 +50,12 @@ LB_LIBS   = $(PKG_LIBS) -lm -ldl -pthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 B        := build
-KERNEL_SRC := $(filter-out kernel/main.c,$(wildcard kernel/*.c))
+# kernel/ is in rooms (spec/architecture.md): kernel/ROOM/*.c; cli/main.c is the program's entry.
+KERNEL_SRC := $(filter-out kernel/cli/main.c,$(wildcard kernel/*/*.c))
 OPS_SRC    := $(wildcard ops/*.c)
 LIB_SRC    := $(KERNEL_SRC) $(OPS_SRC)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-HEADERS    := $(wildcard kernel/*.h ops/*.h) plugins/labbook_plugin.h
+HEADERS    := $(wildcard kernel/*/*.h ops/*.h) plugins/labbook_plugin.h
 PLUGIN_DIRS := $(filter-out plugins/examples,$(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO   := $(sort $(PLUGIN_DIRS:plugins/%=$(B)/plugins/%.so))
 TEST_PLUGIN_SO := $(patsubst tests/plugins/%.c,$(B)/testplugins/%.so,$(wildcard tests/plugins/*.c))
@@ -98,11 +99,11 @@ $(B)/asan/obj/%.o: %.c $(HEADERS)
 	@echo "  CC-SAN  $<"
 	$(Q)$(CC) $(LB_CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
 
-$(B)/labbook: $(B)/obj/kernel/main.o $(LIB_OBJ)
+$(B)/labbook: $(B)/obj/kernel/cli/main.o $(LIB_OBJ)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
 
-$(B)/asan/labbook: $(B)/asan/obj/kernel/main.o $(SAN_OBJ)
+$(B)/asan/labbook: $(B)/asan/obj/kernel/cli/main.o $(SAN_OBJ)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LB_CFLAGS) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LB_LIBS)
 
@@ -146,12 +147,12 @@ $(B)/examples/%.so: plugins/examples/%.c plugins/labbook_plugin.h
 $(B)/labbook-uninstalled.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'includedir=%s/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h), uninstalled\nVersion: %s\nCflags: -I$${includedir}\n' \
-	    '$(CURDIR)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/interp.h)" > $@
+	    '$(CURDIR)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/lang/interp.h)" > $@
 
 $(B)/labbook.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\nplugindir=$${libdir}/labbook/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h)\nVersion: %s\nCflags: -I$${includedir}/labbook\n' \
-	    '$(PREFIX)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/interp.h)" > $@
+	    '$(PREFIX)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/lang/interp.h)" > $@
 
 # Drivers that link only the tensor engine: PyTorch parity (tests) and speed (bench).
 OPS_OBJ = $(filter $(B)/obj/ops/%,$(LIB_OBJ))

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "commands.h"
-#include "interp.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
 #include "ops.h"
-#include "plugins.h"
+#include "host/plugins.h"
 
 enum { BATCH = 64 };
 

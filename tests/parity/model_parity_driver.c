@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "interp.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
 #include "ops.h"
-#include "plugins.h"
+#include "host/plugins.h"
 
 typedef struct { char name[96]; int ndim; int64_t shape[4]; int64_t n; float *data; } blob;
 

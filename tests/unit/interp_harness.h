@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "interp.h"
+#include "lang/interp.h"
 
 static char OUT[65536];
 static lb_interp *IN;

@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "commands.h"
-#include "interp.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
 #include "interp_harness.h"
 #include "ops.h"
-#include "plugins.h"
+#include "host/plugins.h"
 
 static char DIR_[256];   /* this run's scratch folder */
 static char FILE_[512];  /* DIR_/a.lbc */

@@ -10,10 +10,10 @@
 #include <time.h>
 
 #include "check.h"
-#include "commands.h"
-#include "interp.h"
-#include "table.h"
-#include "value.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
+#include "render/table.h"
+#include "lang/value.h"
 
 /* ---- a recording lb_output ------------------------------------------------------------- */
 

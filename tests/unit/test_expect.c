@@ -8,10 +8,10 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "commands.h"
-#include "interp.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
 #include "interp_harness.h"
-#include "value.h"
+#include "lang/value.h"
 
 static char PAGE[8192];
 

@@ -17,13 +17,13 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "commands.h"
-#include "eval.h"
-#include "interp.h"
+#include "lang/commands.h"
+#include "lang/eval.h"
+#include "lang/interp.h"
 #include "interp_harness.h"
 #include "ops.h"
-#include "plugin_impl.h"
-#include "plugins.h"
+#include "host/plugin_impl.h"
+#include "host/plugins.h"
 
 static void setup(void)
 {

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "history.h"
+#include "jupyter/history.h"
 
 static char dir[64];
 static char path[128];

@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "check.h"
-#include "kernelspec.h"
+#include "jupyter/kernelspec.h"
 
 static char tmp[64];
 

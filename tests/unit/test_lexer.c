@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "lexer.h"
+#include "lang/lexer.h"
 
 static lb_tokens lex_ok(const char *code)
 {

@@ -5,7 +5,7 @@
 #include <math.h>
 
 #include "check.h"
-#include "metrics.h"
+#include "train/metrics.h"
 
 /* 4 samples, 3 classes. Predicted (argmax): 0: class 2, 1: class 0 (tie 0/1: first wins),
  * 2: class 1, 3: class 2. True: 2, 1, 1, 0. */

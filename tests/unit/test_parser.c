@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "commands.h"
-#include "parser.h"
+#include "lang/commands.h"
+#include "lang/parser.h"
 
 static int dummy(lb_cmd_call *call, lb_error *err)
 {

@@ -10,12 +10,12 @@
 #include <cairo.h>
 
 #include "check.h"
-#include "commands.h"
-#include "interp.h"
-#include "plot.h"
-#include "table.h"
-#include "train.h"
-#include "value.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
+#include "render/plot.h"
+#include "render/table.h"
+#include "train/train.h"
+#include "lang/value.h"
 
 /* ---- PNG helpers ---------------------------------------------------------------------------- */
 

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "commands.h"
-#include "interp.h"
+#include "lang/commands.h"
+#include "lang/interp.h"
 #include "interp_harness.h"
 #include "ops.h"
-#include "plugins.h"
+#include "host/plugins.h"
 
 #ifndef LB_TEST_PLUGIN_DIR
 #define LB_TEST_PLUGIN_DIR "build/testplugins"

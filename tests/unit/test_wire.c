@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "connection.h"
-#include "utf8.h"
-#include "wire.h"
+#include "jupyter/connection.h"
+#include "base/utf8.h"
+#include "jupyter/wire.h"
 
 #define KEY "5ca1ab1e-0000-4000-8000-c0ffee000001"
 

@@ -1,0 +1,212 @@
+/* dataset.h — data sets for training: splits of float32 samples [N, C, H, W] with integer
+ * labels and class names, read from IDX files (gz or raw; Fashion-MNIST from Debian's
+ * dataset-fashion-mnist) or CSV; seeded train/valid splits and subsets; normalisation with
+ * the training split's statistics; a SHA-256 fingerprint for run records; and a seeded epoch
+ * iterator that fills the caller's batch buffers. spec/language.md §"Data" documents the
+ * user side and the exact algorithms (a PyTorch script can reproduce every order).
+ *
+ * For the trainer:
+ *     lb_dataset *ds; const lb_split *s;
+ *     if (!lb_data_from_value(v, &ds, &s)) ...      // `f` (s = NULL) or `f.test`
+ *     const lb_split *tr = lb_dataset_split(ds, "train"), *va = lb_dataset_split(ds, "valid");
+ *     lb_epoch_iter it;
+ *     lb_epoch_init(&it, tr, 64, true, false, seed, err);     // order buffer allocated once
+ *     float *x = malloc(64 * tr->numel * sizeof *x), *y = malloc(64 * sizeof *y);
+ *     for (int64_t e = 0; e < epochs; e++) {
+ *         lb_epoch_start(&it, e);                              // epoch e's permutation
+ *         int64_t b;
+ *         while ((b = lb_epoch_next(&it, x, y, NULL)) > 0) ... // shape [b, C, H, W]
+ *     }
+ *     lb_epoch_free(&it);
+ * Evaluation needs no copy: a split's samples are contiguous, so batch k of size B is
+ * x + k * B * numel (labels y + k * B); or use an iterator with shuffle = false.
+ * Hold a reference to the labbook value (v) while using ds: the value owns the data. */
+#ifndef LB_DATASET_H
+#define LB_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "base/error.h"
+#include "lang/value.h"
+
+/* ---- splits and data sets -------------------------------------------------------------------- */
+
+typedef struct lb_split {
+    const char *name;   /* "train", "valid" or "test" */
+    int64_t n;          /* number of samples */
+    int ndim;           /* sample dims as shown to the user: 1 ([F]) to 3 ([C, H, W]) */
+    int64_t shape[3];   /* the sample shape, ndim entries */
+    int64_t c, h, w;    /* the same shape as [C, H, W] (left-padded with 1: [F] is [1, 1, F]) */
+    int64_t numel;      /* floats per sample, c * h * w */
+    float *x;           /* n * numel floats, row-major [N, C, H, W]: sample i at x + i * numel */
+    int32_t *y;         /* n labels, each in [0, nclasses) */
+    int64_t *src;       /* sample i's 0-based position in its source file (ascending) */
+    int64_t *counts;    /* samples per class, nclasses entries */
+} lb_split;
+
+typedef struct lb_dataset {
+    char *name;         /* "fashion_mnist", or the file name for idx()/csv() */
+    char *source;       /* where it came from (a directory or the file names) */
+    int nclasses;
+    char **classes;     /* class names, nclasses entries */
+    lb_split *splits;   /* nsplits entries, in the order train, valid, test (absent ones left out) */
+    int nsplits;
+    /* settings (what the user asked for) */
+    int64_t valid;      /* samples held out of the training file (0: no valid split) */
+    int64_t train_n;    /* -1: all the rest of the training file; else a seeded subset */
+    int64_t test_n;     /* -1: all of the test file; else a seeded subset */
+    uint64_t seed;      /* of the split and the subsets */
+    bool normalize;
+    bool unit_scaled;   /* values were bytes scaled to [0, 1] (x / 255) */
+    /* normalisation: x = (v - mean[g]) / std[g] in float32, per group g: per channel for
+     * [C, H, W] samples (ngroups = C), per feature for flat [F] samples (ngroups = F).
+     * ngroups = 0 when not normalised. */
+    int ngroups;
+    float *mean, *std;
+    char fingerprint[65]; /* hex SHA-256, "" until lb_dataset_fingerprint computed it */
+} lb_dataset;
+
+void lb_dataset_free(lb_dataset *ds);
+/* The split "train", "valid" or "test", or NULL when the data set has none. */
+const lb_split *lb_dataset_split(const lb_dataset *ds, const char *name);
+/* The hex SHA-256 fingerprint (64 characters) over the settings and every split's labels
+ * and values (spec/language.md §"Data"); computed on first use, then cached. */
+const char *lb_dataset_fingerprint(lb_dataset *ds);
+
+/* What a run record keeps of a data set: a new JSON object {"name", "source", "fingerprint",
+ * "seed", "valid", "train" (subset size or null), "test" (subset size or null), "normalize",
+ * "mean", "std" (arrays, one per group; null when not normalised), "classes", "shape",
+ * "splits": {"train": N, ...}}. NULL on OOM. */
+json_t *lb_dataset_record(lb_dataset *ds);
+
+/* ---- loading ------------------------------------------------------------------------------------ */
+
+typedef struct lb_data_options {
+    int64_t valid;      /* samples of the training file held out as the valid split; 0: none */
+    double valid_fraction; /* used instead when > 0: round(valid_fraction * N) samples */
+    int64_t train;      /* -1: every remaining sample; else a seeded subset of this size */
+    int64_t test;       /* -1: the whole test file; else a seeded subset of this size */
+    uint64_t seed;
+    bool normalize;     /* standardise with the training split's mean and std */
+} lb_data_options;
+
+#define LB_DATA_OPTIONS_INIT {.valid = 0, .valid_fraction = 0, .train = -1, .test = -1, .seed = 0, \
+                              .normalize = true}
+
+/* Where Fashion-MNIST is read from by default (the Debian package's directory). */
+#define LB_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+extern const char *const lb_fashion_mnist_classes[10];
+
+/* Fashion-MNIST from dir (NULL: LB_FASHION_MNIST_DIR): {train,t10k}-{images-idx3,labels-idx1}-
+ * ubyte.gz (or the same names without .gz). Missing files give a FileNotFoundError that names
+ * the Debian package. */
+lb_dataset *lb_fashion_mnist_load(const char *dir, const lb_data_options *o, lb_error *err);
+
+/* Any IDX image + label files (test_* may be NULL). classes (may be NULL) names the labels
+ * 0..nclasses-1; otherwise the names are "0", "1", ... up to the largest label. */
+lb_dataset *lb_idx_dataset_load(const char *images, const char *labels, const char *test_images,
+                                const char *test_labels, const char *const *classes, int nclasses,
+                                const lb_data_options *o, lb_error *err);
+
+/* A CSV file with a header row: the column `label` holds the classes, every other column a
+ * number. test_path (may be NULL) is a second file with the same columns. sample_shape (may
+ * be NULL, ndim 0) reshapes the features (their count must match). classes (may be NULL)
+ * renames the classes found (sorted) one for one. */
+lb_dataset *lb_csv_dataset_load(const char *path, const char *label, const char *test_path,
+                                int ndim, const int64_t *sample_shape, const char *const *classes,
+                                int nclasses, const lb_data_options *o, lb_error *err);
+
+/* ---- epoch iterator ---------------------------------------------------------------------------- */
+
+typedef struct lb_epoch_iter {
+    const lb_split *split;
+    int64_t batch;      /* batch size */
+    bool shuffle;       /* false: file order every epoch (evaluation) */
+    bool drop_last;     /* drop the last partial batch */
+    uint64_t seed;
+    int64_t epoch;      /* the epoch lb_epoch_start set */
+    int64_t pos;        /* next position in order */
+    int64_t *order;     /* split->n sample indices */
+} lb_epoch_iter;
+
+/* Allocates the order buffer (the only allocation) and starts epoch 0. -1 with *err on a bad
+ * batch size or out of memory. */
+int lb_epoch_init(lb_epoch_iter *it, const lb_split *s, int64_t batch, bool shuffle,
+                  bool drop_last, uint64_t seed, lb_error *err);
+void lb_epoch_free(lb_epoch_iter *it);
+/* Starts epoch `epoch` (0-based; any order of calls): sets its permutation and rewinds. */
+void lb_epoch_start(lb_epoch_iter *it, int64_t epoch);
+/* Batches in one epoch. */
+int64_t lb_epoch_batches(const lb_epoch_iter *it);
+/* Fills the next batch: x (batch * numel floats), labels as floats (y, ops' convention) and/or
+ * as int32 (yi); any of the three may be NULL. Returns the batch's size, 0 at the end of the
+ * epoch. `idx` variant: also the split indices of the batch's samples (may be NULL). */
+int64_t lb_epoch_next(lb_epoch_iter *it, float *x, float *y, int32_t *yi);
+int64_t lb_epoch_next_idx(lb_epoch_iter *it, float *x, float *y, int32_t *yi, int64_t *idx);
+
+/* The documented permutations (spec/language.md §"Data"):
+ * lb_data_shuffle: Fisher–Yates on order[0..n) with PCG32 seeded with seed: for i = n-1 down
+ * to 1, j = lb_rng_below(rng, i + 1), swap order[i] and order[j].
+ * lb_epoch_seed: the seed of epoch e's shuffle, SplitMix64 output number e+1 from seed:
+ * z = seed + (e + 1) * 0x9E3779B97F4A7C15, z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9,
+ * z = (z ^ z >> 27) * 0x94D049BB133111EB, z ^ z >> 31 (all mod 2^64). */
+void lb_data_shuffle(int64_t *order, int64_t n, uint64_t seed);
+uint64_t lb_epoch_seed(uint64_t seed, int64_t epoch);
+
+/* ---- file readers (for the loaders and the tests) --------------------------------------------- */
+
+enum {
+    LB_IDX_UBYTE = 0x08,
+    LB_IDX_BYTE = 0x09,
+    LB_IDX_SHORT = 0x0B,
+    LB_IDX_INT = 0x0C,
+    LB_IDX_FLOAT = 0x0D,
+    LB_IDX_DOUBLE = 0x0E
+};
+
+/* An IDX array (http://yann.lecun.com/exdb/mnist/ format: 0 0 dtype ndim, big-endian u32 dims,
+ * big-endian data), read whole from a gz or raw file. */
+typedef struct lb_idx {
+    int dtype;          /* LB_IDX_* */
+    int ndim;           /* 1..4 */
+    int64_t dims[4];
+    int64_t count;      /* product of dims */
+    void *data;         /* count elements of the dtype, in host byte order */
+} lb_idx;
+
+int lb_idx_read(const char *path, lb_idx *a, lb_error *err);
+void lb_idx_free(lb_idx *a);
+size_t lb_idx_dtype_size(int dtype); /* 0 for an unknown dtype */
+const char *lb_idx_dtype_name(int dtype);
+double lb_idx_get(const lb_idx *a, int64_t i); /* element i as a double */
+
+/* A CSV file read row by row (gz or plain). Quoted cells ("a, b", "say ""hi""", also across
+ * lines) are unquoted; blank lines are skipped; cells are trimmed of spaces and tabs. */
+typedef struct lb_csv {
+    char *text;         /* the whole file; cells are unquoted and ended in place */
+    size_t len, pos;
+    int line;           /* 1-based line where the next row starts */
+    char *name;         /* file name for messages */
+    char **cells;       /* the current row's cells, valid until the next lb_csv_next */
+    size_t ncells, cap;
+    int row_line;       /* line of the current row */
+} lb_csv;
+
+int lb_csv_open(lb_csv *c, const char *path, lb_error *err);
+int lb_csv_open_text(lb_csv *c, const char *text, size_t len, const char *name, lb_error *err);
+/* The next row: 1 with cells/ncells/row_line set, 0 at the end, -1 with *err. */
+int lb_csv_next(lb_csv *c, lb_error *err);
+void lb_csv_close(lb_csv *c);
+
+/* ---- labbook values (data_values.c) ------------------------------------------------------------ */
+
+/* A new `dataset` value owning ds (freed on failure). */
+lb_value *lb_dataset_value_new(lb_dataset *ds, lb_error *err);
+/* The data set behind a labbook value: a dataset (`f`: *split = NULL) or one of its splits
+ * (`f.test`). false when v is neither. Either out pointer may be NULL. */
+bool lb_data_from_value(const lb_value *v, lb_dataset **ds, const lb_split **split);
+
+#endif

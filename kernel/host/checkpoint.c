@@ -1,0 +1,755 @@
+/* checkpoint.c — model checkpoints: `save MODEL "file"` (the model class's save hook) writes a
+ * versioned, checksummed file atomically; `load NAME "file"` reads one back into the model
+ * NAME, or rebuilds the model from the spec in the file's header. The byte format is in
+ * spec/language.md §12 (tests/lbckpt.py reads it with numpy). Every check is made before any
+ * weight is written, so a refused file leaves the model as it was. */
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lang/eval.h"
+#include "base/fileio.h"
+#include "lang/parser.h"
+#include "host/plugins.h"
+
+#define CKPT_MAGIC "\x89LBCKPT\n"
+#define CKPT_MAGIC_LEN 8
+#define CKPT_VERSION 1u
+#define CKPT_PREFIX 16 /* magic, format version, header length */
+#define CKPT_SUM 32    /* the trailing SHA-256 */
+#define CKPT_FORMAT "labbook-checkpoint"
+
+static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
+
+/* ---- little-endian encoding ------------------------------------------------------------------ */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_floats(unsigned char *p, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        put_u32(p + 4 * i, u);
+    }
+}
+
+static void get_floats(float *x, const unsigned char *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = get_u32(p + 4 * i);
+        memcpy(&x[i], &u, 4);
+    }
+}
+
+static int sha256(const unsigned char *d, size_t n, unsigned char out[CKPT_SUM])
+{
+    unsigned int len = 0;
+    return EVP_Digest(d, n, out, &len, EVP_sha256(), NULL) == 1 && len == CKPT_SUM ? 0 : -1;
+}
+
+/* ---- writing ----------------------------------------------------------------------------------- */
+
+static json_t *shape_json(int ndim, const int64_t *shape)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < ndim; i++)
+        json_array_append_new(a, json_integer(shape[i]));
+    return a;
+}
+
+/* The header of model m, with tensor offsets; *total receives the number of floats. */
+static json_t *make_header(lb_model *m, int64_t *total)
+{
+    lb_params *p = lb_model_params(m);
+    int64_t in[LB_MAXDIM], out[LB_MAXDIM];
+    int in_nd = lb_model_input_shape(m, in), out_nd = lb_model_output_shape(m, out);
+    char created[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(created, sizeof created, "1970-01-01T00:00:00Z");
+    json_t *tensors = json_array(), *plugins = lb_model_plugins(m);
+    json_t *h = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:o, s:o, s:s}", "format",
+                          CKPT_FORMAT, "version", (int)CKPT_VERSION, "model", lb_model_name(m),
+                          "spec", lb_model_spec_text(m), "input", shape_json(in_nd, in), "output",
+                          shape_json(out_nd, out), "seed", (json_int_t)lb_model_seed(m), "labbook",
+                          LB_VERSION, "dtype", "float32", "plugins",
+                          plugins ? plugins : json_null(), "tensors",
+                          tensors ? json_incref(tensors) : json_null(), "created", created);
+    if (!h || !tensors || !plugins) {
+        json_decref(h);
+        json_decref(tensors);
+        return NULL;
+    }
+    int64_t off = 0;
+    for (int i = 0; i < lb_params_count(p); i++) {
+        const lb_tensor *t = lb_params_get(p, i);
+        json_t *e = json_pack("{s:s, s:o, s:b, s:I, s:I}", "name", t->name ? t->name : "",
+                              "shape", shape_json(t->ndim, t->shape), "trainable", t->trainable,
+                              "offset", (json_int_t)off, "numel", (json_int_t)t->numel);
+        if (!e || json_array_append_new(tensors, e) < 0) {
+            json_decref(tensors);
+            json_decref(h);
+            return NULL;
+        }
+        off += t->numel;
+    }
+    json_decref(tensors);
+    *total = off;
+    return h;
+}
+
+int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err)
+{
+    if (!m || !path || !*path)
+        return lb_error_set(err, "ValueError", 0, 0, "save needs a model and a file name");
+    int64_t total = 0;
+    json_t *h = make_header(m, &total);
+    char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    if (!text)
+        return oom(err);
+    size_t hlen = strlen(text);
+    size_t pad = (8 - (CKPT_PREFIX + hlen) % 8) % 8; /* spaces: the data starts 8-aligned */
+    size_t size = CKPT_PREFIX + hlen + pad + (size_t)total * 4 + CKPT_SUM;
+    unsigned char *buf = malloc(size);
+    if (!buf || hlen + pad > UINT32_MAX) {
+        free(text);
+        free(buf);
+        return buf ? lb_error_set(err, "ValueError", 0, 0, "cannot save %s: the header is too long",
+                                  path)
+                   : oom(err);
+    }
+    memcpy(buf, CKPT_MAGIC, CKPT_MAGIC_LEN);
+    put_u32(buf + 8, CKPT_VERSION);
+    put_u32(buf + 12, (uint32_t)(hlen + pad));
+    memcpy(buf + CKPT_PREFIX, text, hlen);
+    memset(buf + CKPT_PREFIX + hlen, ' ', pad);
+    free(text);
+    unsigned char *data = buf + CKPT_PREFIX + hlen + pad;
+    lb_params *p = lb_model_params(m);
+    for (int i = 0; i < lb_params_count(p); i++) {
+        const lb_tensor *t = lb_params_get(p, i);
+        put_floats(data, t->data, t->numel);
+        data += 4 * t->numel;
+    }
+    if (sha256(buf, size - CKPT_SUM, buf + size - CKPT_SUM) < 0) {
+        free(buf);
+        return lb_error_set(err, "IOError", 0, 0, "cannot save %s: SHA-256 is unavailable", path);
+    }
+    int rc = lb_write_file_atomic(path, buf, size, err); /* temp file, fsync, rename */
+    free(buf);
+    return rc;
+}
+
+int lb_checkpoint_save_value(const lb_value *self, const char *path, lb_error *err)
+{
+    lb_model *m = lb_model_from_value(self);
+    if (!m)
+        return lb_error_set(err, "TypeError", 0, 0, "cannot save a %s as a checkpoint",
+                            lb_type_name(self));
+    return lb_checkpoint_save(m, path, err);
+}
+
+/* ---- reading ----------------------------------------------------------------------------------- */
+
+typedef struct ck_tensor {
+    const char *name;       /* borrowed from the header */
+    int ndim;
+    int64_t shape[LB_MAXDIM];
+    int64_t offset, numel;  /* in floats */
+} ck_tensor;
+
+typedef struct ckpt {
+    unsigned char *bytes;   /* the whole file */
+    size_t size;
+    json_t *header;
+    const unsigned char *data;
+    ck_tensor *t;
+    size_t nt;
+    int64_t total;          /* floats */
+    int in_ndim;
+    int64_t in_shape[LB_MAXDIM];
+} ckpt;
+
+static void ckpt_free(ckpt *c)
+{
+    free(c->bytes);
+    json_decref(c->header);
+    free(c->t);
+    memset(c, 0, sizeof *c);
+}
+
+static int ck_error(lb_error *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int ck_error(lb_error *err, const char *path, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lb_error_set(err, "CheckpointError", 0, 0, "%s %s", path, msg);
+}
+
+/* A shape from a JSON array of non-negative integers: ndim, or -1. */
+static int json_shape(const json_t *a, int64_t shape[LB_MAXDIM], int64_t *numel, bool positive)
+{
+    if (!json_is_array(a) || json_array_size(a) > LB_MAXDIM)
+        return -1;
+    int64_t n = 1;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *d = json_array_get(a, i);
+        if (!json_is_integer(d) || json_integer_value(d) < (positive ? 1 : 0) ||
+            json_integer_value(d) > ((int64_t)1 << 31))
+            return -1;
+        shape[i] = json_integer_value(d);
+        n *= shape[i];
+        if (n > ((int64_t)1 << 40))
+            return -1;
+    }
+    if (numel)
+        *numel = n;
+    return (int)json_array_size(a);
+}
+
+/* Checks the header against the format (§12) and the data length (SIZE_MAX: not checked);
+ * fills c->t and c->total. */
+static int check_header(ckpt *c, size_t data_len, const char *path, lb_error *err)
+{
+    json_t *h = c->header;
+#define BAD(...) ck_error(err, path, "has an invalid header: " __VA_ARGS__)
+    if (!json_is_object(h))
+        return BAD("it is not a JSON object");
+    const char *fmt = json_string_value(json_object_get(h, "format"));
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0)
+        return BAD("\"format\" is not \"%s\"", CKPT_FORMAT);
+    const json_t *ver = json_object_get(h, "version");
+    if (!json_is_integer(ver) || json_integer_value(ver) != (json_int_t)CKPT_VERSION)
+        return BAD("\"version\" is not %u, the format version of the file", CKPT_VERSION);
+    const char *dtype = json_string_value(json_object_get(h, "dtype"));
+    if (dtype && strcmp(dtype, "float32") != 0)
+        return BAD("\"dtype\" is \"%s\", not \"float32\"", dtype);
+    if (!json_is_string(json_object_get(h, "spec")) || !json_is_string(json_object_get(h, "model")))
+        return BAD("\"model\" and \"spec\" must be strings");
+    c->in_ndim = json_shape(json_object_get(h, "input"), c->in_shape, NULL, true);
+    if (c->in_ndim < 1 || c->in_ndim > LB_MAXDIM - 1)
+        return BAD("\"input\" is not the shape of one example (1 to %d positive integers)",
+                   LB_MAXDIM - 1);
+    const json_t *seed = json_object_get(h, "seed");
+    if (!json_is_integer(seed) || json_integer_value(seed) < 0)
+        return BAD("\"seed\" is not a non-negative integer");
+    const json_t *plugins = json_object_get(h, "plugins");
+    if (!json_is_array(plugins))
+        return BAD("\"plugins\" is not a list");
+    for (size_t i = 0; i < json_array_size(plugins); i++) {
+        const char *n = json_string_value(json_object_get(json_array_get(plugins, i), "name"));
+        if (!n || !*n)
+            return BAD("plugin %zu has no name", i + 1);
+    }
+    const json_t *ts = json_object_get(h, "tensors");
+    if (!json_is_array(ts))
+        return BAD("\"tensors\" is not a list");
+    c->nt = json_array_size(ts);
+    c->t = calloc(c->nt ? c->nt : 1, sizeof *c->t);
+    if (!c->t)
+        return oom(err);
+    int64_t off = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        const json_t *e = json_array_get(ts, i);
+        ck_tensor *t = &c->t[i];
+        t->name = json_string_value(json_object_get(e, "name"));
+        if (!t->name || !*t->name)
+            return BAD("tensor %zu has no name", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->t[j].name, t->name) == 0)
+                return BAD("tensor %s appears twice", t->name);
+        int64_t n = 0;
+        t->ndim = json_shape(json_object_get(e, "shape"), t->shape, &n, false);
+        if (t->ndim < 0)
+            return BAD("tensor %s has no valid shape", t->name);
+        const json_t *jo = json_object_get(e, "offset"), *jn = json_object_get(e, "numel");
+        if (!json_is_integer(jn) || json_integer_value(jn) != n)
+            return BAD("tensor %s: \"numel\" is not the product of its shape", t->name);
+        if (!json_is_integer(jo) || json_integer_value(jo) != off)
+            return BAD("tensor %s: \"offset\" is not %" PRId64 " (tensors are stored one after "
+                       "the other)", t->name, off);
+        t->numel = n;
+        t->offset = off;
+        off += n;
+    }
+    if (data_len != SIZE_MAX && (uint64_t)off * 4 != data_len)
+        return BAD("its tensors hold %" PRId64 " bytes of data but the file has %zu", off * 4,
+                   data_len);
+#undef BAD
+    c->total = off;
+    return 0;
+}
+
+/* When the checksum fails: the file size a fully consistent header announces (prefix, header,
+ * data, checksum), or -1. A single damaged byte cannot make the header announce another size
+ * and stay consistent (numel is the product of the shape, offsets follow each other), so a
+ * larger announced size means the file was cut short. */
+static long long announced_size(ckpt *c, uint32_t hlen, const char *path)
+{
+    c->header = json_loadb((const char *)c->bytes + CKPT_PREFIX, hlen, 0, NULL);
+    lb_error scratch = {0};
+    long long n = c->header && check_header(c, SIZE_MAX, path, &scratch) == 0 ? c->total : -1;
+    lb_error_clear(&scratch);
+    return n < 0 ? -1 : CKPT_PREFIX + (long long)hlen + 4 * n + CKPT_SUM;
+}
+
+/* Reads and checks the file: magic, format version, checksum, header. */
+static int ckpt_read(const char *path, ckpt *c, lb_error *err)
+{
+    memset(c, 0, sizeof *c);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return lb_error_set(err, "FileNotFoundError", 0, 0, "cannot load %s: no such file", path);
+        return lb_error_set(err, "IOError", 0, 0, "cannot read %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    int e = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (e || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return lb_error_set(err, "IOError", 0, 0, "cannot read %s: %s", path,
+                            e ? strerror(e) : "not a regular file");
+    }
+    c->size = (size_t)st.st_size;
+    c->bytes = malloc(c->size ? c->size : 1);
+    if (!c->bytes) {
+        fclose(f);
+        return oom(err);
+    }
+    size_t got = fread(c->bytes, 1, c->size, f);
+    bool rerr = ferror(f);
+    fclose(f);
+    if (rerr || got != c->size) {
+        ckpt_free(c);
+        return lb_error_set(err, "IOError", 0, 0, "cannot read %s: %s", path,
+                            rerr ? strerror(errno) : "the file changed while it was read");
+    }
+    const unsigned char *b = c->bytes;
+    size_t size = c->size;
+    size_t cmp = size < CKPT_MAGIC_LEN ? size : CKPT_MAGIC_LEN;
+    if (memcmp(b, CKPT_MAGIC, cmp) != 0) {
+        ckpt_free(c);
+        return ck_error(err, path, "is not a labbook checkpoint (it does not start with the "
+                                   "checkpoint signature; write one with `save MODEL \"file\"`)");
+    }
+    if (size < CKPT_PREFIX + CKPT_SUM) {
+        ckpt_free(c);
+        return ck_error(err, path, "is truncated (%zu bytes; a checkpoint has at least %d)", size,
+                        CKPT_PREFIX + CKPT_SUM);
+    }
+    uint32_t version = get_u32(b + 8);
+    if (version > CKPT_VERSION || version == 0) {
+        ckpt_free(c);
+        if (version == 0)
+            return ck_error(err, path, "has checkpoint format 0, which does not exist");
+        return ck_error(err, path, "was written by checkpoint format %" PRIu32 "; this labbook "
+                        "(%s) reads format %u", version, LB_VERSION, CKPT_VERSION);
+    }
+    uint32_t hlen = get_u32(b + 12);
+    bool fits = (uint64_t)CKPT_PREFIX + hlen + CKPT_SUM <= size;
+    unsigned char sum[CKPT_SUM];
+    if (sha256(b, size - CKPT_SUM, sum) < 0) {
+        ckpt_free(c);
+        return lb_error_set(err, "IOError", 0, 0, "cannot check %s: SHA-256 is unavailable", path);
+    }
+    if (memcmp(sum, b + size - CKPT_SUM, CKPT_SUM) != 0) {
+        long long want = fits ? announced_size(c, hlen, path) : CKPT_PREFIX + (long long)hlen + CKPT_SUM;
+        ckpt_free(c);
+        if (want > (long long)size)
+            return ck_error(err, path, "is truncated (%zu bytes where its header announces %s%lld)",
+                            size, fits ? "" : "at least ", want);
+        return ck_error(err, path, "is corrupted: its SHA-256 does not match (the file was "
+                                   "changed or damaged after it was written)");
+    }
+    if (!fits) {
+        ckpt_free(c);
+        return ck_error(err, path, "has an invalid header: its length (%" PRIu32 " bytes) runs "
+                        "past the end of the file", hlen);
+    }
+    json_error_t je;
+    c->header = json_loadb((const char *)b + CKPT_PREFIX, hlen, 0, &je);
+    if (!c->header) {
+        ckpt_free(c);
+        return ck_error(err, path, "has an invalid header: not JSON (%s)", je.text);
+    }
+    c->data = b + CKPT_PREFIX + hlen;
+    if (check_header(c, size - CKPT_PREFIX - hlen - CKPT_SUM, path, err) < 0) {
+        ckpt_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- loading into a model ---------------------------------------------------------------------- */
+
+static const ck_tensor *ck_find(const ckpt *c, const char *name)
+{
+    for (size_t i = 0; i < c->nt; i++)
+        if (strcmp(c->t[i].name, name) == 0)
+            return &c->t[i];
+    return NULL;
+}
+
+/* Appends ", name" (or the first "name") to a list being built in buf. */
+static void list_add(char *buf, size_t size, int *count, const char *name)
+{
+    size_t used = strlen(buf);
+    if (*count < 8)
+        snprintf(buf + used, size - used, "%s%s", *count ? ", " : "", name);
+    else if (*count == 8)
+        snprintf(buf + used, size - used, ", ...");
+    (*count)++;
+}
+
+/* Whether the file's tensors are exactly the model's (names and shapes); a CheckpointError
+ * naming the first difference otherwise. */
+static int check_fit(const ckpt *c, lb_model *m, const char *path, lb_error *err)
+{
+    lb_params *p = lb_model_params(m);
+    char missing[384] = "", extra[384] = "";
+    int nmissing = 0, nextra = 0;
+    for (int i = 0; i < lb_params_count(p); i++) {
+        const lb_tensor *t = lb_params_get(p, i);
+        const char *name = t->name ? t->name : "";
+        const ck_tensor *k = ck_find(c, name);
+        if (!k) {
+            list_add(missing, sizeof missing, &nmissing, name);
+            continue;
+        }
+        bool same = k->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++)
+            same = k->shape[d] == t->shape[d];
+        if (!same) {
+            char a[96], b[96];
+            lb_format_shape(k->ndim, k->shape, a, sizeof a);
+            lb_format_shape(t->ndim, t->shape, b, sizeof b);
+            return ck_error(err, path, "does not fit model %s: tensor %s is %s in the file but %s "
+                            "in the model", lb_model_name(m), name, a, b);
+        }
+    }
+    for (size_t i = 0; i < c->nt; i++)
+        if (!lb_params_find(p, c->t[i].name))
+            list_add(extra, sizeof extra, &nextra, c->t[i].name);
+    if (nmissing || nextra) {
+        char msg[900];
+        int k = 0;
+        if (nmissing)
+            k = snprintf(msg, sizeof msg, "the model's %s %s %s not in the file",
+                         nmissing == 1 ? "tensor" : "tensors", missing, nmissing == 1 ? "is" : "are");
+        if (nextra)
+            snprintf(msg + k, sizeof msg - (size_t)k, "%sthe file's %s %s %s not in the model",
+                     nmissing ? "; " : "", nextra == 1 ? "tensor" : "tensors", extra,
+                     nextra == 1 ? "is" : "are");
+        return ck_error(err, path, "does not fit model %s: %s", lb_model_name(m), msg);
+    }
+    return 0;
+}
+
+static void warn(lb_interp *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(lb_interp *in, const char *fmt, ...)
+{
+    if (!in)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = strlen(msg);
+    lb_emit_stream(in, LB_STDERR, "warning: ", 9);
+    lb_emit_stream(in, LB_STDERR, msg, len);
+    lb_emit_stream(in, LB_STDERR, "\n", 1);
+}
+
+/* Warnings, not errors: a plugin of another version, a model of another spec. */
+static void warn_differences(lb_interp *in, const ckpt *c, lb_model *m, const char *path)
+{
+    const char *spec = json_string_value(json_object_get(c->header, "spec"));
+    if (spec && strcmp(spec, lb_model_spec_text(m)) != 0)
+        warn(in, "%s was saved from %s; model %s is %s (the tensors fit, so the weights are "
+                 "loaded)", path, spec, lb_model_name(m), lb_model_spec_text(m));
+    json_t *now = lb_model_plugins(m);
+    const json_t *then = json_object_get(c->header, "plugins");
+    for (size_t i = 0; i < json_array_size(then); i++) {
+        const json_t *a = json_array_get(then, i);
+        const char *name = json_string_value(json_object_get(a, "name"));
+        const char *va = json_string_value(json_object_get(a, "version"));
+        for (size_t j = 0; name && j < json_array_size(now); j++) {
+            const json_t *b = json_array_get(now, j);
+            const char *vb = json_string_value(json_object_get(b, "version"));
+            if (strcmp(name, json_string_value(json_object_get(b, "name"))) == 0 && vb &&
+                strcmp(va ? va : "", vb) != 0)
+                warn(in, "%s was saved with plugin %s %s; model %s uses %s %s", path, name,
+                     va && *va ? va : "(no version)", lb_model_name(m), name, vb);
+        }
+    }
+    json_decref(now);
+}
+
+/* Copies the (checked) tensors into m; resets gradients and optimizer state. */
+static void copy_weights(const ckpt *c, lb_model *m)
+{
+    lb_params *p = lb_model_params(m);
+    for (size_t i = 0; i < c->nt; i++) {
+        lb_tensor *t = lb_params_find(p, c->t[i].name);
+        get_floats(t->data, c->data + 4 * c->t[i].offset, c->t[i].numel);
+    }
+    lb_params_zero_grad(p);
+    lb_params_reset_state(p);
+}
+
+int lb_checkpoint_load_into(lb_interp *in, lb_model *m, const char *path, lb_error *err)
+{
+    ckpt c;
+    if (ckpt_read(path, &c, err) < 0)
+        return -1;
+    if (check_fit(&c, m, path, err) < 0) {
+        ckpt_free(&c);
+        return -1;
+    }
+    warn_differences(in, &c, m, path);
+    copy_weights(&c, m);
+    ckpt_free(&c);
+    return 0;
+}
+
+/* ---- rebuilding a model from the header ---------------------------------------------------------- */
+
+/* Whether the spec expression holds only literals and calls of layer types (so that loading a
+ * file never runs anything else); the offending name in *bad otherwise. */
+static bool spec_safe(lb_interp *in, const lb_node *n, const char **bad)
+{
+    switch (n->kind) {
+    case LB_N_NUM:
+    case LB_N_STR:
+    case LB_N_BOOL:
+    case LB_N_NONE:
+        return true;
+    case LB_N_UNARY:
+    case LB_N_LIST:
+    case LB_N_MAP:
+    case LB_N_KEYWORD:
+        for (size_t i = 0; i < n->nkids; i++)
+            if (!spec_safe(in, n->kids[i], bad))
+                return false;
+        return true;
+    case LB_N_CALL: {
+        const lb_node *f = n->kids[0];
+        if (f->kind != LB_N_NAME) {
+            *bad = "(an expression)";
+            return false;
+        }
+        if (strcmp(f->text, "sequential") != 0 && !lb_registry_type(in, f->text)) {
+            *bad = f->text;
+            return false;
+        }
+        for (size_t i = 1; i < n->nkids; i++)
+            if (!spec_safe(in, n->kids[i], bad))
+                return false;
+        return true;
+    }
+    default:
+        *bad = n->kind == LB_N_NAME ? n->text : "(an expression)";
+        return false;
+    }
+}
+
+/* Builds the model of the file's header as `model NAME = SPEC input=[...] seed=N` would, with
+ * none of the user's variables in sight and without its summary line. */
+static lb_value *rebuild(lb_interp *in, const ckpt *c, const char *name, const char *path,
+                         lb_error *err)
+{
+    const json_t *h = c->header;
+    const char *spec = json_string_value(json_object_get(h, "spec"));
+    const json_t *plugins = json_object_get(h, "plugins");
+    for (size_t i = 0; i < json_array_size(plugins); i++) {
+        const json_t *pl = json_array_get(plugins, i);
+        const char *pn = json_string_value(json_object_get(pl, "name"));
+        const char *pv = json_string_value(json_object_get(pl, "version"));
+        lb_error e = {0};
+        if (lb_plugin_use(in, pn, NULL, &e) < 0) {
+            ck_error(err, path, "needs plugin %s%s%s to rebuild its model, which cannot be loaded: %s",
+                     pn, pv && *pv ? " " : "", pv && *pv ? pv : "", e.evalue ? e.evalue : "?");
+            lb_error_clear(&e);
+            return NULL;
+        }
+    }
+    lb_error e = {0};
+    lb_node *expr = lb_parse_expression(spec, &e);
+    const char *bad = NULL;
+    if (!expr || !spec_safe(in, expr, &bad)) {
+        if (expr)
+            ck_error(err, path, "cannot rebuild its model: the spec `%s` uses `%s`, which is not a "
+                     "layer type of a loaded plugin", spec, bad);
+        else
+            ck_error(err, path, "cannot rebuild its model: the spec `%s` does not parse (%s)", spec,
+                     e.evalue ? e.evalue : "?");
+        lb_node_free(expr);
+        lb_error_clear(&e);
+        return NULL;
+    }
+    /* evaluated and built among no user variables: `cnn = 3` must not hide the layer type,
+     * and `model` must not assign before the weights are in */
+    lb_value *scratch = lb_map_new(), *user = in->globals, *mv = NULL;
+    lb_output out = *lb_interp_output(in);
+    char *src = NULL;
+    if (!scratch) {
+        lb_node_free(expr);
+        oom(err);
+        return NULL;
+    }
+    in->globals = scratch;
+    lb_interp_set_output(in, NULL);
+    lb_value *layers = lb_eval(in, expr, &e);
+    lb_node_free(expr);
+    uint64_t seed = (uint64_t)json_integer_value(json_object_get(h, "seed"));
+    if (layers && lb_map_set_take(scratch, "layers", layers) == 0) {
+        char shape[160];
+        lb_format_shape(c->in_ndim, c->in_shape, shape, sizeof shape);
+        if (asprintf(&src, "model %s = layers input=%s seed=%" PRIu64, name, shape,
+                     seed < (1ULL << 53) ? seed : 0) < 0)
+            src = NULL;
+    }
+    lb_node *prog = src ? lb_parse(src, in->cmds, &e, NULL) : NULL;
+    if (prog && prog->nkids == 1 && lb_exec(in, prog->kids[0], NULL, &e) == 0)
+        mv = lb_incref(lb_map_get(scratch, name));
+    lb_node_free(prog);
+    free(src);
+    in->globals = user;
+    lb_interp_set_output(in, &out);
+    lb_decref(scratch);
+    if (!lb_model_from_value(mv)) {
+        if (e.evalue && strcmp(e.ename, "Interrupted") == 0) /* not the file's fault */
+            lb_error_set(err, e.ename, 0, 0, "%s", e.evalue);
+        else
+            ck_error(err, path, "cannot rebuild its model %s: %s%s%s", spec, e.evalue ? e.ename : "",
+                     e.evalue ? ": " : "", e.evalue ? e.evalue : "out of memory");
+        lb_error_clear(&e);
+        lb_decref(mv);
+        return NULL;
+    }
+    lb_error_clear(&e);
+    return mv;
+}
+
+int lb_checkpoint_load(lb_interp *in, const char *name, const char *path, lb_value **model,
+                       lb_error *err)
+{
+    if (model)
+        *model = NULL;
+    ckpt c;
+    if (ckpt_read(path, &c, err) < 0)
+        return -1;
+    lb_value *mv = lb_interp_get(in, name);
+    lb_model *m = lb_model_from_value(mv);
+    if (m) {
+        lb_incref(mv);
+    } else {
+        mv = rebuild(in, &c, name, path, err);
+        m = lb_model_from_value(mv);
+        if (!m) {
+            ckpt_free(&c);
+            return -1;
+        }
+    }
+    if (check_fit(&c, m, path, err) < 0) {
+        ckpt_free(&c);
+        lb_decref(mv);
+        return -1;
+    }
+    warn_differences(in, &c, m, path);
+    copy_weights(&c, m);
+    ckpt_free(&c);
+    if (lb_interp_get(in, name) != mv && lb_interp_set(in, name, mv) < 0) {
+        lb_decref(mv);
+        return oom(err);
+    }
+    if (model)
+        *model = mv;
+    else
+        lb_decref(mv);
+    return 0;
+}
+
+/* ---- the `load` command ---------------------------------------------------------------------------- */
+
+static int cmd_load(lb_cmd_call *call, lb_error *err)
+{
+    const char *name = lb_call_arg_name(call, 0, err);
+    if (!name)
+        return -1;
+    lb_value *path = lb_call_arg(call, 1, err);
+    if (!path)
+        return -1;
+    if (path->kind != LB_STR || path->u.str.len == 0 || strlen(path->u.str.s) != path->u.str.len) {
+        lb_decref(path);
+        return lb_node_error(err, call->args[1], "TypeError",
+                             "load needs a file name, as in `load %s \"model.lbc\"`", name);
+    }
+    lb_value *mv = NULL;
+    int rc = lb_checkpoint_load(call->in, name, path->u.str.s, &mv, err);
+    if (rc < 0) {
+        lb_error_locate(err, call->args[1]->line, call->args[1]->col, call->args[1]->span);
+    } else {
+        char *r = lb_repr(mv); /* "<model a = cnn(...): 8 layers, ...>" */
+        size_t n = r ? strlen(r) : 0;
+        char *line = NULL;
+        if (n > 8 && strncmp(r, "<model ", 7) == 0 &&
+            asprintf(&line, "%.*s, loaded from %s\n", (int)(n - 8), r + 7, path->u.str.s) >= 0) {
+            lb_emit_stream(call->in, LB_STDOUT, line, strlen(line));
+            free(line);
+        }
+        free(r);
+        lb_decref(mv);
+    }
+    lb_decref(path);
+    return rc;
+}
+
+static const lb_command checkpoint_commands[] = {
+    {.name = "load", .synopsis = "load NAME \"file\"",
+     .doc = "Reads a checkpoint written by `save MODEL \"file\"`. When the variable NAME holds a\n"
+            "model, the file's weights are loaded into it: every tensor's name and shape must\n"
+            "match the model's. Otherwise the model is rebuilt from the file (its layers, input\n"
+            "shape and seed; the plugins it needs are loaded with `use`) and stored in NAME.\n"
+            "A file that is not a checkpoint, truncated, corrupted (its SHA-256 does not match)\n"
+            "or of a newer format, and a model it does not fit, are a CheckpointError that\n"
+            "leaves the model untouched; a missing file is a FileNotFoundError. Gradients and\n"
+            "optimizer state are reset.",
+     .example = "save a \"a.lbc\"\nload a \"a.lbc\"\nload b \"a.lbc\"",
+     .min_args = 2, .max_args = 2, .hint = LB_ARGS_VARIABLES, .handler = cmd_load},
+};
+
+int lb_register_checkpoint_commands(lb_interp *in, lb_error *err)
+{
+    return lb_interp_register_commands(in, checkpoint_commands,
+                                       sizeof checkpoint_commands / sizeof checkpoint_commands[0],
+                                       err);
+}

@@ -1,0 +1,116 @@
+/* plugin_impl.h — internals shared by plugin_load.c, plugin_host.c and model.c: the loaded
+ * plugin record (lbp_plugin), the registry, layer values and built layers (lbp_layer) and
+ * models. Not for plugins (they see labbook_plugin.h only). */
+#ifndef LB_PLUGIN_IMPL_H
+#define LB_PLUGIN_IMPL_H
+
+#include "lang/commands.h"
+#include "host/plugins.h"
+
+struct lbp_plugin {
+    int refs;               /* the registry's (while loaded) + one per value built from it */
+    lb_registry *reg;       /* NULL once unloaded */
+    char *name, *version, *description, *path;
+    char sha256[65];
+    void *handle;
+    char *err;              /* init's error buffer (registration failures are written here) */
+    size_t errlen;
+    bool failed;            /* a registration failed during init */
+};
+
+typedef struct type_rec {
+    const lbp_type *t;      /* valid while !dead */
+    lbp_plugin *p;
+    char *name, *signature, *summary;
+    bool dead;              /* its plugin was unloaded */
+} type_rec;
+
+typedef struct op_rec {
+    const lbp_op *op;
+    lbp_plugin *p;
+} op_rec;
+
+typedef struct cmd_rec {
+    lb_command cmd;         /* registered in the command table; lives until the registry goes */
+    lb_param *params;       /* the lbp_param schema converted (names, types, defaults, docs) */
+    const lbp_command *pc;  /* valid while p != NULL */
+    lbp_plugin *p;          /* NULL once unloaded */
+    char *name;
+} cmd_rec;
+
+struct lb_registry {
+    lb_interp *in;
+    lbp_plugin **plugins;
+    size_t n, cap;
+    type_rec **types;       /* live and dead; lookups skip dead ones */
+    size_t ntypes, tcap;
+    op_rec *ops;
+    size_t nops, ocap;
+    cmd_rec **cmds;
+    size_t ncmds, ccap;
+    char *loading[16];      /* names being loaded (require cycles) */
+    int nloading;
+    char *cell_dir;         /* %%plugin cells: the per-kernel temp dir (created on first use) */
+    unsigned ncells;        /* cells compiled so far (fresh file names) */
+};
+
+void lb_plugin_ref(lbp_plugin *p);
+void lb_plugin_unref(lbp_plugin *p);
+type_rec *lb_registry_type_rec(lb_registry *reg, const char *name);
+
+/* A layer value: what `conv2d(1, 16, 3)` or `sequential(...)` evaluates to. */
+typedef struct layer_spec {
+    const lbp_type *type;   /* NULL: sequential */
+    lbp_plugin *plugin;     /* referenced; NULL for sequential */
+    struct lbp_args args;
+    lb_value **kids;        /* sequential: its layers */
+    size_t nkids;
+    char *text;             /* canonical source */
+} layer_spec;
+
+layer_spec *lb_layer_spec(const lb_value *v); /* NULL when v is not a layer value */
+
+typedef struct layer_param {
+    char *name;             /* as given to h->param */
+    lb_tensor *t;
+} layer_param;
+
+struct lbp_layer {
+    lb_model *m;
+    const lbp_type *type;   /* NULL: sequential */
+    lbp_plugin *plugin;     /* referenced */
+    struct lbp_args args;
+    char *path;             /* "" (root), "0", "1.2" */
+    char *text;
+    int in_ndim, out_ndim;
+    int64_t in_shape[LB_MAXDIM], out_shape[LB_MAXDIM];
+    int cur_ndim;           /* while building: the shape children are built on */
+    int64_t cur_shape[LB_MAXDIM];
+    lb_tensor *cur_x;       /* while building: the dry-run tensor [1, *cur_shape] */
+    layer_param *params;
+    int nparams;
+    lbp_layer **kids;
+    int nkids;
+    void *state;
+};
+
+struct lb_model {
+    lb_interp *in;
+    char *name;
+    lb_value *spec;         /* the layer value it was built from */
+    lbp_layer *root;
+    lb_params *params;
+    uint64_t seed;
+    lb_rng init_rng, run_rng;
+    lb_rng *rng;            /* for dropout in the current run */
+    int training;
+    lb_graph *dry;          /* while building */
+    lb_error *err;          /* while building: where h->fail writes */
+    bool failed;
+};
+
+int lb_layer_fail(lbp_layer *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int lb_layer_add_child(lbp_layer *L, const char *src);
+lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x);
+
+#endif

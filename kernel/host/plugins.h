@@ -1,0 +1,187 @@
+/* plugins.h — the kernel side of the plugin ABI (plugins/labbook_plugin.h, spec/plugin-abi.md):
+ * the per-interpreter plugin registry (load from a .so, unload, replace), checked arguments
+ * against parameter schemas, layer values, models (built layers + one parameter block) and
+ * the commands `use`, `plugins`, `model`, `params`.
+ *
+ * Seams for later work:
+ *  - the trainer (issue 4): lb_model_from_value, lb_model_forward on a batch in a step graph,
+ *    then lb_backward and an optimizer over lb_model_params;
+ *  - %%plugin cells (item 5): lb_plugin_load_file (a .so compiled at run time) and
+ *    lb_plugin_replace (swap a plugin by name, e.g. after a forked gradient check passed). */
+#ifndef LB_PLUGINS_H
+#define LB_PLUGINS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labbook_plugin.h"
+#include "base/error.h"
+#include "ops.h"
+#include "lang/value.h"
+
+typedef struct lb_interp lb_interp;
+typedef struct lb_registry lb_registry;
+typedef struct lb_model lb_model;
+
+/* ---- registry (plugin_load.c) -------------------------------------------------------------- */
+
+/* Registers `use`, `plugins`, `model`, `params` and `sequential(...)`; creates the registry. */
+int lb_register_plugin_commands(lb_interp *in, lb_error *err);
+lb_registry *lb_interp_registry(lb_interp *in);
+void lb_registry_free(lb_registry *reg); /* unloads everything (called by lb_interp_free) */
+
+/* `use NAME`: LABBOOK_PLUGIN_PATH (':'-separated), then the install directory, then the
+ * build tree. Already loaded: 0 and nothing happens. *loaded (optional) is set when the
+ * plugin (or one it requires) was newly loaded. */
+int lb_plugin_use(lb_interp *in, const char *name, bool *loaded, lb_error *err);
+/* Loads one .so file into the registry: magic block, init, registrations; on any failure the
+ * library is closed and nothing of it stays registered. */
+int lb_plugin_load_file(lb_interp *in, const char *path, bool *loaded, lb_error *err);
+/* Unloads a plugin by name: its types, ops and commands disappear (values built from it keep
+ * the library open until they are freed). -1 when no plugin has that name. */
+int lb_plugin_unload(lb_interp *in, const char *name, lb_error *err);
+/* Unloads plugin `name` (if loaded) and loads `path` in its place; on failure the old plugin
+ * is loaded back. */
+int lb_plugin_replace(lb_interp *in, const char *name, const char *path, lb_error *err);
+/* The file a plugin name resolves to (malloc'd), or NULL with *err listing where it looked. */
+char *lb_plugin_find(const char *name, lb_error *err);
+
+/* Layer and model types known now. */
+const lbp_type *lb_registry_type(lb_interp *in, const char *name);
+size_t lb_registry_ntypes(lb_interp *in);
+const lbp_type *lb_registry_type_at(lb_interp *in, size_t i);
+
+/* ---- front-end hooks (help, inspection, completion) ---------------------------------------- */
+
+/* The documentation of a plugin type (plain, markdown; malloc'd), or false when name is not
+ * one. */
+bool lb_plugins_doc(lb_interp *in, const char *name, char **plain, char **markdown);
+/* Words a command's arguments complete to, for the commands of the plugin subsystem
+ * (`use`: the plugin names found in the search path); a new JSON array, or NULL. */
+json_t *lb_plugins_complete_arg(lb_interp *in, const char *command);
+/* The parameter names of the plugin type called `fname`, or NULL. */
+const lbp_param *lb_plugins_call_params(lb_interp *in, const char *fname);
+
+/* ---- checked arguments (plugin_args.c) ---------------------------------------------------- */
+
+struct lbp_args {
+    const lbp_param *params;
+    const char *owner;      /* type or command name (for messages) */
+    lb_value *values;       /* map name -> value (defaults filled in), schema order */
+    uint64_t given;         /* bit i: params[i] was written by the user */
+};
+/* Resolves positional args (schema order) and kwargs (a map, may be NULL) against params. */
+int lb_args_check(struct lbp_args *a, const lbp_param *params, const char *owner, lb_value **args,
+                  size_t nargs, lb_value *kwargs, lb_error *err);
+void lb_args_clear(struct lbp_args *a);
+int lb_args_copy(struct lbp_args *dst, const struct lbp_args *src);
+/* "conv2d(1, 16, 3, pad=1)": required params positionally, then the key=value ones given. */
+char *lb_args_text(const struct lbp_args *a);
+/* Checks a schema itself at registration (names, types, parseable defaults in range). */
+int lb_schema_validate(const lbp_param *params, const char *owner, char *msg, size_t size);
+/* "conv2d(in_channels, channels, kernel, stride=1, ...)" */
+char *lb_schema_signature(const char *name, const lbp_param *params);
+/* The parameter lines of help (plain) and a markdown table. */
+char *lb_schema_doc_plain(const lbp_param *params);
+char *lb_schema_doc_markdown(const lbp_param *params);
+
+/* ---- models (model.c) ------------------------------------------------------------------------ */
+
+lb_model *lb_model_from_value(const lb_value *v); /* NULL when v is not a model */
+lb_params *lb_model_params(lb_model *m);
+const char *lb_model_name(const lb_model *m);
+int lb_model_input_shape(const lb_model *m, int64_t shape[LB_MAXDIM]);  /* ndim; batch excluded */
+int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM]); /* ndim; batch excluded */
+/* x [N, *input] -> output [N, *output] in g (gradients recorded when g has them on).
+ * training selects batch statistics / dropout; rng NULL uses the model's own (seeded) one.
+ * NULL with g's status set on failure. */
+lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng);
+/* The canonical source of the model's layers ("cnn(channels=[16, 32], pool=\"max\")"), borrowed. */
+const char *lb_model_spec_text(const lb_model *m);
+uint64_t lb_model_seed(const lb_model *m);
+/* Reseeds the generator training-mode forwards draw from (dropout), so that a run is
+ * reproducible from its own seed. */
+void lb_model_seed_run(lb_model *m, uint64_t seed);
+/* The plugins the model's built layers come from (a model type's plugin and the plugins of
+ * the layers it builds): a new JSON array of {"name", "version", "sha256", "file"}, each
+ * plugin once, in order of first use; NULL on OOM. */
+json_t *lb_model_plugins(const lb_model *m);
+/* Every loaded plugin as {"name", "version", "sha256", "file", "used"} (used: m's layers come
+ * from it; m may be NULL), a new JSON array (what a run record keeps). */
+json_t *lb_plugins_json(lb_interp *in, const lb_model *m);
+/* The model class (for the `save` hook and checkpoints, kernel/checkpoint.c). */
+extern const lb_class lb_model_class;
+
+/* ---- checkpoints (checkpoint.c) --------------------------------------------------------------
+ * The file format (versioned, SHA-256 checksummed, written atomically) is spec/language.md §12.
+ * Errors: IOError / FileNotFoundError naming the path, CheckpointError (not a checkpoint,
+ * newer format, truncated, corrupted, invalid header, tensors that do not fit the model). */
+
+/* Writes m's weights and header to path (temp file in the same folder, fsync, rename). */
+int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err);
+/* The model class's `save` hook: lb_checkpoint_save on a model value. */
+int lb_checkpoint_save_value(const lb_value *self, const char *path, lb_error *err);
+/* Loads the file's weights into m: every tensor name and shape must match m's, checked before
+ * any weight is written (m is untouched on failure). Gradients and optimizer state are reset.
+ * A different plugin version or spec is a warning (on in's stderr; in may be NULL). */
+int lb_checkpoint_load_into(lb_interp *in, lb_model *m, const char *path, lb_error *err);
+/* `load NAME "file"`: into the model NAME holds, else into a model rebuilt from the header (the
+ * plugins it names loaded with lb_plugin_use) and stored in NAME. *model (optional) receives a
+ * new reference to it. */
+int lb_checkpoint_load(lb_interp *in, const char *name, const char *path, lb_value **model,
+                       lb_error *err);
+/* Registers `load` (called by lb_register_model_commands). */
+int lb_register_checkpoint_commands(lb_interp *in, lb_error *err);
+
+/* ---- gradient check (plugin_check.c) --------------------------------------------------------
+ * The tape's gradients of L = sum(y * w) (w fixed random weights) with respect to the input
+ * [batch, *input] and every trainable parameter, compared with central differences on `samples`
+ * entries of each tensor. Input: N(0, 1), or integers in [0, ids_max) (token ids; no input
+ * gradient). Every forward uses the same generator state (dropout draws the same mask). Entries
+ * next to a kink (one-sided differences disagree) are skipped. The model's gradients (and, in
+ * training mode, running statistics) are overwritten. */
+typedef struct lb_gradcheck {
+    int training;       /* 1: training mode (batch statistics, dropout) */
+    int batch;          /* 0: 2 */
+    int samples;        /* entries per tensor; 0: 24 */
+    double h;           /* 0: 1e-2 */
+    double tol;         /* largest relative difference accepted; 0: 0.1 */
+    int64_t ids_max;    /* > 0: the input holds integer ids */
+    uint64_t seed;
+    void (*stage)(void *ctx, const char *what); /* progress ("finite differences of weight") */
+    void *ctx;
+} lb_gradcheck;
+
+typedef struct lb_gradcheck_result {
+    double worst;        /* the largest relative difference |a - n| / max(|a|, |n|, floor) */
+    char tensor[128];    /* where: "input" or the parameter's name ("0.weight") */
+    char index[64];      /* "[1, 0, 3, 5]" */
+    double analytic, numeric;
+    int checked, skipped; /* entries compared / skipped next to a kink */
+} lb_gradcheck_result;
+
+/* 0 when every compared entry is within tol, 1 on a mismatch (*r names the worst entry), -1
+ * when the check could not run (*err). */
+int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *r, lb_error *err);
+
+/* ---- %%plugin cells (plugin_cell.c) ----------------------------------------------------------- */
+
+/* Whether the cell's first non-blank line starts with `%%plugin`. */
+bool lb_plugin_cell_is(const char *code);
+/* Compiles the cell with the system C compiler, checks every type it registers in a forked
+ * process (crash, hang, gradients) and loads it in place of an earlier plugin of that name.
+ * Errors: CompileError (the compiler's messages, at the cell's line numbers), PluginError,
+ * GradientCheckError; the kernel's state is untouched then. */
+int lb_plugin_cell_execute(lb_interp *in, const char *code, lb_error *err);
+/* Removes the per-kernel directory of compiled cells (lb_registry_free calls it). */
+void lb_plugin_cell_cleanup(lb_registry *reg);
+
+/* Layer values (what `conv2d(...)` returns) and the host table (plugin_host.c). */
+lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *args_take,
+                             lb_value **children, size_t nchildren, lb_error *err);
+bool lb_is_layer_value(const lb_value *v);
+const lbp_host *lb_plugin_host_table(void);
+int lb_register_model_commands(lb_interp *in, lb_error *err);
+
+#endif

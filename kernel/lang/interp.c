@@ -1,0 +1,276 @@
+/* interp.c — the interpreter object behind interp.h: creation (built-in commands and
+ * functions registered), running cells statement by statement with safe points, the value
+ * of the last bare expression, user_expressions, and the services commands use (commands.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lang/eval.h"
+#include "ops.h"
+#include "lang/parser.h"
+#include "render/plot.h"
+#include "host/plugins.h"
+#include "render/table.h"
+#include "train/train.h"
+
+/* OpenBLAS (version and file), the kernel it runs and why, the CPU: results depend on them. */
+static int add_blas_versions(lb_interp *in)
+{
+    const lb_blas_info *b = lb_blas_info_get();
+    char lib[512], core[320];
+    snprintf(lib, sizeof lib, "%s (%s)", b->version[0] ? b->version : "?", b->library[0] ? b->library : "?");
+    lb_blas_summary(core, sizeof core);
+    if (lb_interp_add_version(in, "openblas", lib) < 0 || lb_interp_add_version(in, "blas", core) < 0)
+        return -1;
+    return lb_interp_add_version(in, "cpu", b->cpu);
+}
+
+lb_interp *lb_interp_new(const lb_output *out)
+{
+    lb_interp *in = calloc(1, sizeof *in);
+    if (!in)
+        return NULL;
+    if (out)
+        in->out = *out;
+    in->globals = lb_map_new();
+    in->builtins = lb_map_new();
+    in->cmds = lb_commands_new();
+    in->versions = json_object();
+    if (!in->globals || !in->builtins || !in->cmds || !in->versions)
+        goto fail;
+    lb_error err = {0};
+    if (lb_interp_add_version(in, "labbook", LB_VERSION) < 0 ||
+        lb_interp_add_version(in, "labbook language", LB_LANGUAGE_VERSION) < 0 ||
+        lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 || add_blas_versions(in) < 0 ||
+        lb_register_builtin_functions(in, &err) < 0 || lb_register_builtin_commands(in, &err) < 0 ||
+        lb_register_expect_command(in, &err) < 0 ||
+        lb_register_plugin_commands(in, &err) < 0 || lb_register_plot_commands(in, &err) < 0 ||
+        lb_register_data_commands(in, &err) < 0 || lb_register_train_commands(in, &err) < 0 ||
+        lb_register_run_commands(in, &err) < 0) {
+        lb_error_clear(&err);
+        goto fail;
+    }
+    return in;
+fail:
+    lb_interp_free(in);
+    return NULL;
+}
+
+void lb_interp_free(lb_interp *in)
+{
+    if (!in)
+        return;
+    lb_decref(in->globals);
+    lb_decref(in->runs);
+    lb_decref(in->builtins);
+    lb_commands_free(in->cmds);
+    lb_registry_free(in->plugins); /* after the values that may hold plugin code */
+    json_decref(in->versions);
+    free(in);
+}
+
+void lb_interp_set_output(lb_interp *in, const lb_output *out)
+{
+    if (!in)
+        return;
+    if (out)
+        in->out = *out;
+    else
+        memset(&in->out, 0, sizeof in->out);
+}
+
+static int emit_result(lb_interp *in, lb_value *v, lb_error *err)
+{
+    if (!in->out.result || v->kind == LB_NONE)
+        return 0;
+    json_t *meta = NULL;
+    json_t *bundle = lb_value_bundle(v, &meta, err);
+    if (!bundle)
+        return -1;
+    in->out.result(in->out.ctx, bundle, meta);
+    json_decref(bundle);
+    json_decref(meta);
+    return 0;
+}
+
+int lb_interp_execute(lb_interp *in, const char *code, bool want_result, lb_error *err)
+{
+    if (!in)
+        return lb_error_set(err, "RuntimeError", 0, 0, "no interpreter");
+    if (lb_plugin_cell_is(code)) /* `%%plugin NAME`: the rest of the cell is C (plugin_cell.c) */
+        return lb_plugin_cell_execute(in, code, err);
+    lb_node *block = lb_parse(code ? code : "", in->cmds, err, NULL);
+    if (!block)
+        return -1;
+    int r = 0;
+    for (size_t i = 0; i < block->nkids; i++) {
+        const lb_node *s = block->kids[i];
+        if (lb_safe_point(in, err) < 0) {
+            lb_error_locate(err, s->line, s->col, s->span);
+            r = -1;
+            break;
+        }
+        bool last = i + 1 == block->nkids;
+        lb_value *v = NULL;
+        if (lb_exec(in, s, last && want_result ? &v : NULL, err) < 0) {
+            r = -1;
+            break;
+        }
+        if (v) {
+            int e = emit_result(in, v, err);
+            lb_decref(v);
+            if (e < 0) {
+                lb_error_locate(err, s->line, s->col, s->span);
+                r = -1;
+                break;
+            }
+        }
+    }
+    lb_node_free(block);
+    return r;
+}
+
+json_t *lb_interp_eval_bundle(lb_interp *in, const char *expr, lb_error *err)
+{
+    if (!in) {
+        lb_error_set(err, "RuntimeError", 0, 0, "no interpreter");
+        return NULL;
+    }
+    lb_node *n = lb_parse_expression(expr ? expr : "", err);
+    if (!n)
+        return NULL;
+    lb_value *v = lb_eval(in, n, err);
+    lb_node_free(n);
+    if (!v)
+        return NULL;
+    json_t *bundle = lb_value_bundle(v, NULL, err);
+    lb_decref(v);
+    return bundle;
+}
+
+/* ---- services (commands.h) --------------------------------------------------------------- */
+
+lb_commands *lb_interp_commands(lb_interp *in) { return in ? in->cmds : NULL; }
+
+int lb_interp_register_command(lb_interp *in, const lb_command *cmd, lb_error *err)
+{
+    if (!in)
+        return lb_error_set(err, "RegistrationError", 0, 0, "no interpreter");
+    return lb_commands_register(in->cmds, cmd, err);
+}
+
+int lb_interp_register_commands(lb_interp *in, const lb_command *cmds, size_t n, lb_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lb_interp_register_command(in, &cmds[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+int lb_interp_register_function(lb_interp *in, const char *name, const char *signature,
+                                const char *doc, lb_builtin_fn fn, void *data, lb_error *err)
+{
+    if (!in || !name || !fn)
+        return lb_error_set(err, "RegistrationError", 0, 0, "cannot register a function without a "
+                                                            "name or implementation");
+    if (lb_is_keyword(name))
+        return lb_error_set(err, "RegistrationError", 0, 0,
+                            "cannot register function '%s': it is a keyword", name);
+    if (lb_map_get(in->builtins, name))
+        return lb_error_set(err, "RegistrationError", 0, 0,
+                            "cannot register function '%s': a function of that name is already "
+                            "registered",
+                            name);
+    lb_value *f = lb_func_new(name, signature, doc, fn, data);
+    if (!f || lb_map_set_take(in->builtins, name, f) < 0)
+        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+    return 0;
+}
+
+lb_value *lb_interp_builtin(lb_interp *in, const char *name)
+{
+    return in ? lb_map_get(in->builtins, name) : NULL;
+}
+
+lb_value *lb_interp_builtins(lb_interp *in) { return in ? in->builtins : NULL; }
+
+lb_value *lb_interp_get(lb_interp *in, const char *name)
+{
+    return in ? lb_map_get(in->globals, name) : NULL;
+}
+
+int lb_interp_set(lb_interp *in, const char *name, lb_value *value)
+{
+    if (!in || !name || !value)
+        return -1;
+    return lb_map_set(in->globals, name, value);
+}
+
+bool lb_interp_del(lb_interp *in, const char *name)
+{
+    return in && lb_map_del(in->globals, name);
+}
+
+lb_value *lb_interp_globals(lb_interp *in) { return in ? in->globals : NULL; }
+
+double lb_interp_seed(lb_interp *in, bool *is_set)
+{
+    if (is_set)
+        *is_set = in && in->seed_set;
+    return in && in->seed_set ? in->seed : 0;
+}
+
+void lb_interp_set_seed(lb_interp *in, double seed)
+{
+    if (!in)
+        return;
+    in->seed = seed;
+    in->seed_set = true;
+}
+
+int lb_interp_add_version(lb_interp *in, const char *library, const char *version)
+{
+    if (!in || !library || !version)
+        return -1;
+    return json_object_set_new(in->versions, library, json_string(version));
+}
+
+json_t *lb_interp_versions(lb_interp *in) { return in ? in->versions : NULL; }
+
+const lb_output *lb_interp_output(lb_interp *in) { return in ? &in->out : NULL; }
+
+void lb_emit_stream(lb_interp *in, lb_stream which, const char *text, size_t len)
+{
+    if (in && in->out.stream && len)
+        in->out.stream(in->out.ctx, which, text, len);
+}
+
+void lb_emit_display(lb_interp *in, json_t *data, json_t *metadata, const char *display_id,
+                     bool update)
+{
+    if (in && in->out.display)
+        in->out.display(in->out.ctx, data, metadata, display_id, update);
+}
+
+int lb_emit_table(lb_interp *in, lb_table *t, lb_error *err)
+{
+    json_t *b = lb_table_bundle(t);
+    lb_table_free(t);
+    if (!b)
+        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+    lb_emit_display(in, b, NULL, NULL, false);
+    json_decref(b);
+    return 0;
+}
+
+void lb_emit_clear(lb_interp *in, bool wait)
+{
+    if (in && in->out.clear)
+        in->out.clear(in->out.ctx, wait);
+}
+
+void lb_emit_page(lb_interp *in, json_t *data)
+{
+    if (in && in->out.page)
+        in->out.page(in->out.ctx, data);
+}

@@ -1,0 +1,159 @@
+/* value.h — the values of the labbook language: refcounted none, bool, number, string, list,
+ * map (insertion-ordered), builtin function and the open "object" kind, whose class vtable
+ * lets later code (models, datasets, runs, plots) add types without touching the evaluator.
+ *
+ * Ownership: every function returning lb_value* returns a NEW reference (release it with
+ * lb_decref); arguments are borrowed unless the name says "take"/"steal". */
+#ifndef LB_VALUE_H
+#define LB_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "base/error.h"
+
+typedef struct lb_interp lb_interp;
+
+typedef enum {
+    LB_NONE,
+    LB_BOOL,
+    LB_NUM,
+    LB_STR,
+    LB_LIST,
+    LB_MAP,
+    LB_FUNC,
+    LB_OBJECT
+} lb_kind;
+
+typedef struct lb_value lb_value;
+
+/* A builtin function: positional args (borrowed), keyword args as a map (borrowed, NULL when
+ * none were given). Returns a new reference, or NULL with *err set (no position needed: the
+ * evaluator adds the call's position). */
+typedef lb_value *(*lb_builtin_fn)(lb_interp *in, lb_value **args, size_t nargs, lb_value *kwargs,
+                                   void *data, lb_error *err);
+
+/* The class of an object value. Only name is required. */
+typedef struct lb_class {
+    const char *name;                       /* type name shown by type() and vars */
+    void (*free)(void *data);               /* releases the object's data */
+    /* malloc'd text repr; NULL = "<name object>" */
+    char *(*repr)(const lb_value *self);
+    /* optional rich display: adds mimes (text/html, image/png, ...) to bundle and optionally
+     * to metadata; text/plain is set by the caller from repr. Returns 0 or -1 with *err. */
+    int (*display)(const lb_value *self, json_t *bundle, json_t *metadata, lb_error *err);
+    /* optional member lookup `obj.name`: new reference, or NULL with *err set */
+    lb_value *(*member)(lb_value *self, const char *name, lb_error *err);
+    /* optional: the member names (for completion), a new JSON array of strings */
+    json_t *(*members)(const lb_value *self);
+    /* optional `save VALUE "file"` (plot_commands.c): writes the value to path, in a format
+     * the class chooses (e.g. by the extension), atomically (a temporary file renamed into
+     * place). Returns 0, or -1 with *err set (IOError naming the path, ValueError...). */
+    int (*save)(const lb_value *self, const char *path, lb_error *err);
+} lb_class;
+
+typedef struct lb_map_entry {
+    char *key;
+    lb_value *value;
+} lb_map_entry;
+
+struct lb_value {
+    int refs;  /* < 0: immortal (none, true, false) */
+    lb_kind kind;
+    union {
+        bool b;
+        double num;
+        struct {
+            char *s;    /* NUL-terminated, UTF-8 */
+            size_t len; /* bytes */
+        } str;
+        struct {
+            lb_value **items;
+            size_t len, cap;
+        } list;
+        struct {
+            lb_map_entry *entries;
+            size_t len, cap;
+        } map;
+        struct {
+            const char *name;
+            const char *signature; /* "len(x)" */
+            const char *doc;       /* one-line doc */
+            lb_builtin_fn fn;
+            void *data;
+            lb_value *self; /* a bound method's object (owned; fn receives it as data) */
+        } func;
+        struct {
+            const lb_class *cls;
+            void *data;
+        } obj;
+    } u;
+};
+
+/* Constructors (NULL only when out of memory). */
+lb_value *lb_none(void);
+lb_value *lb_bool(bool b);
+lb_value *lb_num(double x);
+lb_value *lb_str(const char *s);
+lb_value *lb_strn(const char *s, size_t len);
+lb_value *lb_str_take(char *s); /* takes ownership of a malloc'd NUL-terminated string */
+lb_value *lb_list_new(void);
+lb_value *lb_map_new(void);
+lb_value *lb_func_new(const char *name, const char *signature, const char *doc, lb_builtin_fn fn,
+                      void *data);
+lb_value *lb_object_new(const lb_class *cls, void *data); /* on OOM, cls->free(data) is called */
+/* A method bound to an object (what a class's member() returns for `runs.best`): fn is called
+ * with data = self, which the function value keeps alive (a new reference is taken). */
+lb_value *lb_method_new(const char *name, const char *signature, const char *doc, lb_builtin_fn fn,
+                        lb_value *self);
+/* The data of v when it is an object of class cls, else NULL (for lb_X_from_value). */
+void *lb_object_data(const lb_value *v, const lb_class *cls);
+
+lb_value *lb_incref(lb_value *v); /* returns v; NULL-safe */
+void lb_decref(lb_value *v);      /* NULL-safe */
+
+/* Lists. append/set take a new reference of item (the caller keeps its own). */
+int lb_list_append(lb_value *list, lb_value *item);
+int lb_list_append_take(lb_value *list, lb_value *item); /* steals item (also on failure) */
+size_t lb_list_len(const lb_value *list);
+lb_value *lb_list_get(const lb_value *list, size_t i); /* borrowed */
+
+/* Maps: string keys, insertion order kept; set replaces in place. */
+int lb_map_set(lb_value *map, const char *key, lb_value *value);
+int lb_map_set_take(lb_value *map, const char *key, lb_value *value); /* steals value */
+lb_value *lb_map_get(const lb_value *map, const char *key); /* borrowed, NULL if absent */
+bool lb_map_del(lb_value *map, const char *key);
+size_t lb_map_len(const lb_value *map);
+
+/* Names and conversions. */
+const char *lb_type_name(const lb_value *v); /* "number", "string", "model", ... */
+bool lb_truthy(const lb_value *v);
+/* Structural equality: 1 equal, 0 not, -1 with *err set when the values are nested too
+ * deeply to compare. */
+int lb_equal(const lb_value *a, const lb_value *b, lb_error *err);
+bool lb_is_int(const lb_value *v); /* a number with an integral value */
+
+/* Text forms (malloc'd; NULL only on OOM): repr quotes strings, str prints them raw. */
+char *lb_repr(const lb_value *v);
+char *lb_to_text(const lb_value *v);
+/* The shortest text that round-trips a double; integers without a decimal point. buf >= 32. */
+void lb_format_number(double x, char *buf, size_t size);
+/* A count with thousands separators: "1,234,567". */
+void lb_format_count(int64_t x, char *buf, size_t n);
+/* A tensor shape as text, "[2, 3]", cut to fit buf. */
+void lb_format_shape(int ndim, const int64_t *shape, char *buf, size_t n);
+/* A tensor shape as a list of numbers (new reference; NULL on OOM). */
+lb_value *lb_shape_list(int ndim, const int64_t *shape);
+/* A repr cut to at most max_cp code points with "..." (for summaries). */
+char *lb_repr_short(const lb_value *v, size_t max_cp);
+
+/* The mime bundle of a value (text/plain plus the object's rich display), a new JSON object.
+ * metadata_out (optional) receives a new metadata object or NULL. NULL with *err on failure. */
+json_t *lb_value_bundle(const lb_value *v, json_t **metadata_out, lb_error *err);
+
+/* Utility: number of UTF-8 code points in s[0..len). */
+size_t lb_str_codepoints(const char *s, size_t len);
+
+#endif
