@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "lang/commands.h"
+#include "cli/labbook.h"
 #include "lang/interp.h"
 #include "ops.h"
 #include "host/plugins.h"
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
         die(argv[2], "cannot read the data");
     fclose(f);
 
-    lb_interp *in = lb_interp_new(NULL);
+    lb_interp *in = lb_labbook_new(NULL);
     lb_error err = {0};
     if (!in || lb_interp_execute(in,
                                  "use mlp\nuse cnn\n"

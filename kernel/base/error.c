@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "base/error.h"
-#include "lang/interp.h"
 #include "base/strbuf.h"
 
 int lb_error_vset(lb_error *err, const char *ename, int line, int col, const char *fmt, va_list ap)

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <jansson.h>
 
 typedef struct lb_error {
     char ename[48];  /* "SyntaxError", "NameError", "TypeError", "ValueError", "Interrupted", ... */
@@ -28,5 +29,7 @@ void lb_error_clear(lb_error *err);   /* frees evalue, zeroes the struct */
  * the place (source_name, line, column), the offending line of `code` and a caret under the
  * column. interp.h has the Jupyter form (a JSON array of the same lines). */
 char *lb_error_format(const lb_error *err, const char *code, const char *source_name);
+/* The same lines as a JSON array of strings, one item a line (Jupyter's `traceback`). */
+json_t *lb_error_traceback_json(const lb_error *err, const char *code);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/labbook.h"
 #include "lang/interp.h"
 #include "jupyter/kernelspec.h"
 #include "ops.h"
@@ -61,7 +62,7 @@ static int cmd_kernel(int argc, char **argv)
             return usage_error("kernel: unknown argument '%s'", argv[i]);
     }
     if (!file || !*file) return usage_error("%s", "kernel: missing -f CONNECTION_FILE");
-    return lb_server_run(file, NULL);
+    return lb_server_run(file, NULL, lb_labbook_new);
 }
 
 static int cmd_run(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/labbook.h"
 #include "lang/interp.h"
 
 typedef struct shown {
@@ -423,7 +424,7 @@ int lb_run_script(const char *path, const char *out_dir)
     }
     lb_output out = {.ctx = &r, .stream = r_stream, .display = r_display, .result = r_result,
                      .clear = r_clear, .page = r_page, .ask = r_ask, .flush = r_flush};
-    lb_interp *in = lb_interp_new(&out);
+    lb_interp *in = lb_labbook_new(&out);
     if (!in) {
         sigaction(SIGINT, &old, NULL);
         free(code);

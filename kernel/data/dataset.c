@@ -11,7 +11,8 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 
-#include "lang/commands.h"
+#include "base/format.h"
+#include "base/suggest.h"
 #include "data/dataset.h"
 #include "ops.h"
 

@@ -30,7 +30,6 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "lang/value.h"
 
 /* ---- splits and data sets -------------------------------------------------------------------- */
 
@@ -200,13 +199,5 @@ int lb_csv_open_text(lb_csv *c, const char *text, size_t len, const char *name, 
 /* The next row: 1 with cells/ncells/row_line set, 0 at the end, -1 with *err. */
 int lb_csv_next(lb_csv *c, lb_error *err);
 void lb_csv_close(lb_csv *c);
-
-/* ---- labbook values (data_values.c) ------------------------------------------------------------ */
-
-/* A new `dataset` value owning ds (freed on failure). */
-lb_value *lb_dataset_value_new(lb_dataset *ds, lb_error *err);
-/* The data set behind a labbook value: a dataset (`f`: *split = NULL) or one of its splits
- * (`f.test`). false when v is neither. Either out pointer may be NULL. */
-bool lb_data_from_value(const lb_value *v, lb_dataset **ds, const lb_split **split);
 
 #endif

@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "base/fileio.h"
 #include "lang/parser.h"
 #include "host/plugins.h"

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "lang/parser.h"
 #include "host/plugin_impl.h"
 #include "render/table.h"

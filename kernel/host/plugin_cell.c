@@ -25,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "host/plugin_impl.h"
 #include "base/strbuf.h"
 
@@ -81,15 +82,6 @@ static const char *first_line(const char *code, int *lineno)
     while (*p == ' ' || *p == '\t')
         p++;
     return p;
-}
-
-bool lb_plugin_cell_is(const char *code)
-{
-    if (!code)
-        return false;
-    int ln;
-    const char *p = first_line(code, &ln);
-    return strncmp(p, "%%plugin", 8) == 0 && (p[8] == '\0' || isspace((unsigned char)p[8]));
 }
 
 typedef struct {

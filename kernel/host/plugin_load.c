@@ -21,7 +21,8 @@
 
 #include <openssl/evp.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "lang/parser.h"
 #include "host/plugin_impl.h"
 #include "render/table.h"
@@ -56,7 +57,9 @@ void lb_plugin_unref(lbp_plugin *p)
     free(p);
 }
 
-lb_registry *lb_interp_registry(lb_interp *in) { return in ? in->plugins : NULL; }
+/* The registry is the plugins module's state in the interpreter (lang/module.h). */
+#define REGISTRY_KEY "plugins"
+lb_registry *lb_interp_registry(lb_interp *in) { return in ? lb_interp_state(in, REGISTRY_KEY) : NULL; }
 
 static lb_registry *registry_new(lb_interp *in)
 {
@@ -1057,7 +1060,7 @@ void lb_registry_free(lb_registry *reg)
 
 /* ---- help, inspection, completion -------------------------------------------------------------- */
 
-bool lb_plugins_doc(lb_interp *in, const char *name, char **plain, char **markdown)
+static bool plugins_doc(lb_interp *in, const char *name, char **plain, char **markdown)
 {
     type_rec *r = lb_registry_type_rec(lb_interp_registry(in), name);
     if (!r)
@@ -1099,13 +1102,18 @@ bool lb_plugins_doc(lb_interp *in, const char *name, char **plain, char **markdo
     return *plain != NULL;
 }
 
-const lbp_param *lb_plugins_call_params(lb_interp *in, const char *fname)
+static json_t *call_params(lb_interp *in, const char *fname)
 {
     type_rec *r = lb_registry_type_rec(lb_interp_registry(in), fname);
-    return r ? r->t->params : NULL;
+    if (!r)
+        return NULL;
+    json_t *names = json_array();
+    for (const lbp_param *p = r->t->params; names && p && p->name; p++)
+        json_array_append_new(names, json_string(p->name));
+    return names;
 }
 
-json_t *lb_plugins_complete_arg(lb_interp *in, const char *command)
+static json_t *complete_arg(lb_interp *in, const char *command)
 {
     (void)in;
     if (!command || strcmp(command, "use") != 0)
@@ -1241,10 +1249,15 @@ static const lb_command plugin_commands[] = {
      .min_args = 0, .max_args = 0, .hint = LB_ARGS_NONE, .handler = cmd_plugins},
 };
 
-int lb_register_plugin_commands(lb_interp *in, lb_error *err)
+static void registry_free(void *reg) { lb_registry_free(reg); }
+
+static int plugins_init(lb_interp *in, lb_error *err)
 {
-    if (!in->plugins && !(in->plugins = registry_new(in)))
+    lb_registry *reg = registry_new(in);
+    if (!reg || lb_interp_set_state(in, REGISTRY_KEY, reg, registry_free) < 0) {
+        free(reg);
         return oom(err);
+    }
     char abi[16];
     snprintf(abi, sizeof abi, "%d", LBP_ABI_VERSION);
     if (lb_interp_add_version(in, "labbook plugin ABI", abi) < 0)
@@ -1254,3 +1267,13 @@ int lb_register_plugin_commands(lb_interp *in, lb_error *err)
         return -1;
     return lb_register_model_commands(in, err);
 }
+
+const lb_module lb_plugins_module = {
+    .name = "plugins",
+    .init = plugins_init,
+    .doc = plugins_doc,
+    .complete_arg = complete_arg,
+    .call_params = call_params,
+    .cell_magic = "%%plugin",
+    .run_cell = lb_plugin_cell_execute,
+};

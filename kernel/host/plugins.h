@@ -18,6 +18,7 @@
 #include "labbook_plugin.h"
 #include "base/error.h"
 #include "ops.h"
+#include "lang/module.h"
 #include "lang/value.h"
 
 typedef struct lb_interp lb_interp;
@@ -26,10 +27,11 @@ typedef struct lb_model lb_model;
 
 /* ---- registry (plugin_load.c) -------------------------------------------------------------- */
 
-/* Registers `use`, `plugins`, `model`, `params` and `sequential(...)`; creates the registry. */
-int lb_register_plugin_commands(lb_interp *in, lb_error *err);
+/* The plugins module (lang/module.h): registers `use`, `plugins`, `model`, `params` and
+ * `sequential(...)`, keeps the registry as its state, documents and completes plugin types. */
+extern const struct lb_module lb_plugins_module;
 lb_registry *lb_interp_registry(lb_interp *in);
-void lb_registry_free(lb_registry *reg); /* unloads everything (called by lb_interp_free) */
+void lb_registry_free(lb_registry *reg); /* unloads everything (the module state's free) */
 
 /* `use NAME`: LABBOOK_PLUGIN_PATH (':'-separated), then the install directory, then the
  * build tree. Already loaded: 0 and nothing happens. *loaded (optional) is set when the
@@ -52,16 +54,6 @@ const lbp_type *lb_registry_type(lb_interp *in, const char *name);
 size_t lb_registry_ntypes(lb_interp *in);
 const lbp_type *lb_registry_type_at(lb_interp *in, size_t i);
 
-/* ---- front-end hooks (help, inspection, completion) ---------------------------------------- */
-
-/* The documentation of a plugin type (plain, markdown; malloc'd), or false when name is not
- * one. */
-bool lb_plugins_doc(lb_interp *in, const char *name, char **plain, char **markdown);
-/* Words a command's arguments complete to, for the commands of the plugin subsystem
- * (`use`: the plugin names found in the search path); a new JSON array, or NULL. */
-json_t *lb_plugins_complete_arg(lb_interp *in, const char *command);
-/* The parameter names of the plugin type called `fname`, or NULL. */
-const lbp_param *lb_plugins_call_params(lb_interp *in, const char *fname);
 
 /* ---- checked arguments (plugin_args.c) ---------------------------------------------------- */
 
@@ -167,8 +159,6 @@ int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *
 
 /* ---- %%plugin cells (plugin_cell.c) ----------------------------------------------------------- */
 
-/* Whether the cell's first non-blank line starts with `%%plugin`. */
-bool lb_plugin_cell_is(const char *code);
 /* Compiles the cell with the system C compiler, checks every type it registers in a forked
  * process (crash, hang, gradients) and loads it in place of an earlier plugin of that name.
  * Errors: CompileError (the compiler's messages, at the cell's line numbers), PluginError,

@@ -41,6 +41,7 @@ typedef struct server {
     lb_jupyter_io io;
     bool io_ready;
     lb_interp *interp;
+    lb_interp_factory new_interp; /* the entry point's (cli/labbook.c): the language and its modules */
     lb_history *history;
     int execution_count;
     volatile int stopping;
@@ -740,7 +741,7 @@ static int start(server *s, const char *connection_file, const char *history_pat
     }
     if (herr[0]) logmsg("%s", herr);
     lb_output out = lb_jupyter_output(&s->io);
-    if (!(s->interp = lb_interp_new(&out))) {
+    if (!(s->interp = s->new_interp(&out))) {
         snprintf(err, n, "cannot create the interpreter (out of memory)");
         return -1;
     }
@@ -772,10 +773,11 @@ static int start(server *s, const char *connection_file, const char *history_pat
     return 0;
 }
 
-int lb_server_run(const char *connection_file, const char *history_path)
+int lb_server_run(const char *connection_file, const char *history_path, lb_interp_factory new_interp)
 {
     server srv;
     memset(&srv, 0, sizeof srv);
+    srv.new_interp = new_interp ? new_interp : lb_interp_new;
     srv.wake[0] = srv.wake[1] = srv.quit[0] = srv.quit[1] = -1;
     server *s = &srv;
     char err[512] = "";

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "lang/eval.h"
-#include "host/plugins.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "render/table.h"
 #include "base/strbuf.h"
 
@@ -272,7 +272,7 @@ static int cmd_help(lb_cmd_call *call, lb_error *err)
     if (c) {
         plain = lb_command_doc_text(c);
         md = lb_command_doc_markdown(c);
-    } else if (!v && lb_plugins_doc(in, name, &plain, &md)) {
+    } else if (!v && lb_modules_doc(in, name, &plain, &md)) {
         /* a layer or model type of a plugin: its parameter schema */
     } else if (v) {
         char *r = lb_repr_short(v, 2000);

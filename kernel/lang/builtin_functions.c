@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 
 #define MAX_RANGE 1000000 /* about 40 MB of numbers */
 

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "base/suggest.h"
 #include "lang/ast.h"
 #include "base/error.h"
 #include "lang/output.h"
@@ -123,10 +124,6 @@ bool lb_param_type_ok(lb_param_type t, const lb_value *v);
 char *lb_command_doc_text(const lb_command *cmd);
 char *lb_command_doc_markdown(const lb_command *cmd);
 
-/* Edit distance (Damerau, optimal string alignment) and the "did you mean" choice: the
- * closest candidate close enough to be a likely typo of name, or NULL. */
-int lb_edit_distance(const char *a, const char *b);
-const char *lb_suggest(const char *name, const char *const *candidates, size_t n);
 
 /* ---- helpers for handlers --------------------------------------------------------------- */
 
@@ -176,17 +173,12 @@ const lb_output *lb_interp_output(lb_interp *in);
 void lb_emit_stream(lb_interp *in, lb_stream which, const char *text, size_t len);
 void lb_emit_display(lb_interp *in, json_t *data, json_t *metadata, const char *display_id,
                      bool update);
+/* Sets a cell of table t (render/table.h) from a value: numbers formatted with
+ * lb_table_format_number, strings raw, none empty, anything else as its repr. */
+int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v);
 /* Shows table t (table.h) as display_data and frees it: 0, or -1 with a MemoryError. */
 int lb_emit_table(lb_interp *in, lb_table *t, lb_error *err);
 void lb_emit_clear(lb_interp *in, bool wait);
 void lb_emit_page(lb_interp *in, json_t *data);
-
-/* Registers the v0 commands and builtin functions (builtin_commands.c, builtin_functions.c). */
-int lb_register_builtin_commands(lb_interp *in, lb_error *err);
-int lb_register_builtin_functions(lb_interp *in, lb_error *err);
-/* Registers `expect CONDITION ["message"]` (expect.c). */
-int lb_register_expect_command(lb_interp *in, lb_error *err);
-/* Registers fashion_mnist(), idx(), csv() and `samples` (data_values.c, dataset.h). */
-int lb_register_data_commands(lb_interp *in, lb_error *err);
 
 #endif

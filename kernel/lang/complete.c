@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "lang/parser.h"
-#include "host/plugins.h"
 
 lb_code_status lb_interp_is_complete(lb_interp *in, const char *code)
 {
-    if (lb_plugin_cell_is(code))
+    if (lb_modules_cell(in, code))
         return LB_CODE_COMPLETE; /* C for the compiler, not labbook: never held back */
     lb_error err = {0};
     bool incomplete = false;
@@ -192,7 +192,7 @@ json_t *lb_interp_complete(lb_interp *in, const char *code, size_t cursor, size_
     size_t len = strlen(code);
     if (cursor > len)
         cursor = len;
-    if (lb_plugin_cell_is(code)) {
+    if (lb_modules_cell(in, code)) {
         *start = *end = cursor; /* a %%plugin cell is C: no labbook completion */
         return json_array();
     }
@@ -282,7 +282,7 @@ json_t *lb_interp_complete(lb_interp *in, const char *code, size_t cursor, size_
                 offer(&m, key);
             }
             /* commands of the plugin subsystem with their own words (`use` -> plugin names) */
-            json_t *words = lb_plugins_complete_arg(in, cmd->name);
+            json_t *words = lb_modules_complete_arg(in, cmd->name);
             size_t wi;
             json_t *w;
             json_array_foreach(words, wi, w)
@@ -330,12 +330,16 @@ json_t *lb_interp_complete(lb_interp *in, const char *code, size_t cursor, size_
             while (fs2 > ls && name_char(code[fs2 - 1]))
                 fs2--;
             char *fname = fs2 < fe2 ? strndup(code + fs2, fe2 - fs2) : NULL;
-            const lbp_param *pp = fname ? lb_plugins_call_params(in, fname) : NULL;
-            for (; pp && pp->name; pp++) {
+            json_t *pp = fname ? lb_modules_call_params(in, fname) : NULL;
+            size_t pi;
+            json_t *pn;
+            json_array_foreach(pp, pi, pn)
+            {
                 char key[128];
-                snprintf(key, sizeof key, "%s=", pp->name);
+                snprintf(key, sizeof key, "%s=", json_string_value(pn));
                 offer(&m, key);
             }
+            json_decref(pp);
             free(fname);
         }
     }
@@ -354,7 +358,7 @@ done:
 
 json_t *lb_interp_inspect(lb_interp *in, const char *code, size_t cursor, int detail_level)
 {
-    if (!in || !code || lb_plugin_cell_is(code))
+    if (!in || !code || lb_modules_cell(in, code))
         return NULL;
     size_t len = strlen(code);
     if (cursor > len)
@@ -410,7 +414,7 @@ json_t *lb_interp_inspect(lb_interp *in, const char *code, size_t cursor, int de
     if (cmd && (first_word || !var)) {
         plain = lb_command_doc_text(cmd);
         md = lb_command_doc_markdown(cmd);
-    } else if (!var && lb_plugins_doc(in, name, &plain, &md)) {
+    } else if (!var && lb_modules_doc(in, name, &plain, &md)) {
         /* a layer or model type of a plugin */
     } else if (var) {
         char *r = detail_level > 0 ? lb_repr(var) : lb_repr_short(var, 2000);

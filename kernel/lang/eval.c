@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "lang/parser.h"
 
 #define MAX_ITEMS 10000000 /* largest list/string a single operation may build */

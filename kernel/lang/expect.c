@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lang/eval.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "lang/parser.h"
 #include "base/strbuf.h"
 

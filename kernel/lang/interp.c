@@ -1,29 +1,22 @@
-/* interp.c — the interpreter object behind interp.h: creation (built-in commands and
- * functions registered), running cells statement by statement with safe points, the value
- * of the last bare expression, user_expressions, and the services commands use (commands.h). */
+/* interp.c — the interpreter object behind interp.h: creation (the language's own commands
+ * and functions registered; the modules come from the entry point, module.h), running cells
+ * statement by statement with safe points, the value of the last bare expression,
+ * user_expressions, and the services commands use (commands.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lang/eval.h"
-#include "ops.h"
+#include "lang/interp.h"
+#include "lang/interp_state.h"
 #include "lang/parser.h"
-#include "render/plot.h"
-#include "host/plugins.h"
 #include "render/table.h"
-#include "train/train.h"
 
-/* OpenBLAS (version and file), the kernel it runs and why, the CPU: results depend on them. */
-static int add_blas_versions(lb_interp *in)
-{
-    const lb_blas_info *b = lb_blas_info_get();
-    char lib[512], core[320];
-    snprintf(lib, sizeof lib, "%s (%s)", b->version[0] ? b->version : "?", b->library[0] ? b->library : "?");
-    lb_blas_summary(core, sizeof core);
-    if (lb_interp_add_version(in, "openblas", lib) < 0 || lb_interp_add_version(in, "blas", core) < 0)
-        return -1;
-    return lb_interp_add_version(in, "cpu", b->cpu);
-}
+struct lb_state {
+    char *key;
+    void *state;
+    void (*free_fn)(void *);
+    struct lb_state *next;
+};
 
 lb_interp *lb_interp_new(const lb_output *out)
 {
@@ -41,12 +34,9 @@ lb_interp *lb_interp_new(const lb_output *out)
     lb_error err = {0};
     if (lb_interp_add_version(in, "labbook", LB_VERSION) < 0 ||
         lb_interp_add_version(in, "labbook language", LB_LANGUAGE_VERSION) < 0 ||
-        lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 || add_blas_versions(in) < 0 ||
+        lb_interp_add_version(in, "jansson", jansson_version_str()) < 0 ||
         lb_register_builtin_functions(in, &err) < 0 || lb_register_builtin_commands(in, &err) < 0 ||
-        lb_register_expect_command(in, &err) < 0 ||
-        lb_register_plugin_commands(in, &err) < 0 || lb_register_plot_commands(in, &err) < 0 ||
-        lb_register_data_commands(in, &err) < 0 || lb_register_train_commands(in, &err) < 0 ||
-        lb_register_run_commands(in, &err) < 0) {
+        lb_register_expect_command(in, &err) < 0) {
         lb_error_clear(&err);
         goto fail;
     }
@@ -61,12 +51,104 @@ void lb_interp_free(lb_interp *in)
     if (!in)
         return;
     lb_decref(in->globals);
-    lb_decref(in->runs);
     lb_decref(in->builtins);
     lb_commands_free(in->cmds);
-    lb_registry_free(in->plugins); /* after the values that may hold plugin code */
+    /* the modules' states after the values that may depend on them (plugin code), newest
+     * first */
+    for (struct lb_state *st = in->states, *next; st; st = next) {
+        next = st->next;
+        if (st->free_fn)
+            st->free_fn(st->state);
+        free(st->key);
+        free(st);
+    }
     json_decref(in->versions);
     free(in);
+}
+
+int lb_interp_add_modules(lb_interp *in, const lb_module *const *modules, size_t n, lb_error *err)
+{
+    in->modules = modules;
+    in->nmodules = n;
+    for (size_t i = 0; i < n; i++)
+        if (modules[i]->init && modules[i]->init(in, err) < 0)
+            return -1;
+    return 0;
+}
+
+size_t lb_interp_nmodules(const lb_interp *in) { return in ? in->nmodules : 0; }
+const lb_module *lb_interp_module(const lb_interp *in, size_t i)
+{
+    return in && i < in->nmodules ? in->modules[i] : NULL;
+}
+
+bool lb_modules_doc(lb_interp *in, const char *name, char **plain, char **markdown)
+{
+    for (size_t i = 0; i < in->nmodules; i++)
+        if (in->modules[i]->doc && in->modules[i]->doc(in, name, plain, markdown))
+            return true;
+    return false;
+}
+
+json_t *lb_modules_complete_arg(lb_interp *in, const char *command)
+{
+    json_t *all = json_array();
+    for (size_t i = 0; all && i < in->nmodules; i++) {
+        json_t *w = in->modules[i]->complete_arg ? in->modules[i]->complete_arg(in, command) : NULL;
+        if (w)
+            json_array_extend(all, w);
+        json_decref(w);
+    }
+    return all;
+}
+
+json_t *lb_modules_call_params(lb_interp *in, const char *fname)
+{
+    for (size_t i = 0; i < in->nmodules; i++) {
+        json_t *p = in->modules[i]->call_params ? in->modules[i]->call_params(in, fname) : NULL;
+        if (p)
+            return p;
+    }
+    return NULL;
+}
+
+const lb_module *lb_modules_cell(const lb_interp *in, const char *code)
+{
+    if (!in || !code)
+        return NULL;
+    const char *p = code; /* the first non-blank line, its indentation skipped */
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    for (size_t i = 0; i < in->nmodules; i++) {
+        const char *m = in->modules[i]->cell_magic;
+        size_t n = m ? strlen(m) : 0;
+        if (n && in->modules[i]->run_cell && strncmp(p, m, n) == 0 &&
+            (p[n] == '\0' || p[n] == ' ' || p[n] == '\t' || p[n] == '\r' || p[n] == '\n'))
+            return in->modules[i];
+    }
+    return NULL;
+}
+
+int lb_interp_set_state(lb_interp *in, const char *key, void *state, void (*free_fn)(void *))
+{
+    struct lb_state *st = calloc(1, sizeof *st);
+    if (!st || !(st->key = strdup(key))) {
+        free(st);
+        return -1;
+    }
+    st->state = state;
+    st->free_fn = free_fn;
+    st->next = in->states;
+    in->states = st;
+    return 0;
+}
+
+void *lb_interp_state(const lb_interp *in, const char *key)
+{
+    for (const struct lb_state *st = in ? in->states : NULL; st; st = st->next)
+        if (strcmp(st->key, key) == 0)
+            return st->state;
+    return NULL;
 }
 
 void lb_interp_set_output(lb_interp *in, const lb_output *out)
@@ -97,8 +179,9 @@ int lb_interp_execute(lb_interp *in, const char *code, bool want_result, lb_erro
 {
     if (!in)
         return lb_error_set(err, "RuntimeError", 0, 0, "no interpreter");
-    if (lb_plugin_cell_is(code)) /* `%%plugin NAME`: the rest of the cell is C (plugin_cell.c) */
-        return lb_plugin_cell_execute(in, code, err);
+    const lb_module *magic = lb_modules_cell(in, code);
+    if (magic) /* `%%plugin NAME`: the rest of the cell is C (host/plugin_cell.c) */
+        return magic->run_cell(in, code, err);
     lb_node *block = lb_parse(code ? code : "", in->cmds, err, NULL);
     if (!block)
         return -1;

@@ -32,9 +32,6 @@ int lb_interp_execute(lb_interp *in, const char *code, bool want_result, lb_erro
  * holding at least text/plain; NULL with *err set on failure. */
 json_t *lb_interp_eval_bundle(lb_interp *in, const char *expr, lb_error *err);
 
-/* The traceback of an error as a JSON array of strings (Jupyter's `traceback`): the same lines
- * as lb_error_format, one array item a line. */
-json_t *lb_error_traceback_json(const lb_error *err, const char *code);
 
 /* ---- Interrupts and safe points --------------------------------------------------------
  * lb_interrupt_request() is async-signal-safe: the SIGINT handler and the control thread's

@@ -488,3 +488,12 @@ fail:
     lb_tokens_free(out);
     return -1;
 }
+
+bool lb_is_keyword(const char *name)
+{
+    static const char *const kw[] = {"true", "false", "none", "and", "or", "not"};
+    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++)
+        if (strcmp(name, kw[i]) == 0)
+            return true;
+    return false;
+}

@@ -46,4 +46,8 @@ void lb_tokens_free(lb_tokens *toks);
 
 const char *lb_tok_kind_name(lb_tok_kind k); /* "name", "number", "'+'", ... */
 
+/* true for the reserved words true, false, none, and, or, not (the lexer's keywords: they can
+ * name no variable, command or parameter) */
+bool lb_is_keyword(const char *name);
+
 #endif

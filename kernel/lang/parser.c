@@ -20,15 +20,6 @@ typedef struct {
     int depth;
 } parser;
 
-bool lb_is_keyword(const char *name)
-{
-    static const char *const kw[] = {"true", "false", "none", "and", "or", "not"};
-    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++)
-        if (strcmp(name, kw[i]) == 0)
-            return true;
-    return false;
-}
-
 void lb_node_free(lb_node *n)
 {
     if (!n)

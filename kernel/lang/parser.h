@@ -18,7 +18,4 @@ lb_node *lb_parse(const char *code, const struct lb_commands *cmds, lb_error *er
 /* Parses a single expression (the whole text). */
 lb_node *lb_parse_expression(const char *code, lb_error *err);
 
-/* true for the reserved words true, false, none, and, or, not */
-bool lb_is_keyword(const char *name);
-
 #endif

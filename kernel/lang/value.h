@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "base/format.h"
 
 typedef struct lb_interp lb_interp;
 
@@ -138,12 +139,6 @@ bool lb_is_int(const lb_value *v); /* a number with an integral value */
 /* Text forms (malloc'd; NULL only on OOM): repr quotes strings, str prints them raw. */
 char *lb_repr(const lb_value *v);
 char *lb_to_text(const lb_value *v);
-/* The shortest text that round-trips a double; integers without a decimal point. buf >= 32. */
-void lb_format_number(double x, char *buf, size_t size);
-/* A count with thousands separators: "1,234,567". */
-void lb_format_count(int64_t x, char *buf, size_t n);
-/* A tensor shape as text, "[2, 3]", cut to fit buf. */
-void lb_format_shape(int ndim, const int64_t *shape, char *buf, size_t n);
 /* A tensor shape as a list of numbers (new reference; NULL on OOM). */
 lb_value *lb_shape_list(int ndim, const int64_t *shape);
 /* A repr cut to at most max_cp code points with "..." (for summaries). */

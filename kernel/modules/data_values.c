@@ -10,7 +10,8 @@
 #include <zlib.h>
 
 #include "lang/commands.h"
-#include "data/dataset.h"
+#include "modules/modules.h"
+#include "modules/data_values.h"
 #include "render/plot.h"
 #include "train/train.h"
 #include "base/strbuf.h"
@@ -1001,7 +1002,7 @@ static const lb_command samples_cmd = {
     .handler = cmd_samples,
 };
 
-int lb_register_data_commands(lb_interp *in, lb_error *err)
+static int register_data_commands(lb_interp *in, lb_error *err)
 {
     if (lb_interp_add_version(in, "zlib", zlibVersion()) < 0)
         return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
@@ -1032,3 +1033,5 @@ int lb_register_data_commands(lb_interp *in, lb_error *err)
         return -1;
     return lb_interp_register_command(in, &samples_cmd, err);
 }
+
+const lb_module lb_data_module = {.name = "data", .init = register_data_commands};

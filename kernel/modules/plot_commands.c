@@ -11,6 +11,7 @@
 #include <cairo.h>
 
 #include "lang/commands.h"
+#include "modules/modules.h"
 #include "render/plot.h"
 
 static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
@@ -1000,7 +1001,7 @@ static const lb_command plot_commands[] = {
      .min_args = 2, .max_args = 2, .hint = LB_ARGS_VALUES, .handler = cmd_save},
 };
 
-int lb_register_plot_commands(lb_interp *in, lb_error *err)
+static int register_plot_commands(lb_interp *in, lb_error *err)
 {
     if (lb_interp_register_commands(in, plot_commands,
                                     sizeof plot_commands / sizeof plot_commands[0], err) < 0)
@@ -1018,3 +1019,5 @@ int lb_register_plot_commands(lb_interp *in, lb_error *err)
         return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
     return 0;
 }
+
+const lb_module lb_plots_module = {.name = "plots", .init = register_plot_commands};

@@ -196,6 +196,5 @@ int lb_plot_register_source(const lb_class *cls, lb_plot_source_fn fn);
 
 /* Registers the commands plot, heatmap, bars, images and save and the functions of the same
  * names (which return the figure instead of showing it). Adds cairo's version. */
-int lb_register_plot_commands(lb_interp *in, lb_error *err);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "render/table.h"
+#include "base/format.h"
 #include "base/strbuf.h"
 
 typedef struct {
@@ -130,25 +131,6 @@ void lb_table_format_number(double x, char *buf, size_t size)
         return;
     }
     snprintf(buf, size, "%.6g", x);
-}
-
-int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v)
-{
-    char num[48];
-    if (v && v->kind == LB_NUM) {
-        lb_table_format_number(v->u.num, num, sizeof num);
-        return lb_table_set(t, row, col, num, true);
-    }
-    if (v && v->kind == LB_STR)
-        return lb_table_set(t, row, col, v->u.str.s, false);
-    if (v && v->kind == LB_NONE)
-        return lb_table_set(t, row, col, "", false);
-    char *r = lb_to_text(v);
-    if (!r)
-        return -1;
-    int rc = lb_table_set(t, row, col, r, false);
-    free(r);
-    return rc;
 }
 
 void lb_table_emphasize(lb_table *t, size_t row, size_t col, bool on)

@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "lang/value.h"
-
 typedef struct lb_table lb_table;
 
 lb_table *lb_table_new(void);
@@ -21,9 +19,6 @@ int lb_table_set_header(lb_table *t, size_t col, const char *text);
 long lb_table_add_row(lb_table *t);
 /* Sets a cell (row must exist; columns grow as needed). text is copied. */
 int lb_table_set(lb_table *t, size_t row, size_t col, const char *text, bool numeric);
-/* Sets a cell from a value: numbers formatted with lb_table_format_number, strings raw,
- * anything else as its repr. */
-int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v);
 void lb_table_emphasize(lb_table *t, size_t row, size_t col, bool on);
 size_t lb_table_rows(const lb_table *t);
 size_t lb_table_cols(const lb_table *t);

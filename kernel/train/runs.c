@@ -10,9 +10,10 @@
 #include <string.h>
 
 #include "lang/commands.h"
-#include "lang/eval.h"
+#include "lang/interp_state.h"
 #include "base/fileio.h"
 #include "lang/interp.h"
+#include "lang/module.h"
 #include "render/plot.h"
 #include "base/strbuf.h"
 #include "render/table.h"
@@ -703,11 +704,21 @@ static lb_value *as_run_list(const lb_value *v)
 
 /* ---- the session ---------------------------------------------------------------------------- */
 
+/* The training module's state (lang/module.h): the list of every run of the session. */
+static void session_runs_free(void *list) { lb_decref(list); }
+
 lb_value *lb_session_runs(lb_interp *in)
 {
-    if (!in->runs)
-        in->runs = lb_list_new();
-    return in->runs;
+    lb_value *l = lb_interp_state(in, "training.runs");
+    if (l)
+        return l;
+    if (!(l = lb_list_new()))
+        return NULL;
+    if (lb_interp_set_state(in, "training.runs", l, session_runs_free) < 0) {
+        lb_decref(l);
+        return NULL;
+    }
+    return l;
 }
 
 int lb_session_add_run(lb_interp *in, lb_value *run)

@@ -19,11 +19,12 @@
 #include <unistd.h>
 
 #include "lang/commands.h"
-#include "lang/eval.h"
+#include "lang/interp_state.h"
 #include "lang/interp.h"
 #include "render/plot.h"
 #include "render/table.h"
 #include "train/train.h"
+#include "modules/data_values.h"
 
 static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lang/commands.h"
+#include "cli/labbook.h"
 #include "lang/interp.h"
 #include "ops.h"
 #include "host/plugins.h"
@@ -159,7 +160,7 @@ int main(int argc, char **argv)
                  (long long)x->shape[d]);
     strcat(shape, "]");
 
-    lb_interp *in = lb_interp_new(NULL);
+    lb_interp *in = lb_labbook_new(NULL);
     lb_error err = {0};
     char code[1024];
     snprintf(code, sizeof code,

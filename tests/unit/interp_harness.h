@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/labbook.h"
 #include "lang/interp.h"
 
 static char OUT[65536];
@@ -31,7 +32,7 @@ static void harness_start(lb_output out)
 {
     lb_interp_free(IN);
     OUT[0] = '\0';
-    IN = lb_interp_new(&out);
+    IN = lb_labbook_new(&out);
     lb_error_clear(&ERR);
 }
 

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "lang/commands.h"
+#include "cli/labbook.h"
 #include "lang/interp.h"
 #include "render/table.h"
 #include "lang/value.h"
@@ -92,7 +93,7 @@ static void setup(void)
     lb_output o = {.ctx = &R, .stream = rec_stream, .display = rec_display, .result = rec_result,
                    .clear = rec_clear, .page = rec_page, .ask = rec_ask};
     lb_interp_free(IN);
-    IN = lb_interp_new(&o);
+    IN = lb_labbook_new(&o);
     lb_interrupt_clear();
 }
 
@@ -1123,7 +1124,7 @@ static void test_many_executions(void)
             reset_rec();
     }
     teardown();
-    lb_interp *silent = lb_interp_new(NULL);
+    lb_interp *silent = lb_labbook_new(NULL);
     lb_error err = {0};
     CHECK_INT(lb_interp_execute(silent, "print 1\ntable [[1]]\nhelp\nclear\nx = 2\nx", true, &err), 0);
     CHECK_INT(lb_interp_execute(silent, "ask x", true, &err), -1);

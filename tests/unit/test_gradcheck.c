@@ -18,7 +18,7 @@
 
 #include "check.h"
 #include "lang/commands.h"
-#include "lang/eval.h"
+#include "lang/interp_state.h"
 #include "lang/interp.h"
 #include "interp_harness.h"
 #include "ops.h"
@@ -244,10 +244,11 @@ static float forward_sum(lb_model *m)
 static void test_plugin_cells(void)
 {
     setup();
-    CHECK(lb_plugin_cell_is("%%plugin x\nint a;"));
-    CHECK(lb_plugin_cell_is("\n  \n%%plugin x"));
-    CHECK(!lb_plugin_cell_is("x = 1\n%%plugin x"));
-    CHECK(!lb_plugin_cell_is("%%plugins"));
+    /* the plugins module's cell magic (lang/module.h) */
+    CHECK(lb_modules_cell(IN, "%%plugin x\nint a;") == &lb_plugins_module);
+    CHECK(lb_modules_cell(IN, "\n  \n%%plugin x") == &lb_plugins_module);
+    CHECK(lb_modules_cell(IN, "x = 1\n%%plugin x") == NULL);
+    CHECK(lb_modules_cell(IN, "%%plugins") == NULL);
     CHECK(lb_interp_is_complete(IN, "%%plugin x\nint f(void) {") == LB_CODE_COMPLETE);
     CHECK(run("keep = 41") == 0);
     /* header errors */

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "lang/commands.h"
+#include "cli/labbook.h"
 #include "lang/interp.h"
 #include "render/plot.h"
 #include "render/table.h"
@@ -402,7 +403,7 @@ static void test_language(void)
 {
     displays = json_array();
     lb_output out = {.display = rec_display};
-    lb_interp *in = lb_interp_new(&out);
+    lb_interp *in = lb_labbook_new(&out);
     CHECK(in != NULL);
     lb_error err = {0};
     CHECK_INT(lb_interp_execute(in, "plot [2.3, 1.1, 0.7] x=\"epoch\" y=\"loss\"", false, &err), 0);

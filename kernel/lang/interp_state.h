@@ -1,15 +1,18 @@
-/* eval.h — internal to the language: the interpreter's state and the tree-walking evaluator
- * shared by interp.c, eval.c, complete.c and the builtin commands. Front ends use interp.h;
- * commands and plugins use commands.h. */
-#ifndef LB_EVAL_H
-#define LB_EVAL_H
+/* interp_state.h — internal to the language: the interpreter's state and the tree-walking
+ * evaluator (eval.c), shared by interp.c, eval.c, complete.c and the builtin commands. Front
+ * ends use interp.h; commands and plugins use commands.h; modules module.h. */
+#ifndef LB_INTERP_STATE_H
+#define LB_INTERP_STATE_H
 
 #include <jansson.h>
 
 #include "lang/ast.h"
 #include "lang/commands.h"
-#include "lang/interp.h"
+#include "lang/output.h"
+#include "lang/module.h"
 #include "lang/value.h"
+
+typedef struct lb_interp lb_interp;
 
 struct lb_interp {
     lb_output out;       /* all callbacks NULL for a silent interpreter */
@@ -19,8 +22,9 @@ struct lb_interp {
     double seed;
     bool seed_set;
     json_t *versions;    /* {library: version} for `version` */
-    struct lb_registry *plugins; /* loaded plugins, their types and commands (plugins.h) */
-    lb_value *runs;      /* every run of the session, a list of run values (train.h) */
+    const struct lb_module *const *modules; /* added by the entry point (module.h) */
+    size_t nmodules;
+    struct lb_state *states; /* the modules' per-interpreter state, newest first */
 };
 
 /* Evaluates an expression node: new reference, or NULL with *err located at the node. */
@@ -49,5 +53,20 @@ int lb_name_error(lb_interp *in, const char *name, const lb_node *at, lb_error *
 /* Help text of a builtin function (plain / markdown), malloc'd. */
 char *lb_function_doc_text(const lb_value *fn);
 char *lb_function_doc_markdown(const lb_value *fn);
+
+/* The language's own commands and functions, registered by lb_interp_new
+ * (builtin_commands.c, builtin_functions.c, expect.c). */
+int lb_register_builtin_commands(lb_interp *in, lb_error *err);
+int lb_register_builtin_functions(lb_interp *in, lb_error *err);
+int lb_register_expect_command(lb_interp *in, lb_error *err);
+
+/* What the modules' hooks say (module.h), asked in module order: the first documentation of
+ * name; every extra completion word of a command's argument (a new array, possibly empty);
+ * the key= parameters of a module's callable (a new array, or NULL when none knows fname). */
+bool lb_modules_doc(lb_interp *in, const char *name, char **plain, char **markdown);
+json_t *lb_modules_complete_arg(lb_interp *in, const char *command);
+json_t *lb_modules_call_params(lb_interp *in, const char *fname);
+/* The module whose cell magic begins code, or NULL. */
+const lb_module *lb_modules_cell(const lb_interp *in, const char *code);
 
 #endif
