@@ -12,7 +12,7 @@
 #include "lang/commands.h"
 #include "modules/modules.h"
 #include "modules/data_values.h"
-#include "render/plot.h"
+#include "modules/plot_values.h"
 #include "train/train.h"
 #include "base/strbuf.h"
 #include "render/table.h"

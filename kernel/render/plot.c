@@ -21,7 +21,7 @@
 #include <ft2build.h>
 #include FT_FREETYPE_H
 
-#include "lang/commands.h"
+#include "base/format.h"
 #include "base/strbuf.h"
 
 struct lb_plot {
@@ -1571,7 +1571,7 @@ static char *base64(const unsigned char *d, size_t n)
 }
 
 /* Adds image/png to bundle and its size to metadata. */
-static int add_png(lb_plot *p, json_t *bundle, json_t *metadata, lb_error *err)
+int lb_plot_add_png(lb_plot *p, json_t *bundle, json_t *metadata, lb_error *err)
 {
     size_t len;
     const unsigned char *png = lb_plot_png(p, &len, err);
@@ -1595,7 +1595,7 @@ json_t *lb_plot_bundle(lb_plot *p, json_t **metadata, lb_error *err)
         json_decref(m);
         return oom_null(err);
     }
-    if (add_png(p, b, m, err) < 0) {
+    if (lb_plot_add_png(p, b, m, err) < 0) {
         json_decref(b);
         json_decref(m);
         return NULL;
@@ -1607,84 +1607,4 @@ json_t *lb_plot_bundle(lb_plot *p, json_t **metadata, lb_error *err)
     return b;
 }
 
-int lb_plot_show(lb_interp *in, lb_plot *p, const char *display_id, bool update, lb_error *err)
-{
-    json_t *meta = NULL;
-    json_t *b = lb_plot_bundle(p, &meta, err);
-    if (!b)
-        return -1;
-    lb_emit_display(in, b, meta, display_id, update);
-    json_decref(b);
-    json_decref(meta);
-    return 0;
-}
-
-/* ---- the plot value ----------------------------------------------------------------------- */
-
-static void pv_free(void *data) { lb_plot_free(data); }
-
-static char *pv_repr(const lb_value *self)
-{
-    lb_plot *p = self->u.obj.data;
-    char *s = NULL;
-    if (asprintf(&s, "<plot: %s>", lb_plot_description(p)) < 0)
-        return NULL;
-    return s;
-}
-
-static int pv_display(const lb_value *self, json_t *bundle, json_t *metadata, lb_error *err)
-{
-    return add_png(self->u.obj.data, bundle, metadata, err);
-}
-
-static lb_value *pv_member(lb_value *self, const char *name, lb_error *err)
-{
-    lb_plot *p = self->u.obj.data;
-    if (strcmp(name, "width") == 0)
-        return lb_num(p->w);
-    if (strcmp(name, "height") == 0)
-        return lb_num(p->h);
-    if (strcmp(name, "kind") == 0)
-        return lb_str(p->kind);
-    if (strcmp(name, "description") == 0)
-        return lb_str(lb_plot_description(p));
-    lb_error_set(err, "AttributeError", 0, 0,
-                 "a plot has no member '%s' (members: description, height, kind, width)", name);
-    return NULL;
-}
-
-static json_t *pv_members(const lb_value *self)
-{
-    (void)self;
-    return json_pack("[ssss]", "description", "height", "kind", "width");
-}
-
-static int pv_save(const lb_value *self, const char *path, lb_error *err)
-{
-    return lb_plot_save(self->u.obj.data, path, err);
-}
-
-static const lb_class plot_class = {
-    .name = "plot",
-    .free = pv_free,
-    .repr = pv_repr,
-    .display = pv_display,
-    .member = pv_member,
-    .members = pv_members,
-    .save = pv_save,
-};
-
-lb_value *lb_plot_value(lb_plot *p, lb_error *err)
-{
-    if (!p)
-        return NULL;
-    lb_value *v = lb_object_new(&plot_class, p);
-    if (!v)
-        return oom_null(err);
-    return v;
-}
-
-lb_plot *lb_plot_from_value(const lb_value *v)
-{
-    return lb_object_data(v, &plot_class);
-}
+const char *lb_plot_kind(const lb_plot *p) { return p->kind; }

@@ -24,9 +24,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "lang/value.h"
 
-typedef struct lb_interp lb_interp;
 typedef struct lb_plot lb_plot;
 
 /* ---- colours ----------------------------------------------------------------------------- */
@@ -173,28 +171,9 @@ int lb_plot_save(lb_plot *p, const char *path, lb_error *err);
 /* A mime bundle {"text/plain": description, "image/png": base64} and its metadata
  * {"image/png": {"width": W, "height": H}}: new references; NULL with *err. */
 json_t *lb_plot_bundle(lb_plot *p, json_t **metadata, lb_error *err);
-/* Shows the figure as display_data. display_id/update as in lb_emit_display: a live plot
- * passes the same id with update=true to redraw in place. */
-int lb_plot_show(lb_interp *in, lb_plot *p, const char *display_id, bool update, lb_error *err);
-
-/* The language value (class "plot"): takes p (freed on failure too). The value shows as the
- * image, its repr is "<plot: DESCRIPTION>", `save VALUE "f.png"` writes it and its members
- * are width, height and kind. */
-lb_value *lb_plot_value(lb_plot *p, lb_error *err);
-lb_plot *lb_plot_from_value(const lb_value *v); /* borrowed, NULL when v is not a plot */
-
-/* ---- the language ------------------------------------------------------------------------ */
-
-/* Plot sources: the `plot` command evaluates its first argument; when that is an object of
- * a class registered here (the trainer's runs), the rest of the line is the source's to
- * read (`plot runs loss valid.acc`: bare names and member expressions, unevaluated), and fn
- * draws and shows the figure. Registration is process-wide (classes are static); at most
- * 16 sources. Returns 0, or -1 when the table is full. */
-struct lb_cmd_call;
-typedef int (*lb_plot_source_fn)(struct lb_cmd_call *call, lb_value *first, lb_error *err);
-int lb_plot_register_source(const lb_class *cls, lb_plot_source_fn fn);
-
-/* Registers the commands plot, heatmap, bars, images and save and the functions of the same
- * names (which return the figure instead of showing it). Adds cairo's version. */
+/* Adds "image/png" (base64) to bundle and its size to metadata: 0, or -1 with *err. */
+int lb_plot_add_png(lb_plot *p, json_t *bundle, json_t *metadata, lb_error *err);
+/* "line", "heatmap", "bars", "images", ... */
+const char *lb_plot_kind(const lb_plot *p);
 
 #endif

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "lang/commands.h"
-#include "render/plot.h"
+#include "modules/plot_values.h"
 #include "base/strbuf.h"
 #include "render/table.h"
 #include "train/train.h"

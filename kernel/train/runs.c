@@ -14,7 +14,7 @@
 #include "base/fileio.h"
 #include "lang/interp.h"
 #include "lang/module.h"
-#include "render/plot.h"
+#include "modules/plot_values.h"
 #include "base/strbuf.h"
 #include "render/table.h"
 #include "train/train.h"

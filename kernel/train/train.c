@@ -21,7 +21,7 @@
 #include "lang/commands.h"
 #include "lang/interp_state.h"
 #include "lang/interp.h"
-#include "render/plot.h"
+#include "modules/plot_values.h"
 #include "render/table.h"
 #include "train/train.h"
 #include "modules/data_values.h"

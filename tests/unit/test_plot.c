@@ -13,7 +13,7 @@
 #include "lang/commands.h"
 #include "cli/labbook.h"
 #include "lang/interp.h"
-#include "render/plot.h"
+#include "modules/plot_values.h"
 #include "render/table.h"
 #include "train/train.h"
 #include "lang/value.h"
