@@ -147,12 +147,12 @@ $(B)/examples/%.so: plugins/examples/%.c plugins/labbook_plugin.h
 $(B)/labbook-uninstalled.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'includedir=%s/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h), uninstalled\nVersion: %s\nCflags: -I$${includedir}\n' \
-	    '$(CURDIR)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/lang/interp.h)" > $@
+	    '$(CURDIR)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/base/version.h)" > $@
 
 $(B)/labbook.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\nplugindir=$${libdir}/labbook/plugins\n\nName: labbook\nDescription: labbook plugin ABI (labbook_plugin.h)\nVersion: %s\nCflags: -I$${includedir}/labbook\n' \
-	    '$(PREFIX)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/lang/interp.h)" > $@
+	    '$(PREFIX)' "$$(sed -n 's/^#define LB_VERSION \"\(.*\)\"/\1/p' kernel/base/version.h)" > $@
 
 # Drivers that link only the tensor engine: PyTorch parity (tests) and speed (bench).
 OPS_OBJ = $(filter $(B)/obj/ops/%,$(LIB_OBJ))

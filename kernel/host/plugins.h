@@ -18,6 +18,7 @@
 #include "labbook_plugin.h"
 #include "base/error.h"
 #include "ops.h"
+#include "host/model.h"
 #include "lang/module.h"
 #include "lang/value.h"
 
@@ -81,24 +82,6 @@ char *lb_schema_doc_markdown(const lbp_param *params);
 /* ---- models (model.c) ------------------------------------------------------------------------ */
 
 lb_model *lb_model_from_value(const lb_value *v); /* NULL when v is not a model */
-lb_params *lb_model_params(lb_model *m);
-const char *lb_model_name(const lb_model *m);
-int lb_model_input_shape(const lb_model *m, int64_t shape[LB_MAXDIM]);  /* ndim; batch excluded */
-int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM]); /* ndim; batch excluded */
-/* x [N, *input] -> output [N, *output] in g (gradients recorded when g has them on).
- * training selects batch statistics / dropout; rng NULL uses the model's own (seeded) one.
- * NULL with g's status set on failure. */
-lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng);
-/* The canonical source of the model's layers ("cnn(channels=[16, 32], pool=\"max\")"), borrowed. */
-const char *lb_model_spec_text(const lb_model *m);
-uint64_t lb_model_seed(const lb_model *m);
-/* Reseeds the generator training-mode forwards draw from (dropout), so that a run is
- * reproducible from its own seed. */
-void lb_model_seed_run(lb_model *m, uint64_t seed);
-/* The plugins the model's built layers come from (a model type's plugin and the plugins of
- * the layers it builds): a new JSON array of {"name", "version", "sha256", "file"}, each
- * plugin once, in order of first use; NULL on OOM. */
-json_t *lb_model_plugins(const lb_model *m);
 /* Every loaded plugin as {"name", "version", "sha256", "file", "used"} (used: m's layers come
  * from it; m may be NULL), a new JSON array (what a run record keeps). */
 json_t *lb_plugins_json(lb_interp *in, const lb_model *m);

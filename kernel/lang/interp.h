@@ -9,9 +9,9 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "base/version.h"
 #include "lang/output.h"
 
-#define LB_VERSION "0.1.0"
 #define LB_LANGUAGE_VERSION "0"
 
 typedef struct lb_interp lb_interp;

@@ -13,7 +13,7 @@
 #include "modules/modules.h"
 #include "modules/data_values.h"
 #include "modules/plot_values.h"
-#include "train/train.h"
+#include "modules/training.h"
 #include "base/strbuf.h"
 #include "render/table.h"
 

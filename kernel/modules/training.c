@@ -2,7 +2,7 @@
  * and the run values, `runs`, `export`, `plot runs` (runs.c); its state is the session's list
  * of runs. */
 #include "modules/modules.h"
-#include "train/train.h"
+#include "modules/training.h"
 
 static int training_init(lb_interp *in, lb_error *err)
 {

@@ -12,6 +12,7 @@
 #ifndef LB_METRICS_H
 #define LB_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct lb_metrics {
@@ -38,5 +39,8 @@ double lb_metrics_accuracy(const lb_metrics *m);
 double lb_metrics_topk(const lb_metrics *m);
 double lb_metrics_class_accuracy(const lb_metrics *m, int c);
 int64_t lb_metrics_class_count(const lb_metrics *m, int c);
+
+/* Whether smaller is better for a metric (names ending in "loss", "seconds", "time"). */
+bool lb_metric_lower_better(const char *name);
 
 #endif

@@ -1,13 +1,13 @@
-/* train.h — training and its records (spec/language.md §"Training"):
- *   train.c     the commands `train`, `evaluate`, `confusion`, `predictions`: sweeps expanded
- *               to runs, the training loop (seeded batches, optimizer, schedule, clipping,
- *               early stopping), evaluation of a model on a split;
- *   runs.c      run records as language values (`run`, `runs`), the comparison table, the
- *               commands `runs` and `export`, and `plot runs METRIC...`;
- *   progress.c  the live progress display of a training (one display updated in place, at
- *               most 5 times a second) and its live learning curves.
- * A run record is a JSON object (the same one `export` writes and the values read); its
- * fields are listed in spec/language.md §"Run records". */
+/* train.h — training a model on a data set (spec/language.md §"Training"), knowing nothing of
+ * the language: the settings of one run (lb_train_config), the run record's fixed part, the
+ * training loop of one run and the evaluation of a model on a split. The language side (the
+ * `train` line, sweeps, run values, the live display) is modules/train_commands.c, which
+ * calls these with hooks for interrupts and progress.
+ *
+ * A run is reproducible: its batches come from the data set's documented seeded order
+ * (data/dataset.h), dropout draws from a generator seeded from the run's seed, and the ops are
+ * deterministic for a given thread count and BLAS core; so the same seed, threads and core
+ * give bit-identical metrics and weights, which the record states. */
 #ifndef LB_TRAIN_H
 #define LB_TRAIN_H
 
@@ -16,107 +16,76 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "data/dataset.h"
 #include "base/error.h"
+#include "data/dataset.h"
+#include "host/model.h"
 #include "train/metrics.h"
-#include "host/plugins.h"
-#include "lang/value.h"
 
-typedef struct lb_interp lb_interp;
-typedef struct lb_table lb_table;
+/* The settings of one run, resolved (every field set; spec/language.md lists the defaults). */
+typedef struct lb_train_config {
+    int64_t epochs, batch, warmup, step_size, patience, eval_batch;
+    int opt;             /* LB_SGD, LB_ADAM, LB_ADAMW */
+    double lr, momentum, weight_decay, beta1, beta2, eps, gamma, eta_min, clip, label_smoothing;
+    double min_delta;
+    bool nesterov, restore_best, test;
+    bool live, curves;   /* the caller's display settings (the loop ignores them) */
+    int schedule;        /* LB_SCHED_* */
+    int topk;
+    uint64_t seed;
+    char monitor[48];    /* the validation metric that ranks epochs ("valid.acc") */
+} lb_train_config;
 
-/* ---- runs (runs.c) ---------------------------------------------------------------------- */
+extern const char *const lb_opt_names[3];   /* "sgd", "adam", "adamw" */
+extern const char *const lb_sched_names[3]; /* "constant", "step", "cosine" */
 
-typedef struct lb_run {
-    int id;              /* 1, 2, ... in the session */
-    json_t *record;      /* the record (owned) */
-    lb_value *model;     /* the model value trained (a reference) */
-    float *weights;      /* its parameter values when the run ended (lb_params_values) */
-    size_t nweights;
-} lb_run;
+/* The resolved settings as JSON (what the record keeps and what the config hash covers). */
+json_t *lb_train_config_json(const lb_train_config *c);
 
-/* Takes r (freed with the value, also on failure: NULL). */
-lb_value *lb_run_value_new(lb_run *r);
-lb_run *lb_run_from_value(const lb_value *v); /* borrowed; NULL when v is not a run */
-/* A `runs` value over a list of run values (a new reference to list is taken), sorted by
- * nothing: the order given. */
-lb_value *lb_runs_value_new(lb_value *list);
-/* The run values of a `runs` value (borrowed list), or NULL when v is not one. */
-lb_value *lb_runs_list(const lb_value *v);
-
-/* A final metric of a run by its dotted name ("valid.acc", "test.loss", "train.acc",
- * "params", "seconds", "samples_per_s", "epochs"): NaN when the run has none. */
-double lb_run_metric(const lb_run *r, const char *name);
-/* The per-epoch values of a metric ("train.loss", "valid.acc", "lr"): a malloc'd array of
- * *n values (NaN where an epoch lacks it), or NULL when no epoch has it. */
-double *lb_run_series(const lb_run *r, const char *name, size_t *n);
-/* The run of list (of model's, when model is not NULL) with the best final value of metric
- * (borrowed), or NULL when none has it. */
-lb_value *lb_runs_best(const lb_value *list, const char *metric, const lb_value *model);
-/* A metric for tables and messages: 4 decimals, "-" for NaN (none). */
-void lb_format_metric(double v, char *buf, size_t n);
-/* Whether smaller is better for a metric (names ending in "loss", "seconds", "time"). */
-bool lb_metric_lower_better(const char *name);
-/* The comparison table of runs (run values in list), sorted by `sort` (best first; NULL
- * keeps the order), best value of each metric column marked. NULL on OOM. */
-lb_table *lb_runs_table(const lb_value *list, const char *sort);
-/* A table of a run's epochs (epoch, train.loss, ..., lr, seconds, samples/s). */
-lb_table *lb_run_history_table(const lb_run *r);
-/* The session's list of every run made (borrowed list value). */
-lb_value *lb_session_runs(lb_interp *in);
-int lb_session_add_run(lb_interp *in, lb_value *run);
-/* The learning curves of runs: one panel per metric name; a name without a split ("loss")
- * draws train (solid) and valid (dashed). Colour = the run's id - 1 (kept across figures).
- * NULL with *err. */
-struct lb_plot;
-struct lb_plot *lb_runs_curves(const lb_value *list, const char *const *metrics, size_t nmetrics,
-                               bool logy, lb_error *err);
-
-/* ---- evaluation (train.c) --------------------------------------------------------------- */
-
-/* Runs m over split s in no-grad mode (eval-mode layers), batches of `batch`, accumulating
- * into met (initialised by the caller with the data set's class count); preds (may be NULL)
- * receives s->n predicted classes. Polls lb_safe_point between batches. -1 with *err. */
-int lb_evaluate_split(lb_interp *in, lb_model *m, const lb_split *s, int64_t batch,
-                      lb_metrics *met, int32_t *preds, lb_error *err);
-
-/* Predicted classes of a model or a run (its final weights, swapped in for the call) for
- * every sample of s: preds gets s->n entries. label (may be NULL) receives "pool" or
- * "run 3 (pool lr=0.1)". -1 with *err (TypeError when v is neither). */
-int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nclasses,
-                     int32_t *preds, char *label, size_t label_size, lb_error *err);
-
-/* ---- live progress (progress.c) ---------------------------------------------------------- */
-
-typedef struct lb_progress lb_progress;
 typedef enum { LB_RUN_RUNNING, LB_RUN_FINISHED, LB_RUN_STOPPED, LB_RUN_INTERRUPTED, LB_RUN_FAILED } lb_run_state;
 const char *lb_run_state_name(lb_run_state s); /* "running", "finished", "stopped early", ... */
 
-/* One progress display for a whole `train` command (nruns runs, each epochs long) and one
- * live learning-curve image. live = false: nothing is shown until lb_progress_finish. */
-lb_progress *lb_progress_new(lb_interp *in, int nruns, bool live, bool curves);
-void lb_progress_free(lb_progress *p);
-/* Minimum time between two updates of the display, in seconds (0.2: at most 5 a second). */
-#define LB_PROGRESS_INTERVAL 0.2
-/* A new run starts: its name and size. */
-void lb_progress_run(lb_progress *p, int index, const char *name, int64_t epochs,
-                     int64_t batches_per_epoch, int64_t samples_per_epoch);
-/* After each batch: throttled (redraws only when LB_PROGRESS_INTERVAL has passed). */
-void lb_progress_batch(lb_progress *p, int64_t epoch, int64_t batch, double running_loss,
-                       int64_t samples_done);
-/* After each epoch: the run value so far (its history grows) redraws the table and, at most
- * once per epoch, the curves. */
-void lb_progress_epoch(lb_progress *p, const lb_value *run);
-/* A run ended in state s (the summary line of the run stays in the display). */
-void lb_progress_run_end(lb_progress *p, const lb_value *run, lb_run_state s);
-/* The final redraw (always sent): finished / interrupted / failed. */
-void lb_progress_finish(lb_progress *p, lb_run_state s, const char *message);
-/* Updates sent so far (for the tests: at most 5 a second plus the final one). */
-long lb_progress_updates(const lb_progress *p);
+/* What the caller hears while a run trains (any function may be NULL). poll is the safe point
+ * between batches: -1 with *err (an Interrupted error) stops the run. */
+typedef struct lb_train_hooks {
+    void *ctx;
+    int (*poll)(void *ctx, lb_error *err);
+    void (*batch)(void *ctx, int64_t epoch, int64_t batch, double running_loss, int64_t samples);
+    void (*epoch)(void *ctx); /* the record's history has grown by one epoch */
+} lb_train_hooks;
 
-/* Registers train, evaluate, confusion, predictions (train.c) and runs, export and the
- * `plot runs` source (runs.c). */
-int lb_register_train_commands(lb_interp *in, lb_error *err);
-int lb_register_run_commands(lb_interp *in, lb_error *err);
+/* The fixed part of run id's record: id, name, model, spec, params, seeds, the starting weights'
+ * hash, status "running", settings, swept (taken), the config hash, the data record, plugins
+ * (taken), labbook's version, threads, the BLAS library and core, host, start time, the
+ * reproducibility statement and an empty history. NULL on OOM. */
+json_t *lb_train_record_new(const lb_train_config *c, lb_model *m, lb_dataset *ds, const char *start_sha256,
+                            int id, const char *name, json_t *swept, json_t *plugins);
+
+/* Trains one run of m on d's train split from the weights `start` (every run of a sweep starts
+ * from the same ones), evaluating on valid every epoch and on test at the end, filling rec (made
+ * by lb_train_record_new): history, epochs_run, best_epoch, kept_epoch, timings, final, status,
+ * error, weights_sha256. The model keeps the weights of the kept epoch; *weights (malloc'd,
+ * *nweights floats; may stay NULL on OOM) receives a copy. Returns 0 when the run finished or
+ * stopped early, -1 with *err when it failed or was interrupted (*state says which). */
+typedef struct lb_train_data {
+    lb_dataset *ds;
+    const lb_split *train, *valid, *test; /* valid and test may be NULL */
+} lb_train_data;
+int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, const float *start, size_t nstart,
+                 json_t *rec, const lb_train_hooks *h, lb_run_state *state, float **weights, size_t *nweights,
+                 lb_error *err);
+
+/* Whether m fits the data: samples of s's element count in, nclasses scores out. -1 with a
+ * ValueError saying what differs. */
+int lb_train_check(lb_model *m, const lb_split *s, int nclasses, lb_error *err);
+
+/* Runs m over split s in no-grad mode (eval-mode layers), batches of `batch`, accumulating into
+ * met (initialised by the caller with the data set's class count); preds (may be NULL) receives
+ * s->n predicted classes. Calls h->poll between batches. -1 with *err. */
+int lb_evaluate_split(lb_model *m, const lb_split *s, int64_t batch, lb_metrics *met, int32_t *preds,
+                      const lb_train_hooks *h, lb_error *err);
+
+/* {"loss", "acc", "topK", "samples"} of metrics (plus per-class accuracy and the confusion
+ * matrix, rows true, when full). */
+json_t *lb_metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full);
 
 #endif

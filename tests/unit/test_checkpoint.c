@@ -1,4 +1,4 @@
-/* test_checkpoint.c — model checkpoints (kernel/checkpoint.c, spec/language.md §12) through a
+/* test_checkpoint.c — model checkpoints (kernel/host/checkpoint.c, spec/language.md §12) through a
  * whole interpreter with the real cnn plugin: `save MODEL "file"` then `load` gives
  * bit-identical parameters (also odd floats: -0, denormals, NaN payloads, and batchnorm's
  * buffers); `load` into an unbound name rebuilds the model (plugins loaded, user variables

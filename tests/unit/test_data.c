@@ -1,4 +1,4 @@
-/* test_data.c — unit tests of the data sets (kernel/dataset.c, kernel/data_io.c): IDX files of
+/* test_data.c — unit tests of the data sets (kernel/data/dataset.c, kernel/data/data_io.c): IDX files of
  * every dtype (gz and raw) and their errors, CSV parsing and its errors, seeded splits and
  * subsets, normalisation statistics, the epoch iterator (every sample once per epoch, the
  * documented Fisher-Yates order), the fingerprint, and the real Fashion-MNIST (sizes, time). */

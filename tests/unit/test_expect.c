@@ -1,4 +1,4 @@
-/* test_expect.c — the `expect CONDITION ["message"]` command (kernel/expect.c) through a whole
+/* test_expect.c — the `expect CONDITION ["message"]` command (kernel/lang/expect.c) through a whole
  * interpreter: passing checks are silent; a false comparison fails with ExpectationFailed and
  * a message showing the condition and both sides exactly (round-trip digits, nan, strings,
  * cut long values), chains naming the failing link and evaluating each operand once, bare

@@ -1,4 +1,4 @@
-/* test_history.c — unit tests of the persisted history (kernel/history.c): append, reload
+/* test_history.c — unit tests of the persisted history (kernel/jupyter/history.c): append, reload
  * across "restarts", session numbering, tail/range/search (glob, unique, n, output), a torn
  * last line and a record glued onto it, and the data-dir lookup. */
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-/* test_kernelspec.c — unit tests of `labbook install` (kernel/kernelspec.c): kernel.json
+/* test_kernelspec.c — unit tests of `labbook install` (kernel/jupyter/kernelspec.c): kernel.json
  * content, the install locations (--prefix, --user, default), name validation, atomic
- * rewrite, and that the logos embedded in kernel/logos.c equal install/logo-*.png. */
+ * rewrite, and that the logos embedded in kernel/jupyter/logos.c equal install/logo-*.png. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-/* test_metrics.c — kernel/metrics.c against values computed by hand: loss as the
+/* test_metrics.c — kernel/train/metrics.c against values computed by hand: loss as the
  * sample-weighted mean of batch losses, accuracy with the first maximum winning a tie, top-k
  * counting ties in the sample's favour, per-class accuracy (NaN for an absent class), the
  * confusion matrix (rows true, columns predicted), and independence from the batching. */

@@ -1,4 +1,4 @@
-/* test_plot.c — the plots of kernel/plot.h: PNGs are valid and of the stated size, their
+/* test_plot.c — the plots of kernel/render/plot.h: PNGs are valid and of the stated size, their
  * pixels show the expected colours (tab10 per series, viridis ends, red wrong captions, white
  * background), ticks (linear and log), NaN gaps, byte-identical output for the same input,
  * atomic saves (PNG, PDF), the plot value, and the language commands and functions. */
@@ -15,7 +15,7 @@
 #include "lang/interp.h"
 #include "modules/plot_values.h"
 #include "render/table.h"
-#include "train/train.h"
+#include "modules/training.h"
 #include "lang/value.h"
 
 /* ---- PNG helpers ---------------------------------------------------------------------------- */

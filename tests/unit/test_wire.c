@@ -1,5 +1,5 @@
-/* test_wire.c — unit tests of the wire format (kernel/wire.c), the connection file
- * (kernel/connection.c) and the UTF-8 helpers (kernel/utf8.c): signing against digests
+/* test_wire.c — unit tests of the wire format (kernel/jupyter/wire.c), the connection file
+ * (kernel/jupyter/connection.c) and the UTF-8 helpers (kernel/utf8.c): signing against digests
  * computed independently with Python's hmac, verification (good, bad, empty, replayed),
  * framing with and without identities and buffers, and header fields. */
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include "modules/plot_values.h"
 #include "base/strbuf.h"
 #include "render/table.h"
-#include "train/train.h"
+#include "modules/training.h"
 
 static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
@@ -58,18 +58,6 @@ static lb_value *from_json(const json_t *j)
 }
 
 /* ---- metrics of a run ------------------------------------------------------------------------ */
-
-bool lb_metric_lower_better(const char *name)
-{
-    size_t n = strlen(name);
-    const char *const low[] = {"loss", "seconds", "time", "seconds_per_epoch"};
-    for (size_t i = 0; i < sizeof low / sizeof low[0]; i++) {
-        size_t k = strlen(low[i]);
-        if (n >= k && strcmp(name + n - k, low[i]) == 0)
-            return true;
-    }
-    return false;
-}
 
 double lb_run_metric(const lb_run *r, const char *name)
 {

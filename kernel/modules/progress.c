@@ -16,7 +16,7 @@
 #include "modules/plot_values.h"
 #include "base/strbuf.h"
 #include "render/table.h"
-#include "train/train.h"
+#include "modules/training.h"
 
 #define CURVE_INTERVAL 0.5
 
@@ -40,17 +40,6 @@ struct lb_progress {
     lb_strbuf html;     /* html lines of finished runs */
     bool curve_pending;
 };
-
-const char *lb_run_state_name(lb_run_state s)
-{
-    switch (s) {
-    case LB_RUN_RUNNING: return "running";
-    case LB_RUN_FINISHED: return "finished";
-    case LB_RUN_STOPPED: return "stopped early";
-    case LB_RUN_INTERRUPTED: return "interrupted";
-    default: return "failed";
-    }
-}
 
 static double now_s(void)
 {

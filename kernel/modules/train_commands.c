@@ -1,42 +1,31 @@
-/* train.c — the commands `train`, `evaluate` and `confusion` (spec/language.md §"Training"):
- * the settings of a `train` line checked against one schema, list-valued settings and several
- * models expanded to the cartesian product of runs (a sweep), and the training loop of one
- * run: seeded batches, forward, cross-entropy, backward, clipping, optimizer step with its
- * schedule, evaluation on the valid split every epoch, early stopping, the test split at the
- * end; every run makes a record (runs.c) and feeds the live progress (progress.c).
- *
- * A run is reproducible: its batches come from the data set's documented seeded order
- * (dataset.h), dropout draws from a generator seeded from the run's seed, and the ops are
- * deterministic for a given thread count; so the same seed and threads give bit-identical
- * metrics and weights, which the record states. */
+/* train_commands.c — the commands `train`, `evaluate` and `confusion` (spec/language.md
+ * §"Training"): the settings of a `train` line checked against one schema, list-valued settings
+ * and several models expanded to the cartesian product of runs (a sweep), each run's record and
+ * value (runs_values.c) around the training loop of train/ (train.h), fed to the live progress
+ * display (progress.c) through the loop's hooks; afterwards each model holds its best run's
+ * weights. */
 #include <inttypes.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "lang/commands.h"
-#include "lang/interp_state.h"
 #include "lang/interp.h"
-#include "modules/plot_values.h"
-#include "render/table.h"
-#include "train/train.h"
+#include "lang/interp_state.h"
 #include "modules/data_values.h"
+#include "modules/modules.h"
+#include "modules/plot_values.h"
+#include "modules/training.h"
+#include "render/table.h"
 
 static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* A JSON number, or null for NaN and infinities (JSON has no such numbers). */
-static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
@@ -82,21 +71,6 @@ static bool sweepable(const char *name)
     return true;
 }
 
-typedef struct cfg {
-    int64_t epochs, batch, warmup, step_size, patience, eval_batch;
-    int opt;             /* LB_SGD, LB_ADAM, LB_ADAMW */
-    double lr, momentum, weight_decay, beta1, beta2, eps, gamma, eta_min, clip, label_smoothing;
-    double min_delta;
-    bool nesterov, restore_best, test, live, curves;
-    int schedule;        /* LB_SCHED_* */
-    int topk;
-    uint64_t seed;
-    char monitor[48];
-} cfg;
-
-static const char *const opt_names[] = {"sgd", "adam", "adamw"};
-static const char *const sched_names[] = {"constant", "step", "cosine"};
-
 static int choice(const lb_value *v, const char *const *names, size_t n, const char *what,
                   const lb_node *at, lb_error *err)
 {
@@ -122,6 +96,8 @@ static int num_error(const char *name, double lo, double hi, bool open_lo, const
                              open_lo ? ">" : ">=", lo);
     return lb_node_error(err, at, "ValueError", "%s must be a number from %g to %g", name, lo, hi);
 }
+
+typedef lb_train_config cfg;
 
 /* One setting's value into c; `at` is where errors point. */
 static int set_value(cfg *c, const char *name, const lb_value *v, const lb_node *at, lb_error *err)
@@ -149,12 +125,12 @@ static int set_value(cfg *c, const char *name, const lb_value *v, const lb_node 
         NEED_INT(1, 100000);
         c->eval_batch = (int64_t)x;
     } else if (strcmp(name, "opt") == 0) {
-        int k = choice(v, opt_names, 3, "optimizer", at, err);
+        int k = choice(v, lb_opt_names, 3, "optimizer", at, err);
         if (k < 0)
             return -1;
         c->opt = k;
     } else if (strcmp(name, "schedule") == 0) {
-        int k = choice(v, sched_names, 3, "schedule", at, err);
+        int k = choice(v, lb_sched_names, 3, "schedule", at, err);
         if (k < 0)
             return -1;
         c->schedule = k;
@@ -233,179 +209,6 @@ static int set_value(cfg *c, const char *name, const lb_value *v, const lb_node 
     return 0;
 }
 
-/* The resolved settings as JSON (what the record keeps and what a config hash covers). */
-static json_t *cfg_json(const cfg *c)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "epochs", json_integer(c->epochs));
-    json_object_set_new(o, "batch", json_integer(c->batch));
-    json_object_set_new(o, "opt", json_string(opt_names[c->opt]));
-    json_object_set_new(o, "lr", json_real(c->lr));
-    if (c->opt == LB_SGD) {
-        json_object_set_new(o, "momentum", json_real(c->momentum));
-        json_object_set_new(o, "nesterov", json_boolean(c->nesterov));
-    } else {
-        json_object_set_new(o, "beta1", json_real(c->beta1));
-        json_object_set_new(o, "beta2", json_real(c->beta2));
-        json_object_set_new(o, "eps", json_real(c->eps));
-    }
-    json_object_set_new(o, "weight_decay", json_real(c->weight_decay));
-    json_object_set_new(o, "schedule", json_string(sched_names[c->schedule]));
-    if (c->schedule == LB_SCHED_STEP) {
-        json_object_set_new(o, "step_size", json_integer(c->step_size));
-        json_object_set_new(o, "gamma", json_real(c->gamma));
-    } else if (c->schedule == LB_SCHED_COSINE) {
-        json_object_set_new(o, "eta_min", json_real(c->eta_min));
-    }
-    json_object_set_new(o, "warmup", json_integer(c->warmup));
-    json_object_set_new(o, "clip", json_real(c->clip));
-    json_object_set_new(o, "label_smoothing", json_real(c->label_smoothing));
-    json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
-    json_object_set_new(o, "patience", json_integer(c->patience));
-    json_object_set_new(o, "monitor", json_string(c->monitor));
-    if (c->patience) {
-        json_object_set_new(o, "min_delta", json_real(c->min_delta));
-        json_object_set_new(o, "restore_best", json_boolean(c->restore_best));
-    }
-    json_object_set_new(o, "eval_batch", json_integer(c->eval_batch));
-    json_object_set_new(o, "topk", json_integer(c->topk));
-    json_object_set_new(o, "loss", json_string("cross_entropy"));
-    return o;
-}
-
-/* ---- evaluation --------------------------------------------------------------------------- */
-
-/* The model's input shape for a split's samples: the same element count, the model's shape
- * (so flat [784] models take [1, 28, 28] images). -1 with *err when they differ. */
-static int input_shape(lb_model *m, const lb_split *s, int64_t shape[LB_MAXDIM], lb_error *err)
-{
-    int64_t in[LB_MAXDIM];
-    int nd = lb_model_input_shape(m, in);
-    int64_t n = 1;
-    for (int i = 0; i < nd && i + 1 < LB_MAXDIM; i++) {
-        shape[i + 1] = in[i];
-        n *= in[i];
-    }
-    if (n != s->numel) {
-        char want[96], got[96];
-        lb_format_shape(nd, shape + 1, want, sizeof want);
-        lb_format_shape(s->ndim, s->shape, got, sizeof got);
-        return lb_error_set(err, "ValueError", 0, 0,
-                            "model %s takes inputs of shape %s, but the %s samples are %s",
-                            lb_model_name(m), want, s->name, got);
-    }
-    return nd + 1;
-}
-
-static int check_classes(lb_model *m, int nclasses, lb_error *err)
-{
-    int64_t out[LB_MAXDIM];
-    int nd = lb_model_output_shape(m, out);
-    if (nd != 1 || out[0] != nclasses) {
-        char got[96];
-        lb_format_shape(nd, out, got, sizeof got);
-        return lb_error_set(err, "ValueError",
-                            0, 0, "model %s gives outputs of shape %s, but the data has %d classes "
-                                  "(a classifier gives [%d])",
-                            lb_model_name(m), got, nclasses, nclasses);
-    }
-    return 0;
-}
-
-/* Copies logits [b, C] (any strides) into rows of C floats when they are not already. */
-static const float *logit_rows(const lb_tensor *y, float *scratch, int64_t *ld)
-{
-    if (y->stride[1] == 1) {
-        *ld = y->stride[0];
-        return y->data;
-    }
-    for (int64_t i = 0; i < y->numel; i++)
-        scratch[i] = lb_get(y, i);
-    *ld = y->shape[1];
-    return scratch;
-}
-
-static int graph_error(lb_graph *g, const char *what, lb_error *err)
-{
-    const char *e = lb_graph_error(g);
-    return lb_error_set(err, "ModelError", 0, 0, "%s: %s", what, e ? e : "failed");
-}
-
-int lb_evaluate_split(lb_interp *in, lb_model *m, const lb_split *s, int64_t batch,
-                      lb_metrics *met, int32_t *preds, lb_error *err)
-{
-    int64_t shape[LB_MAXDIM];
-    int nd = input_shape(m, s, shape, err);
-    if (nd < 0)
-        return -1;
-    if (check_classes(m, met->nclasses, err) < 0)
-        return -1;
-    lb_graph *g = lb_graph_new();
-    float *labels = malloc((size_t)batch * sizeof *labels);
-    float *scratch = malloc((size_t)(batch * met->nclasses) * sizeof *scratch);
-    int rc = 0;
-    if (!g || !labels || !scratch) {
-        rc = oom(err);
-        goto out;
-    }
-    lb_graph_set_grad(g, 0);
-    for (int64_t i = 0; i < s->n && rc == 0; i += batch) {
-        int64_t b = s->n - i < batch ? s->n - i : batch;
-        lb_graph_reset(g);
-        shape[0] = b;
-        for (int64_t k = 0; k < b; k++)
-            labels[k] = (float)s->y[i + k];
-        lb_tensor *x = lb_wrap(g, nd, shape, s->x + i * s->numel);
-        lb_tensor *y = lb_model_forward(m, g, x, 0, NULL);
-        lb_tensor *t = lb_wrap(g, 1, &b, labels);
-        lb_tensor *loss = y ? lb_cross_entropy(g, y, t, -100, 0) : NULL;
-        if (!loss) {
-            rc = graph_error(g, "evaluating", err);
-            break;
-        }
-        int64_t ld;
-        const float *rows = logit_rows(y, scratch, &ld);
-        lb_metrics_add(met, rows, ld, s->y + i, b, loss->data[0], preds ? preds + i : NULL);
-        rc = lb_safe_point(in, err);
-    }
-out:
-    lb_graph_free(g);
-    free(labels);
-    free(scratch);
-    return rc;
-}
-
-/* {"loss", "acc", "topK"} of metrics (plus per-class accuracy and the confusion matrix when
- * full). */
-static json_t *metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full)
-{
-    char k[16];
-    snprintf(k, sizeof k, "top%d", m->k);
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "loss", jnum(lb_metrics_loss(m)));
-    json_object_set_new(o, "acc", jnum(lb_metrics_accuracy(m)));
-    json_object_set_new(o, k, jnum(lb_metrics_topk(m)));
-    json_object_set_new(o, "samples", json_integer(m->n));
-    if (full) {
-        json_t *pc = json_object(), *cm = json_array();
-        for (int c = 0; c < m->nclasses; c++) {
-            double a = lb_metrics_class_accuracy(m, c);
-            json_object_set_new(pc, ds->classes[c], jnum(a));
-            json_t *row = json_array();
-            for (int p = 0; p < m->nclasses; p++)
-                json_array_append_new(row, json_integer(m->confusion[(size_t)c * (size_t)m->nclasses + (size_t)p]));
-            json_array_append_new(cm, row);
-        }
-        json_object_set_new(o, "per_class", pc);
-        json_object_set_new(o, "confusion", cm);
-    }
-    return o;
-}
-
 /* ---- one run ------------------------------------------------------------------------------ */
 
 typedef struct job {
@@ -421,118 +224,29 @@ typedef struct job {
 
 typedef struct trainer {
     lb_interp *in;
-    lb_dataset *ds;
-    const lb_split *tr, *va, *te;
+    lb_train_data d;
     lb_progress *prog;
-    const lb_node *at;
+    lb_value *run;        /* the run being trained (for the progress display) */
 } trainer;
 
-static void sha256_hex(const void *data, size_t len, char out[65])
+/* The training loop's hooks (train.h): the interpreter's safe point, the live display. */
+static int hook_poll(void *ctx, lb_error *err) { return lb_safe_point(((trainer *)ctx)->in, err); }
+static int poll_interp(void *in, lb_error *err) { return lb_safe_point(in, err); }
+static void hook_batch(void *ctx, int64_t epoch, int64_t batch, double loss, int64_t samples)
 {
-    unsigned char md[32];
-    unsigned int n = 0;
-    out[0] = 0;
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1)
-        return;
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    lb_progress_batch(((trainer *)ctx)->prog, epoch, batch, loss, samples);
 }
+static void hook_epoch(void *ctx) { lb_progress_epoch(((trainer *)ctx)->prog, ((trainer *)ctx)->run); }
 
-static void iso_now(char *buf, size_t n)
+/* Trains one run: its record and run value (*runv, made whatever happens), then the loop.
+ * 0 when it finished or stopped early, -1 with *err (*state says how it ended). */
+static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_run_state *state, lb_error *err)
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static double monitor_of(const cfg *c, json_t *ep)
-{
-    json_t *v = json_object_get(ep, c->monitor);
-    return v ? json_number_value(v) : NAN;
-}
-
-/* Whether epoch value a improves on b for the monitor. */
-static bool improves(const cfg *c, double a, double b)
-{
-    if (isnan(a))
-        return false;
-    if (isnan(b))
-        return true;
-    return lb_metric_lower_better(c->monitor) ? a < b - c->min_delta : a > b + c->min_delta;
-}
-
-/* Trains one run. Returns 0 when it finished (or stopped early), -1 with *err when it failed
- * or was interrupted (*state says which); the run value is made in both cases (*runv). */
-static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_run_state *state,
-                   lb_error *err)
-{
-    lb_interp *in = T->in;
-    lb_model *m = J->model;
-    const cfg *c = &J->c;
-    const lb_split *tr = T->tr;
-    int nclasses = T->ds->nclasses;
-    lb_params *P = lb_model_params(m);
-    size_t nvals = 0;
-    float *vals = lb_params_values(P, &nvals);
     *state = LB_RUN_FAILED;
     *runv = NULL;
-
-    /* the record's fixed part */
-    char host[256] = "", started[32];
-    gethostname(host, sizeof host - 1);
-    iso_now(started, sizeof started);
-    json_t *rec = json_object();
-    json_t *settings = cfg_json(c);
-    json_t *history = json_array();
-    if (!rec || !settings || !history) {
-        json_decref(rec);
-        json_decref(settings);
-        json_decref(history);
-        return oom(err);
-    }
-    char cfgtext_hash[65];
-    {
-        json_t *h = json_pack("{s:s, s:O, s:s, s:s}", "spec", lb_model_spec_text(m), "settings",
-                              settings, "data", lb_dataset_fingerprint(T->ds), "init", J->start_sha);
-        char *txt = h ? json_dumps(h, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-        sha256_hex(txt ? txt : "", txt ? strlen(txt) : 0, cfgtext_hash);
-        free(txt);
-        json_decref(h);
-    }
-    int threads = lb_get_threads();
-    json_object_set_new(rec, "id", json_integer(id));
-    json_object_set_new(rec, "name", json_string(J->name));
-    json_object_set_new(rec, "model", json_string(lb_model_name(m)));
-    json_object_set_new(rec, "spec", json_string(lb_model_spec_text(m)));
-    json_object_set_new(rec, "params", json_integer(lb_params_numel(P, 1)));
-    json_object_set_new(rec, "model_seed", json_integer((json_int_t)lb_model_seed(m)));
-    json_object_set_new(rec, "init_sha256", json_string(J->start_sha));
-    json_object_set_new(rec, "status", json_string("running"));
-    json_object_set_new(rec, "settings", settings);
-    json_object_set_new(rec, "swept", json_incref(J->swept));
-    json_object_set_new(rec, "seed", json_integer((json_int_t)c->seed));
-    json_object_set_new(rec, "config_sha256", json_string(cfgtext_hash));
-    json_object_set_new(rec, "data", lb_dataset_record(T->ds));
-    json_object_set_new(rec, "plugins", lb_plugins_json(in, m));
-    json_object_set_new(rec, "labbook", json_string(LB_VERSION));
-    json_object_set_new(rec, "threads", json_integer(threads));
-    const lb_blas_info *blas = lb_blas_info_get();
-    json_object_set_new(rec, "blas", json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "library", blas->library,
-                                               "version", blas->version, "core", blas->core, "detected",
-                                               blas->detected, "chosen_by", blas->chosen_by, "cpu", blas->cpu));
-    json_object_set_new(rec, "host", json_string(host));
-    json_object_set_new(rec, "started", json_string(started));
-    char repro[384];
-    snprintf(repro, sizeof repro,
-             "bit-identical: the same model initialisation (init_sha256), data (data.fingerprint), "
-             "settings and seed %" PRIu64 " with %d thread%s on OpenBLAS %s core %s give the same metrics "
-             "and weights",
-             c->seed, threads, threads == 1 ? "" : "s", blas->version, blas->core);
-    json_object_set_new(rec, "reproducible", json_string(repro));
-    json_object_set_new(rec, "history", history);
-
-    lb_run *R = calloc(1, sizeof *R);
+    json_t *rec = lb_train_record_new(&J->c, J->model, T->d.ds, J->start_sha, id, J->name, json_incref(J->swept),
+                                      lb_plugins_json(T->in, J->model));
+    lb_run *R = rec ? calloc(1, sizeof *R) : NULL;
     if (!R) {
         json_decref(rec);
         return oom(err);
@@ -540,219 +254,14 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
     R->id = id;
     R->record = rec;
     R->model = lb_incref(J->model_value);
-    lb_value *rv = lb_run_value_new(R);
-    if (!rv)
+    if (!(*runv = lb_run_value_new(R)))
         return oom(err);
-    *runv = rv;
-
-    /* a fresh start: the sweep's starting weights, no optimizer state, seeded dropout */
-    memcpy(vals, J->start, nvals * sizeof *vals);
-    lb_params_zero_grad(P);
-    lb_params_reset_state(P);
-    lb_model_seed_run(m, c->seed ^ 0x2545F4914F6CDD1DULL);
-
-    int64_t shape[LB_MAXDIM];
-    int nd = input_shape(m, tr, shape, err);
-    if (nd < 0)
-        return -1;
-    lb_epoch_iter it;
-    if (lb_epoch_init(&it, tr, c->batch, true, false, c->seed, err) < 0)
-        return -1;
-    int64_t nb = lb_epoch_batches(&it);
-    lb_graph *g = lb_graph_new();
-    float *x = malloc((size_t)(c->batch * tr->numel) * sizeof *x);
-    float *yf = malloc((size_t)c->batch * sizeof *yf);
-    int32_t *yi = malloc((size_t)c->batch * sizeof *yi);
-    float *scratch = malloc((size_t)(c->batch * nclasses) * sizeof *scratch);
-    float *best_w = c->patience && c->restore_best ? malloc(nvals * sizeof *best_w) : NULL;
-    lb_metrics tm = {0}, vm = {0};
-    int rc = 0;
-    if (!g || !x || !yf || !yi || !scratch || (c->patience && c->restore_best && !best_w) ||
-        lb_metrics_init(&tm, nclasses, c->topk) < 0 || lb_metrics_init(&vm, nclasses, c->topk) < 0) {
-        rc = oom(err);
-        goto out;
-    }
-
-    lb_optim o = c->opt == LB_SGD    ? lb_optim_sgd((float)c->lr, (float)c->momentum, 0, (float)c->weight_decay, c->nesterov)
-                 : c->opt == LB_ADAM ? lb_optim_adam((float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay)
-                                     : lb_optim_adamw((float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay);
-    lb_sched sch = {.kind = c->schedule, .base_lr = (float)c->lr, .step_size = c->step_size * nb,
-                    .gamma = (float)c->gamma, .t_max = c->epochs * nb - c->warmup,
-                    .eta_min = (float)c->eta_min, .warmup = c->warmup};
-    if (sch.t_max < 1)
-        sch.t_max = 1;
-    lb_progress_run(T->prog, index, J->name, c->epochs, nb, tr->n);
-
-    double t0 = now_s();
-    int64_t step = 0, since_best = 0, best_epoch = 0;
-    double best = NAN;
-    bool stopped = false;
-    for (int64_t e = 0; e < c->epochs && rc == 0 && !stopped; e++) {
-        double te0 = now_s();
-        lb_epoch_start(&it, e);
-        lb_metrics_reset(&tm);
-        int64_t b, bi = 0, seen = 0;
-        float lr = (float)c->lr;
-        while ((b = lb_epoch_next(&it, x, yf, yi)) > 0) {
-            bi++;
-            lb_graph_reset(g);
-            shape[0] = b;
-            lb_tensor *X = lb_wrap(g, nd, shape, x);
-            lb_tensor *Y = lb_wrap(g, 1, &b, yf);
-            lb_tensor *out = lb_model_forward(m, g, X, 1, NULL);
-            lb_tensor *loss = out ? lb_cross_entropy(g, out, Y, -100, (float)c->label_smoothing) : NULL;
-            if (!loss) {
-                rc = graph_error(g, "training", err);
-                break;
-            }
-            float lv = loss->data[0];
-            if (!isfinite(lv)) {
-                rc = lb_error_set(err, "TrainingError", 0, 0,
-                                  "the loss is %s at epoch %" PRId64 ", batch %" PRId64
-                                  " of run %d (%s); training stopped. The model keeps the weights "
-                                  "of the last finite step; a smaller lr (now %g) or clip=1 may help",
-                                  isnan(lv) ? "NaN" : "infinite", e + 1, bi, id, J->name, c->lr);
-                break;
-            }
-            lb_params_zero_grad(P);
-            if (lb_backward(g, loss) < 0) {
-                rc = graph_error(g, "backward", err);
-                break;
-            }
-            if (c->clip > 0)
-                lb_clip_grad_norm(P, (float)c->clip);
-            lr = lb_sched_lr(&sch, step);
-            o.lr = lr;
-            if (lb_optim_step(&o, P, lb_graph_status(g)) < 0) {
-                rc = graph_error(g, "optimizer", err);
-                break;
-            }
-            step++;
-            int64_t ld;
-            const float *rows = logit_rows(out, scratch, &ld);
-            lb_metrics_add(&tm, rows, ld, yi, b, lv, NULL);
-            seen += b;
-            lb_progress_batch(T->prog, e, bi, lb_metrics_loss(&tm), seen);
-            if (lb_safe_point(in, err) < 0) {
-                rc = -1;
-                *state = LB_RUN_INTERRUPTED;
-                break;
-            }
-        }
-        if (rc < 0)
-            break;
-        double train_s = now_s() - te0;
-        json_t *ep = json_object();
-        json_object_set_new(ep, "epoch", json_integer(e + 1));
-        json_object_set_new(ep, "train.loss", jnum(lb_metrics_loss(&tm)));
-        json_object_set_new(ep, "train.acc", jnum(lb_metrics_accuracy(&tm)));
-        if (T->va) {
-            lb_metrics_reset(&vm);
-            if (lb_evaluate_split(in, m, T->va, c->eval_batch, &vm, NULL, err) < 0) {
-                if (strcmp(err->ename, "Interrupted") == 0)
-                    *state = LB_RUN_INTERRUPTED;
-                rc = -1;
-                json_decref(ep);
-                break;
-            }
-            char k[24];
-            snprintf(k, sizeof k, "valid.top%d", vm.k);
-            json_object_set_new(ep, "valid.loss", jnum(lb_metrics_loss(&vm)));
-            json_object_set_new(ep, "valid.acc", jnum(lb_metrics_accuracy(&vm)));
-            json_object_set_new(ep, k, jnum(lb_metrics_topk(&vm)));
-        }
-        char lrb[32];
-        snprintf(lrb, sizeof lrb, "%.7g", (double)lr); /* the float32 rate, without its binary tail */
-        json_object_set_new(ep, "lr", json_real(strtod(lrb, NULL)));
-        json_object_set_new(ep, "seconds", json_real(now_s() - te0));
-        json_object_set_new(ep, "samples_per_s", json_real(train_s > 0 ? (double)seen / train_s : 0));
-        json_array_append_new(history, ep);
-        double mv = monitor_of(c, ep);
-        if (improves(c, mv, best)) {
-            best = mv;
-            best_epoch = e + 1;
-            since_best = 0;
-            if (best_w) /* re-fetched: the optimizer's first step may have moved the block */
-                memcpy(best_w, lb_params_values(P, NULL), nvals * sizeof *vals);
-        } else {
-            since_best++;
-        }
-        if (c->patience && since_best >= c->patience && e + 1 < c->epochs)
-            stopped = true;
-        lb_progress_epoch(T->prog, rv);
-    }
-    double total = now_s() - t0;
-
-    /* the weights kept and the final metrics (the block may have moved: optimizer state) */
-    vals = lb_params_values(P, NULL);
-    if (rc == 0 && best_w && best_epoch > 0 && best_epoch < (int64_t)json_array_size(history))
-        memcpy(vals, best_w, nvals * sizeof *vals);
-    size_t ne = json_array_size(history);
-    int64_t kept = rc == 0 && best_w && best_epoch > 0 ? best_epoch : (int64_t)ne;
-    json_object_set_new(rec, "epochs_run", json_integer((json_int_t)ne));
-    json_object_set_new(rec, "best_epoch", best_epoch ? json_integer(best_epoch) : json_null());
-    json_object_set_new(rec, "kept_epoch", kept ? json_integer(kept) : json_null());
-    json_object_set_new(rec, "seconds", json_real(total));
-    double sps = 0, secs = 0;
-    for (size_t i = 0; i < ne; i++) {
-        json_t *ep = json_array_get(history, i);
-        sps += json_number_value(json_object_get(ep, "samples_per_s"));
-        secs += json_number_value(json_object_get(ep, "seconds"));
-    }
-    json_object_set_new(rec, "samples_per_s", json_real(ne ? sps / (double)ne : 0));
-    json_object_set_new(rec, "seconds_per_epoch", json_real(ne ? secs / (double)ne : 0));
-    json_t *fin = json_object();
-    if (kept > 0) {
-        json_t *ep = json_array_get(history, (size_t)kept - 1);
-        json_object_set_new(fin, "train", json_pack("{s:O, s:O}", "loss", json_object_get(ep, "train.loss"),
-                                                    "acc", json_object_get(ep, "train.acc")));
-        if (T->va) {
-            char k[24];
-            snprintf(k, sizeof k, "valid.top%d", vm.k);
-            json_t *v = json_pack("{s:O, s:O}", "loss", json_object_get(ep, "valid.loss"), "acc",
-                                  json_object_get(ep, "valid.acc"));
-            json_object_set(v, k + 6, json_object_get(ep, k));
-            json_object_set_new(fin, "valid", v);
-        }
-    }
-    if (rc == 0 && c->test && T->te) {
-        lb_metrics te = {0};
-        if (lb_metrics_init(&te, nclasses, c->topk) < 0) {
-            rc = oom(err);
-        } else if (lb_evaluate_split(in, m, T->te, c->eval_batch, &te, NULL, err) < 0) {
-            if (strcmp(err->ename, "Interrupted") == 0)
-                *state = LB_RUN_INTERRUPTED;
-            rc = -1;
-        } else {
-            json_object_set_new(fin, "test", metrics_json(&te, T->ds, true));
-        }
-        lb_metrics_free(&te);
-    }
-    json_object_set_new(rec, "final", fin);
-    if (rc == 0)
-        *state = stopped ? LB_RUN_STOPPED : LB_RUN_FINISHED;
-    json_object_set_new(rec, "status", json_string(lb_run_state_name(*state)));
-    if (rc < 0)
-        json_object_set_new(rec, "error", json_string(err->evalue));
-    R->weights = malloc(nvals * sizeof *R->weights);
-    if (R->weights) {
-        memcpy(R->weights, vals, nvals * sizeof *vals);
-        R->nweights = nvals;
-    }
-    char wsha[65];
-    sha256_hex(vals, nvals * sizeof *vals, wsha);
-    json_object_set_new(rec, "weights_sha256", json_string(wsha));
-out:
-    lb_epoch_free(&it);
-    lb_graph_free(g);
-    free(x);
-    free(yf);
-    free(yi);
-    free(scratch);
-    free(best_w);
-    lb_metrics_free(&tm);
-    lb_metrics_free(&vm);
-    return rc;
+    T->run = *runv;
+    lb_progress_run(T->prog, index, J->name, J->c.epochs, (T->d.train->n + J->c.batch - 1) / J->c.batch,
+                    T->d.train->n);
+    lb_train_hooks h = {T, hook_poll, hook_batch, hook_epoch};
+    return lb_train_run(&J->c, J->model, &T->d, J->start, J->nstart, rec, &h, state, &R->weights, &R->nweights,
+                        err);
 }
 
 /* ---- the train command ----------------------------------------------------------------------- */
@@ -909,22 +418,21 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
     lb_dataset *ds = NULL;
     const lb_split *only = NULL;
     lb_data_from_value(data, &ds, &only);
-    trainer T = {.in = in, .ds = ds, .at = call->node};
-    T.tr = only ? only : lb_dataset_split(ds, "train");
-    T.va = only ? NULL : lb_dataset_split(ds, "valid");
-    T.te = only ? NULL : lb_dataset_split(ds, "test");
-    if (!T.tr || T.tr->n == 0) {
+    trainer T = {.in = in, .d = {.ds = ds}};
+    T.d.train = only ? only : lb_dataset_split(ds, "train");
+    T.d.valid = only ? NULL : lb_dataset_split(ds, "valid");
+    T.d.test = only ? NULL : lb_dataset_split(ds, "test");
+    if (!T.d.train || T.d.train->n == 0) {
         lb_node_error(err, call->args[call->nargs - 1], "ValueError", "the data set has no training samples");
         goto done;
     }
-    if (!T.va && strncmp(base.monitor, "valid.", 6) == 0) {
+    if (!T.d.valid && strncmp(base.monitor, "valid.", 6) == 0) {
         /* without a valid split, rank by the training loss */
         snprintf(base.monitor, sizeof base.monitor, "train.loss");
     }
     for (size_t i = 0; i < nmodels; i++) {
         lb_model *m = lb_model_from_value(models[i]);
-        int64_t shp[LB_MAXDIM];
-        if (input_shape(m, T.tr, shp, err) < 0 || check_classes(m, ds->nclasses, err) < 0) {
+        if (lb_train_check(m, T.d.train, ds->nclasses, err) < 0) {
             lb_error_locate(err, call->args[i]->line, call->args[i]->col, call->args[i]->span);
             goto done;
         }
@@ -957,7 +465,7 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         }
         memcpy(starts[mi], v, nv * sizeof *v);
         char sha[65];
-        sha256_hex(v, nv * sizeof *v, sha);
+        lb_sha256_hex(v, nv * sizeof *v, sha);
         for (size_t r = 0; r < per_model; r++) {
             job *J = &jobs[mi * per_model + r];
             J->model_value = models[mi];
@@ -1149,8 +657,9 @@ int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nc
         return -1;
     lb_metrics met;
     int rc = lb_metrics_init(&met, nclasses, 1) < 0 ? oom(err) : 0;
+    lb_train_hooks h = {in, poll_interp, NULL, NULL};
     if (rc == 0)
-        rc = lb_evaluate_split(in, m, s, 500, &met, preds, err);
+        rc = lb_evaluate_split(m, s, 500, &met, preds, &h, err);
     lb_metrics_free(&met);
     swap_out(m, saved);
     return rc;
@@ -1191,7 +700,7 @@ static int read_target(lb_cmd_call *call, const char *verb, target *t, lb_error 
         lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);
         return -1;
     }
-    if (check_classes(t->m, t->ds->nclasses, err) < 0) {
+    if (lb_train_check(t->m, t->s, t->ds->nclasses, err) < 0) {
         lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);
         return -1;
     }
@@ -1209,7 +718,8 @@ static int evaluate_target(lb_cmd_call *call, target *t, lb_metrics *met, int32_
     lb_decref(kv);
     if (lb_metrics_init(met, t->ds->nclasses, k) < 0)
         return oom(err);
-    if (lb_evaluate_split(call->in, t->m, t->s, 500, met, preds, err) < 0) {
+    lb_train_hooks h = {call->in, poll_interp, NULL, NULL};
+    if (lb_evaluate_split(t->m, t->s, 500, met, preds, &h, err) < 0) {
         if (strcmp(err->ename, "Interrupted") != 0)
             lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);
         return -1;
