@@ -1,5 +1,5 @@
 /* ops_bench.c — training-speed benchmark of the ops/ engine on the two reference models of
- * REFERENCES.md §8 (batch 64, SGD momentum 0.9, synthetic Fashion-MNIST-shaped data):
+ * bench/README.md (batch 64, SGD momentum 0.9, synthetic Fashion-MNIST-shaped data):
  *   MLP 784-256-10 (relu)   and   CNN conv16-pool-conv32-pool-linear (3x3, padding 1, relu).
  * Prints samples/s per model; bench/ops_bench_torch.py does the same in PyTorch.
  *   ops_bench [threads] [seconds-per-model, or -steps] [mlp|cnn|layers [INDEX]|rnn] */

@@ -186,3 +186,11 @@ json_t *lb_error_traceback_json(const lb_error *err, const char *code)
     free(text);
     return arr;
 }
+
+int lb_oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
+
+void *lb_oom_null(lb_error *err)
+{
+    lb_oom(err);
+    return NULL;
+}

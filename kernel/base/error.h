@@ -29,6 +29,9 @@ void lb_error_clear(lb_error *err);   /* frees evalue, zeroes the struct */
  * the place (source_name, line, column), the offending line of `code` and a caret under the
  * column. interp.h has the Jupyter form (a JSON array of the same lines). */
 char *lb_error_format(const lb_error *err, const char *code, const char *source_name);
+/* The one out-of-memory error: sets a MemoryError "out of memory" and returns -1 (or NULL). */
+int lb_oom(lb_error *err);
+void *lb_oom_null(lb_error *err);
 /* The same lines as a JSON array of strings, one item a line (Jupyter's `traceback`). */
 json_t *lb_error_traceback_json(const lb_error *err, const char *code);
 

@@ -14,7 +14,7 @@ int lb_write_file_atomic(const char *path, const void *data, size_t len, lb_erro
     size_t tl = strlen(path) + 32;
     char *tmp = malloc(tl);
     if (!tmp)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     snprintf(tmp, tl, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     int e = f ? 0 : errno;

@@ -4,6 +4,7 @@
  * in place (progress bar, live plot) keeps its number, so its files end in the final
  * state; on a terminal its text is redrawn on one line, otherwise only the latest state is
  * printed, before the next output. */
+#include "base/clock.h"
 #include "cli/run_script.h"
 
 #include <errno.h>
@@ -253,9 +254,7 @@ static void show(run_ctx *r, json_t *data, const char *display_id, bool update)
 static void r_flush(void *ctx)
 {
     run_ctx *r = ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long now = (long long)(lb_now() * 1000);
     if (now - r->last_flush_ms >= 50) {
         fflush(stdout);
         r->last_flush_ms = now;

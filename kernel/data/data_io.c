@@ -12,7 +12,6 @@
 
 #define IDX_MAX_BYTES ((int64_t)1 << 40) /* 1 TiB: anything larger is a corrupt header */
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 static int open_error(lb_error *err, const char *path)
 {
@@ -183,7 +182,7 @@ int lb_idx_read(const char *path, lb_idx *a, lb_error *err)
     }
     a->data = malloc(bytes ? (size_t)bytes : 1);
     if (!a->data) {
-        oom(err);
+        lb_oom(err);
         goto fail;
     }
     got = gz_read_all(f, path, a->data, bytes, err);
@@ -230,7 +229,7 @@ int lb_csv_open_text(lb_csv *c, const char *text, size_t len, const char *name, 
     c->name = strdup(name ? name : "csv");
     if (!c->text || !c->name) {
         lb_csv_close(c);
-        return oom(err);
+        return lb_oom(err);
     }
     memcpy(c->text, text, len);
     c->text[len] = '\0';
@@ -254,7 +253,7 @@ int lb_csv_open(lb_csv *c, const char *path, lb_error *err)
     char *buf = malloc(cap + 1);
     if (!buf) {
         gzclose(f);
-        return oom(err);
+        return lb_oom(err);
     }
     for (;;) {
         if (len == cap) {
@@ -262,7 +261,7 @@ int lb_csv_open(lb_csv *c, const char *path, lb_error *err)
             if (!nb) {
                 free(buf);
                 gzclose(f);
-                return oom(err);
+                return lb_oom(err);
             }
             buf = nb;
             cap *= 2;
@@ -289,7 +288,7 @@ int lb_csv_open(lb_csv *c, const char *path, lb_error *err)
     c->name = strdup(path);
     if (!c->name) {
         lb_csv_close(c);
-        return oom(err);
+        return lb_oom(err);
     }
     if (len >= 3 && memcmp(c->text, "\xEF\xBB\xBF", 3) == 0)
         c->pos = 3;
@@ -302,7 +301,7 @@ static int push_cell(lb_csv *c, char *cell, lb_error *err)
         size_t cap = c->cap ? 2 * c->cap : 64;
         char **nc = realloc(c->cells, cap * sizeof *nc);
         if (!nc)
-            return oom(err);
+            return lb_oom(err);
         c->cells = nc;
         c->cap = cap;
     }

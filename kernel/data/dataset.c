@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 
 #include "base/format.h"
+#include "base/sha256.h"
 #include "base/suggest.h"
 #include "data/dataset.h"
 #include "ops.h"
@@ -20,7 +20,6 @@ const char *const lb_fashion_mnist_classes[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* ---- permutations --------------------------------------------------------------------------------- */
 
@@ -184,7 +183,7 @@ static int make_split(lb_split *sp, const char *name, const source *s, const int
     sp->counts = calloc((size_t)nclasses + 1, sizeof *sp->counts);
     if (!sp->x || !sp->y || !sp->src || !sp->counts) {
         split_clear(sp);
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     }
     const bool bytes = !s->f && s->idx->dtype == LB_IDX_UBYTE;
     for (int64_t i = 0; i < n; i++) {
@@ -235,7 +234,7 @@ static int train_stats(lb_dataset *ds, const source *s, const int64_t *rows, int
         free(var);
         free(hist);
         free(tmp);
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     }
     ds->ngroups = (int)ngroups;
     const double count = (double)n * (double)gsize;
@@ -341,7 +340,7 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
         for (int i = 0; i < nclasses; i++)
             free(classes[i]);
         free(classes);
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     ds->name = name;
@@ -406,7 +405,7 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
 
     ds->splits = calloc(3, sizeof *ds->splits);
     if (!ds->splits) {
-        oom(err);
+        lb_oom(err);
         goto fail;
     }
     /* the training file: permutation, valid = its first `valid`, train = the next ntrain */
@@ -418,7 +417,7 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
     if (pick && (!trows || (valid && !vrows))) {
         free(trows);
         free(vrows);
-        oom(err);
+        lb_oom(err);
         goto fail;
     }
     norm nmv = {0}, *nm = NULL;
@@ -450,7 +449,7 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
             free(tp);
             if (!rows) {
                 free(nmv.lut);
-                oom(err);
+                lb_oom(err);
                 goto fail;
             }
         }
@@ -484,7 +483,7 @@ static int32_t *idx_labels(const lb_idx *a, const char *path, int limit, int32_t
     }
     int32_t *y = malloc((size_t)a->count * sizeof *y + 1);
     if (!y) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     int32_t mx = 0;
@@ -663,7 +662,7 @@ lb_dataset *lb_idx_dataset_load(const char *images, const char *labels, const ch
     }
     if (!names) {
         free(src);
-        oom(err);
+        lb_oom(err);
         goto out;
     }
     ds = build(base_name(images), src, &tr, test_images ? &te : NULL, names, k, o, err);
@@ -722,7 +721,7 @@ lb_dataset *lb_fashion_mnist_load(const char *dir, const lb_data_options *o, lb_
                 free(src);
                 lb_dataset_free(ds);
                 ds = NULL;
-                oom(err);
+                lb_oom(err);
             } else {
                 free(ds->name);
                 free(ds->source);
@@ -896,7 +895,7 @@ static int csv_load_file(const char *path, const char *label, const csv_data *wa
     lb_csv_close(&c);
     return 0;
 nomem:
-    oom(err);
+    lb_oom(err);
 fail:
     lb_csv_close(&c);
     csv_data_free(d);
@@ -929,7 +928,7 @@ static char **csv_classes(const csv_data *d, int *nclasses, bool *numeric, lb_er
 {
     label_key *keys = malloc((size_t)d->n * sizeof *keys + 1);
     if (!keys) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     bool num = true;
@@ -967,7 +966,7 @@ static char **csv_classes(const csv_data *d, int *nclasses, bool *numeric, lb_er
     }
     free(keys);
     if (!names) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     *nclasses = (int)k;
@@ -981,7 +980,7 @@ static int32_t *csv_label_numbers(const csv_data *d, const char *path, char **na
 {
     int32_t *y = malloc((size_t)d->n * sizeof *y + 1);
     if (!y) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     for (int64_t i = 0; i < d->n; i++) {
@@ -1051,7 +1050,7 @@ lb_dataset *lb_csv_dataset_load(const char *path, const char *label, const char 
         for (int i = 0; i < k; i++) {
             char *c = strdup(classes[i]);
             if (!c) {
-                oom(err);
+                lb_oom(err);
                 goto out;
             }
             free(names[i]);
@@ -1121,11 +1120,9 @@ const char *lb_dataset_fingerprint(lb_dataset *ds)
 {
     if (ds->fingerprint[0])
         return ds->fingerprint;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(ctx);
+    lb_sha256 *ctx = lb_sha256_begin();
+    if (!ctx)
         return "";
-    }
     char tr[32], te[32], line[512];
     put_count(tr, sizeof tr, ds->train_n);
     put_count(te, sizeof te, ds->test_n);
@@ -1134,11 +1131,11 @@ const char *lb_dataset_fingerprint(lb_dataset *ds)
                      "normalize=%s\n",
                      ds->name, (long long)ds->valid, tr, te, (unsigned long long)ds->seed,
                      ds->normalize ? "true" : "false");
-    EVP_DigestUpdate(ctx, line, (size_t)n);
+    lb_sha256_add(ctx, line, (size_t)n);
     for (int i = 0; i < ds->nclasses; i++) {
-        EVP_DigestUpdate(ctx, "class=", 6);
-        EVP_DigestUpdate(ctx, ds->classes[i], strlen(ds->classes[i]));
-        EVP_DigestUpdate(ctx, "\n", 1);
+        lb_sha256_add(ctx, "class=", 6);
+        lb_sha256_add(ctx, ds->classes[i], strlen(ds->classes[i]));
+        lb_sha256_add(ctx, "\n", 1);
     }
     for (int si = 0; si < ds->nsplits; si++) {
         const lb_split *s = &ds->splits[si];
@@ -1147,18 +1144,13 @@ const char *lb_dataset_fingerprint(lb_dataset *ds)
             n += snprintf(line + n, sizeof line - (size_t)n, "%s%lld", d ? "," : "",
                           (long long)s->shape[d]);
         n += snprintf(line + n, sizeof line - (size_t)n, "\n");
-        EVP_DigestUpdate(ctx, line, (size_t)n);
+        lb_sha256_add(ctx, line, (size_t)n);
         /* int32 and float32 little-endian: the host order on every machine labbook runs on */
         _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "fingerprint assumes little-endian");
-        EVP_DigestUpdate(ctx, s->y, (size_t)s->n * sizeof *s->y);
-        EVP_DigestUpdate(ctx, s->x, (size_t)(s->n * s->numel) * sizeof *s->x);
+        lb_sha256_add(ctx, s->y, (size_t)s->n * sizeof *s->y);
+        lb_sha256_add(ctx, s->x, (size_t)(s->n * s->numel) * sizeof *s->x);
     }
-    unsigned char md[32];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx, md, &len);
-    EVP_MD_CTX_free(ctx);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(ds->fingerprint + 2 * i, 3, "%02x", md[i]);
+    lb_sha256_end(ctx, NULL, ds->fingerprint);
     return ds->fingerprint;
 }
 
@@ -1215,7 +1207,7 @@ int lb_epoch_init(lb_epoch_iter *it, const lb_split *s, int64_t batch, bool shuf
                             (long long)batch);
     it->order = malloc((size_t)s->n * sizeof *it->order);
     if (!it->order)
-        return oom(err);
+        return lb_oom(err);
     it->split = s;
     it->batch = batch;
     it->shuffle = shuffle;

@@ -5,7 +5,6 @@
  * weight is written, so a refused file leaves the model as it was. */
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "base/fileio.h"
@@ -27,7 +27,6 @@
 #define CKPT_SUM 32    /* the trailing SHA-256 */
 #define CKPT_FORMAT "labbook-checkpoint"
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* ---- little-endian encoding ------------------------------------------------------------------ */
 
@@ -63,8 +62,9 @@ static void get_floats(float *x, const unsigned char *p, int64_t n)
 
 static int sha256(const unsigned char *d, size_t n, unsigned char out[CKPT_SUM])
 {
-    unsigned int len = 0;
-    return EVP_Digest(d, n, out, &len, EVP_sha256(), NULL) == 1 && len == CKPT_SUM ? 0 : -1;
+    lb_sha256 *h = lb_sha256_begin();
+    lb_sha256_add(h, d, n);
+    return lb_sha256_end(h, out, NULL) ? 0 : -1;
 }
 
 /* ---- writing ----------------------------------------------------------------------------------- */
@@ -128,7 +128,7 @@ int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err)
     char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
     if (!text)
-        return oom(err);
+        return lb_oom(err);
     size_t hlen = strlen(text);
     size_t pad = (8 - (CKPT_PREFIX + hlen) % 8) % 8; /* spaces: the data starts 8-aligned */
     size_t size = CKPT_PREFIX + hlen + pad + (size_t)total * 4 + CKPT_SUM;
@@ -138,7 +138,7 @@ int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err)
         free(buf);
         return buf ? lb_error_set(err, "ValueError", 0, 0, "cannot save %s: the header is too long",
                                   path)
-                   : oom(err);
+                   : lb_oom(err);
     }
     memcpy(buf, CKPT_MAGIC, CKPT_MAGIC_LEN);
     put_u32(buf + 8, CKPT_VERSION);
@@ -273,7 +273,7 @@ static int check_header(ckpt *c, size_t data_len, const char *path, lb_error *er
     c->nt = json_array_size(ts);
     c->t = calloc(c->nt ? c->nt : 1, sizeof *c->t);
     if (!c->t)
-        return oom(err);
+        return lb_oom(err);
     int64_t off = 0;
     for (size_t i = 0; i < c->nt; i++) {
         const json_t *e = json_array_get(ts, i);
@@ -340,7 +340,7 @@ static int ckpt_read(const char *path, ckpt *c, lb_error *err)
     c->bytes = malloc(c->size ? c->size : 1);
     if (!c->bytes) {
         fclose(f);
-        return oom(err);
+        return lb_oom(err);
     }
     size_t got = fread(c->bytes, 1, c->size, f);
     bool rerr = ferror(f);
@@ -623,7 +623,7 @@ static lb_value *rebuild(lb_interp *in, const ckpt *c, const char *name, const c
     char *src = NULL;
     if (!scratch) {
         lb_node_free(expr);
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     in->globals = scratch;
@@ -690,7 +690,7 @@ int lb_checkpoint_load(lb_interp *in, const char *name, const char *path, lb_val
     ckpt_free(&c);
     if (lb_interp_get(in, name) != mv && lb_interp_set(in, name, mv) < 0) {
         lb_decref(mv);
-        return oom(err);
+        return lb_oom(err);
     }
     if (model)
         *model = mv;

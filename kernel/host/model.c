@@ -14,7 +14,6 @@
 #include "host/plugin_impl.h"
 #include "render/table.h"
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* ---- layer values ------------------------------------------------------------------------------ */
 
@@ -83,7 +82,7 @@ lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *
     layer_spec *s = calloc(1, sizeof *s);
     if (!s) {
         lb_args_clear(args_take);
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     s->type = t;
@@ -116,18 +115,18 @@ lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *
         }
         if (!s->kids) {
             layer_spec_free(s);
-            oom(err);
+            lb_oom(err);
             return NULL;
         }
     }
     if (!s->text) {
         layer_spec_free(s);
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     lb_value *v = lb_object_new(&layer_class, s);
     if (!v)
-        oom(err);
+        lb_oom(err);
     return v;
 }
 
@@ -261,7 +260,7 @@ static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *pa
     layer_spec *s = lb_layer_spec(specv);
     lbp_layer *L = calloc(1, sizeof *L);
     if (!L) {
-        oom(m->err);
+        lb_oom(m->err);
         m->failed = true;
         return NULL;
     }
@@ -278,7 +277,7 @@ static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *pa
     L->cur_x = x;
     if (!L->path || !L->text) {
         layer_free(L);
-        oom(m->err);
+        lb_oom(m->err);
         m->failed = true;
         return NULL;
     }
@@ -292,7 +291,7 @@ static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *pa
             char *kp = NULL;
             if (asprintf(&kp, "%s%s%zu", path, path[0] ? "." : "", i) < 0) {
                 layer_free(L);
-                oom(m->err);
+                lb_oom(m->err);
                 m->failed = true;
                 return NULL;
             }
@@ -307,7 +306,7 @@ static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *pa
             if (!nk) {
                 layer_free(K);
                 layer_free(L);
-                oom(m->err);
+                lb_oom(m->err);
                 m->failed = true;
                 return NULL;
             }
@@ -373,7 +372,7 @@ int lb_layer_add_child(lbp_layer *L, const char *src)
         v = lb_eval(m->in, n, &e);
         m->in->globals = user;
     } else if (n) {
-        lb_error_set(&e, "MemoryError", 0, 0, "out of memory");
+        lb_oom(&e);
     }
     lb_decref(none);
     lb_node_free(n);
@@ -733,7 +732,7 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
 {
     lb_model *m = calloc(1, sizeof *m);
     if (!m) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     m->in = in;
@@ -746,7 +745,7 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
     if (!m->name || !m->params || !m->dry) {
         lb_graph_free(m->dry);
         model_free(m);
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     lb_rng_seed(&m->init_rng, seed);
@@ -775,7 +774,7 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
     lb_params_zero_grad(m->params);
     lb_value *v = lb_object_new(&lb_model_class, m);
     if (!v)
-        oom(err);
+        lb_oom(err);
     return v;
 }
 
@@ -898,7 +897,7 @@ static int cmd_model(lb_cmd_call *call, lb_error *err)
     }
     if (lb_interp_set(call->in, name, mv) < 0) {
         lb_decref(mv);
-        return oom(err);
+        return lb_oom(err);
     }
     char *r = model_repr(mv);
     if (r) {
@@ -945,7 +944,7 @@ static int cmd_params(lb_cmd_call *call, lb_error *err)
         lb_table *t = params_table(m);
         lb_decref(v);
         if (!t)
-            return oom(err);
+            return lb_oom(err);
         if (lb_emit_table(call->in, t, err) < 0)
             return -1;
     }

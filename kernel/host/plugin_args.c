@@ -228,7 +228,7 @@ static lb_value *check_value(const lbp_param *p, const char *owner, lb_value *v,
             list = lb_list_new();
             if (!list || lb_list_append(list, v) < 0) {
                 lb_decref(list);
-                lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+                lb_oom(err);
                 return NULL;
             }
         } else if (v->kind == LB_LIST) {
@@ -339,7 +339,7 @@ int lb_args_check(struct lbp_args *a, const lbp_param *params, const char *owner
     }
     a->values = lb_map_new();
     if (!a->values)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     for (size_t i = 0; i < np; i++) {
         const lbp_param *p = &params[i];
         lb_value *v;
@@ -367,7 +367,7 @@ int lb_args_check(struct lbp_args *a, const lbp_param *params, const char *owner
         if (!v || lb_map_set_take(a->values, p->name, v) < 0) {
             lb_args_clear(a);
             if (!lb_error_is_set(err))
-                lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+                lb_oom(err);
             return -1;
         }
     }

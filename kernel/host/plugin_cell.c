@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "host/plugin_impl.h"
@@ -54,13 +55,6 @@ __asm__(".pushsection .rodata\n"
 #define CHECK_TIMEOUT_DEFAULT 30.0
 #endif
 #define COMPILE_TIMEOUT 120.0
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- the cell's first line -------------------------------------------------------------------- */
 
@@ -194,7 +188,7 @@ static const char *cell_dir(lb_registry *reg, lb_error *err)
     const char *tmp = getenv("TMPDIR");
     char *d = NULL;
     if (asprintf(&d, "%s/labbook-plugins-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
-        lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        lb_oom(err);
         return NULL;
     }
     if (!mkdtemp(d)) {
@@ -247,12 +241,12 @@ void lb_plugin_cell_cleanup(lb_registry *reg)
  * build on a busy machine does not eat into the time of the stage after it. */
 static int read_child_output(int fd, double timeout, bool per_stage, size_t limit, lb_strbuf *out)
 {
-    double deadline = now_s() + timeout;
+    double deadline = lb_now() + timeout;
     size_t scanned = 0; /* out->buf[0, scanned) holds only complete lines already looked at */
     for (;;) {
         if (lb_interrupt_pending())
             return -3;
-        double left = deadline - now_s();
+        double left = deadline - lb_now();
         if (left <= 0)
             return -2;
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -273,7 +267,7 @@ static int read_child_output(int fd, double timeout, bool per_stage, size_t limi
             continue;
         for (char *nl; scanned < out->len && (nl = memchr(out->buf + scanned, '\n', out->len - scanned));) {
             if (out->buf[scanned] == 'S' && out->buf[scanned + 1] == ' ')
-                deadline = now_s() + timeout;
+                deadline = lb_now() + timeout;
             scanned = (size_t)(nl - out->buf) + 1;
         }
     }
@@ -372,7 +366,7 @@ static int compile_cell(lb_interp *in, const cell_opts *o, char **so_out, lb_err
     if (asprintf(&src, "%s/%s-%u.c", dir, o->name, k) < 0 ||
         asprintf(&so, "%s/%s-%u.so", dir, o->name, k) < 0) {
         free(src);
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     }
     bool has_magic = strstr(o->body, "LBP_MODULE_MAGIC") != NULL;
     size_t blen = strlen(o->body);
@@ -391,7 +385,7 @@ static int compile_cell(lb_interp *in, const cell_opts *o, char **so_out, lb_err
                  blen && o->body[blen - 1] != '\n' ? "\n" : "", magic) < 0) {
         free(src);
         free(so);
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     }
     if (write_file(src, text, strlen(text)) < 0) {
         lb_error_set(err, "PluginError", 0, 0, "cannot write %s: %s", src, strerror(errno));

@@ -236,7 +236,7 @@ int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *
     float *xgrad = NULL;
     int rc = -1;
     if (!c.g || !c.x || !c.w || !grads) {
-        lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        lb_oom(err);
         goto done;
     }
     lb_rng rng;
@@ -275,7 +275,7 @@ int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *
     if (o->ids_max <= 0) {
         xgrad = calloc((size_t)c.nx, sizeof *xgrad);
         if (!xgrad) {
-            lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+            lb_oom(err);
             goto done;
         }
         if (x->grad)
@@ -287,7 +287,7 @@ int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *
             continue;
         grads[i] = malloc((size_t)t->numel * sizeof **grads);
         if (!grads[i]) {
-            lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+            lb_oom(err);
             goto done;
         }
         if (t->grad)

@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
+#include "base/sha256.h"
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "lang/parser.h"
@@ -34,7 +34,6 @@
 #define LB_BUILD_PLUGIN_DIR ""
 #endif
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* ---- plugin records ------------------------------------------------------------------------ */
 
@@ -312,7 +311,7 @@ static int plugin_cmd_handler(lb_cmd_call *call, lb_error *err)
     struct lbp_call c = {.call = call, .rec = r, .err = err};
     lb_value *kw = lb_map_new();
     if (!kw)
-        return oom(err);
+        return lb_oom(err);
     int rc = -1;
     for (size_t i = 0; i < call->nkwargs; i++) {
         lb_value *v = lb_call_eval(call, call->kwargs[i]->kids[0], err);
@@ -325,7 +324,7 @@ static int plugin_cmd_handler(lb_cmd_call *call, lb_error *err)
     }
     c.vals = calloc(call->nargs + 1, sizeof *c.vals);
     if (!c.vals) {
-        oom(err);
+        lb_oom(err);
         goto done;
     }
     for (size_t i = 0; i < call->nargs; i++) {
@@ -607,29 +606,14 @@ static int sha256_file(const char *path, char out[65])
     FILE *f = fopen(path, "rb");
     if (!f)
         return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int rc = -1;
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
-        unsigned char buf[65536];
-        size_t k;
-        rc = 0;
-        while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-            if (EVP_DigestUpdate(ctx, buf, k) != 1) {
-                rc = -1;
-                break;
-            }
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        if (rc == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1) {
-            for (unsigned i = 0; i < mdlen && i < 32; i++)
-                snprintf(out + 2 * i, 3, "%02x", md[i]);
-        } else {
-            rc = -1;
-        }
-    }
-    EVP_MD_CTX_free(ctx);
+    lb_sha256 *h = lb_sha256_begin();
+    unsigned char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+        lb_sha256_add(h, buf, k);
+    bool ok = !ferror(f) && lb_sha256_end(h, NULL, out);
     fclose(f);
-    return rc;
+    return ok ? 0 : -1;
 }
 
 /* Compares the plugin's magic block with the host's, field by field. */
@@ -921,7 +905,7 @@ static int load_file(lb_interp *in, const char *path, bool *loaded, lb_error *er
         }
         free(real);
         dlclose(h);
-        return oom(err);
+        return lb_oom(err);
     }
     if (sha256_file(p->path, p->sha256) < 0)
         snprintf(p->sha256, sizeof p->sha256, "?");
@@ -930,7 +914,7 @@ static int load_file(lb_interp *in, const char *path, bool *loaded, lb_error *er
         lbp_plugin **np = realloc(reg->plugins, cap * sizeof *np);
         if (!np) {
             lb_plugin_unref(p);
-            return oom(err);
+            return lb_oom(err);
         }
         reg->plugins = np;
         reg->cap = cap;
@@ -1018,7 +1002,7 @@ int lb_plugin_replace(lb_interp *in, const char *name, const char *path, lb_erro
     lbp_plugin *old = find_plugin(reg, name);
     char *old_path = old ? strdup(old->path) : NULL;
     if (old && !old_path)
-        return oom(err);
+        return lb_oom(err);
     if (old)
         lb_plugin_unload(in, name, NULL);
     if (lb_plugin_load_file(in, path, NULL, err) < 0) {
@@ -1195,7 +1179,7 @@ static int cmd_plugins(lb_cmd_call *call, lb_error *err)
     }
     lb_table *t = lb_table_new();
     if (!t)
-        return oom(err);
+        return lb_oom(err);
     const char *hdr[] = {"name", "version", "types", "file", "sha256"};
     for (size_t i = 0; i < 5; i++)
         lb_table_set_header(t, i, hdr[i]);
@@ -1256,12 +1240,12 @@ static int plugins_init(lb_interp *in, lb_error *err)
     lb_registry *reg = registry_new(in);
     if (!reg || lb_interp_set_state(in, REGISTRY_KEY, reg, registry_free) < 0) {
         free(reg);
-        return oom(err);
+        return lb_oom(err);
     }
     char abi[16];
     snprintf(abi, sizeof abi, "%d", LBP_ABI_VERSION);
     if (lb_interp_add_version(in, "labbook plugin ABI", abi) < 0)
-        return oom(err);
+        return lb_oom(err);
     if (lb_interp_register_commands(in, plugin_commands,
                                     sizeof plugin_commands / sizeof plugin_commands[0], err) < 0)
         return -1;

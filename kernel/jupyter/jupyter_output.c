@@ -254,7 +254,7 @@ static char *j_ask(void *ctx, const char *prompt, bool password, lb_error *err)
         json_t *v = json_object_get(m->content, "value");
         char *answer = strdup(json_is_string(v) ? json_string_value(v) : "");
         lb_msg_free(m);
-        if (!answer) lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        if (!answer) lb_oom(err);
         return answer;
     }
 }

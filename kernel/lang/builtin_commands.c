@@ -6,15 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "render/table.h"
 #include "base/strbuf.h"
-
-static int oom(lb_error *err)
-{
-    return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-}
 
 /* ---- text buffer ----------------------------------------------------------------------- */
 
@@ -33,7 +29,7 @@ static char *join_args(lb_cmd_call *call, lb_error *err)
         lb_decref(v);
         if (!t) {
             free(b.buf);
-            oom(err);
+            lb_oom(err);
             return NULL;
         }
         if (i)
@@ -43,7 +39,7 @@ static char *join_args(lb_cmd_call *call, lb_error *err)
     }
     if (b.oom) {
         free(b.buf);
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     return b.buf;
@@ -60,7 +56,7 @@ static int emit_joined(lb_cmd_call *call, lb_stream which, lb_error *err)
     char *line = realloc(text, len + 2);
     if (!line) {
         free(text);
-        return oom(err);
+        return lb_oom(err);
     }
     line[len] = '\n';
     line[len + 1] = '\0';
@@ -106,7 +102,7 @@ static int cmd_ask(lb_cmd_call *call, lb_error *err)
         prompt = NULL;
     }
     if (!prompt)
-        return oom(err);
+        return lb_oom(err);
     lb_value *pw = lb_call_param(call, "password", err);
     if (!pw) {
         free(prompt);
@@ -132,7 +128,7 @@ static int cmd_ask(lb_cmd_call *call, lb_error *err)
     lb_value *v = lb_str_take(answer);
     if (!v || lb_interp_set(call->in, name, v) < 0) {
         lb_decref(v);
-        return oom(err);
+        return lb_oom(err);
     }
     lb_decref(v);
     return 0;
@@ -154,14 +150,11 @@ static int cmd_sleep(lb_cmd_call *call, lb_error *err)
     }
     double seconds = v->u.num;
     lb_decref(v);
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = lb_now();
     for (;;) {
         if (lb_safe_point(call->in, err) < 0)
             return -1;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double elapsed = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
-        double left = seconds - elapsed;
+        double left = seconds - (lb_now() - start);
         if (left <= 0)
             return 0;
         double slice = left < 0.01 ? left : 0.01;
@@ -245,7 +238,7 @@ static int help_all(lb_interp *in, lb_error *err)
     if (t.oom || m.oom) {
         free(t.buf);
         free(m.buf);
-        return oom(err);
+        return lb_oom(err);
     }
     page(in, t.buf, m.buf);
     free(t.buf);
@@ -287,7 +280,7 @@ static int cmd_help(lb_cmd_call *call, lb_error *err)
         size_t nc = lb_commands_count(cmds), nf = lb_map_len(lb_interp_builtins(in));
         const char **names = malloc((nc + nf + 1) * sizeof *names);
         if (!names)
-            return oom(err);
+            return lb_oom(err);
         for (size_t i = 0; i < nc; i++)
             names[i] = lb_commands_at(cmds, i)->name;
         for (size_t i = 0; i < nf; i++)
@@ -305,7 +298,7 @@ static int cmd_help(lb_cmd_call *call, lb_error *err)
     }
     if (!plain) {
         free(md);
-        return oom(err);
+        return lb_oom(err);
     }
     page(in, plain, md);
     free(plain);
@@ -327,7 +320,7 @@ static int cmd_vars(lb_cmd_call *call, lb_error *err)
     if (!t || lb_table_set_header(t, 0, "name") < 0 || lb_table_set_header(t, 1, "type") < 0 ||
         lb_table_set_header(t, 2, "value") < 0) {
         lb_table_free(t);
-        return oom(err);
+        return lb_oom(err);
     }
     for (size_t i = 0; i < lb_map_len(g); i++) {
         lb_value *v = g->u.map.entries[i].value;
@@ -338,7 +331,7 @@ static int cmd_vars(lb_cmd_call *call, lb_error *err)
             lb_table_set(t, (size_t)r, 2, summary, false) < 0) {
             free(summary);
             lb_table_free(t);
-            return oom(err);
+            return lb_oom(err);
         }
         free(summary);
     }
@@ -390,7 +383,7 @@ static int fill_table(lb_cmd_call *call, lb_table *t, const lb_value *rows, bool
         const lb_value *cols = first;
         for (size_t c = 0; c < cols->u.map.len; c++)
             if (lb_table_set_header(t, c, cols->u.map.entries[c].key) < 0)
-                return oom(err);
+                return lb_oom(err);
         for (size_t r = 0; r < n; r++) {
             const lb_value *row = rows->u.list.items[r];
             if (row->kind != LB_MAP)
@@ -399,11 +392,11 @@ static int fill_table(lb_cmd_call *call, lb_table *t, const lb_value *rows, bool
                                      lb_type_name(row));
             long ri = lb_table_add_row(t);
             if (ri < 0)
-                return oom(err);
+                return lb_oom(err);
             for (size_t c = 0; c < cols->u.map.len; c++) {
                 lb_value *cellv = lb_map_get(row, cols->u.map.entries[c].key);
                 if (lb_table_set_value(t, (size_t)ri, c, cellv ? cellv : lb_none()) < 0)
-                    return oom(err);
+                    return lb_oom(err);
             }
         }
         return 0;
@@ -418,7 +411,7 @@ static int fill_table(lb_cmd_call *call, lb_table *t, const lb_value *rows, bool
                 char *text = lb_to_text(row->u.list.items[c]);
                 if (!text || lb_table_set_header(t, c, text) < 0) {
                     free(text);
-                    return oom(err);
+                    return lb_oom(err);
                 }
                 free(text);
             }
@@ -426,10 +419,10 @@ static int fill_table(lb_cmd_call *call, lb_table *t, const lb_value *rows, bool
         }
         long ri = lb_table_add_row(t);
         if (ri < 0)
-            return oom(err);
+            return lb_oom(err);
         for (size_t c = 0; c < row->u.list.len; c++)
             if (lb_table_set_value(t, (size_t)ri, c, row->u.list.items[c]) < 0)
-                return oom(err);
+                return lb_oom(err);
     }
     return 0;
 }
@@ -449,7 +442,7 @@ static int cmd_table(lb_cmd_call *call, lb_error *err)
     lb_table *t = lb_table_new();
     if (!t) {
         lb_decref(rows);
-        return oom(err);
+        return lb_oom(err);
     }
     int r = fill_table(call, t, rows, header, err);
     lb_decref(rows);
@@ -512,7 +505,7 @@ static int cmd_version(lb_cmd_call *call, lb_error *err)
     }
     if (b.oom || !b.buf) {
         free(b.buf);
-        return oom(err);
+        return lb_oom(err);
     }
     lb_emit_stream(call->in, LB_STDOUT, b.buf, b.len);
     free(b.buf);

@@ -12,12 +12,6 @@
 
 #define MAX_RANGE 1000000 /* about 40 MB of numbers */
 
-static lb_value *oom(lb_error *err)
-{
-    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-    return NULL;
-}
-
 /* Checks positional count and that only `allowed` keywords (NULL-terminated) were given. */
 static int check_args(const char *fname, size_t nargs, size_t min, size_t max, lb_value *kwargs,
                       const char *const *allowed, lb_error *err)
@@ -57,7 +51,7 @@ static int want_num(const char *fname, const lb_value *v, const char *what, doub
 static lb_value *num_or_oom(double x, lb_error *err)
 {
     lb_value *v = lb_num(x);
-    return v ? v : oom(err);
+    return v ? v : lb_oom_null(err);
 }
 
 static lb_value *fn_len(lb_interp *in, lb_value **a, size_t n, lb_value *kw, void *d, lb_error *err)
@@ -83,7 +77,7 @@ static lb_value *fn_str(lb_interp *in, lb_value **a, size_t n, lb_value *kw, voi
     if (a[0]->kind == LB_STR)
         return lb_incref(a[0]);
     lb_value *v = lb_str_take(lb_to_text(a[0]));
-    return v ? v : oom(err);
+    return v ? v : lb_oom_null(err);
 }
 
 /* Parses a whole string as a number (surrounding spaces allowed). */
@@ -277,12 +271,12 @@ static lb_value *fn_range(lb_interp *in, lb_value **a, size_t n, lb_value *kw, v
     }
     lb_value *l = lb_list_new();
     if (!l)
-        return oom(err);
+        return lb_oom_null(err);
     for (size_t i = 0; i < (size_t)count; i++) {
         lb_value *x = lb_num(start + (double)i * step);
         if (!x || lb_list_append_take(l, x) < 0) {
             lb_decref(l);
-            return oom(err);
+            return lb_oom_null(err);
         }
     }
     return l;
@@ -338,7 +332,7 @@ static lb_value *fn_keys(lb_interp *in, lb_value **a, size_t n, lb_value *kw, vo
         return NULL;
     lb_value *l = lb_list_new();
     if (!l)
-        return oom(err);
+        return lb_oom_null(err);
     if (a[0]->kind == LB_MAP) {
         for (size_t i = 0; i < a[0]->u.map.len; i++)
             if (lb_list_append_take(l, lb_str(a[0]->u.map.entries[i].key)) < 0)
@@ -364,7 +358,7 @@ static lb_value *fn_keys(lb_interp *in, lb_value **a, size_t n, lb_value *kw, vo
     return NULL;
 fail:
     lb_decref(l);
-    return oom(err);
+    return lb_oom_null(err);
 }
 
 static lb_value *fn_type(lb_interp *in, lb_value **a, size_t n, lb_value *kw, void *d, lb_error *err)
@@ -373,7 +367,7 @@ static lb_value *fn_type(lb_interp *in, lb_value **a, size_t n, lb_value *kw, vo
     if (check_args("type", n, 1, 1, kw, NULL, err) < 0)
         return NULL;
     lb_value *v = lb_str(lb_type_name(a[0]));
-    return v ? v : oom(err);
+    return v ? v : lb_oom_null(err);
 }
 
 static const struct {

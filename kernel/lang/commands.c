@@ -76,7 +76,7 @@ int lb_commands_register(lb_commands *cmds, const lb_command *cmd, lb_error *err
         size_t cap = cmds->cap ? cmds->cap * 2 : 32;
         const lb_command **items = realloc(cmds->items, cap * sizeof *items);
         if (!items)
-            return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+            return lb_oom(err);
         cmds->items = items;
         cmds->cap = cap;
     }

@@ -12,12 +12,6 @@
 
 #define MAX_ITEMS 10000000 /* largest list/string a single operation may build */
 
-static lb_value *oom(lb_error *err)
-{
-    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-    return NULL;
-}
-
 static void locate(lb_error *err, const lb_node *n)
 {
     if (n)
@@ -116,7 +110,7 @@ static lb_value *repeat(const lb_node *n, const lb_value *seq, double times, lb_
     if (seq->kind == LB_STR) {
         char *s = malloc(unit * k + 1);
         if (!s)
-            return oom(err);
+            return lb_oom_null(err);
         for (size_t i = 0; i < k; i++)
             memcpy(s + i * unit, seq->u.str.s, unit);
         s[unit * k] = '\0';
@@ -124,12 +118,12 @@ static lb_value *repeat(const lb_node *n, const lb_value *seq, double times, lb_
     }
     lb_value *l = lb_list_new();
     if (!l)
-        return oom(err);
+        return lb_oom_null(err);
     for (size_t i = 0; i < k; i++)
         for (size_t j = 0; j < unit; j++)
             if (lb_list_append(l, seq->u.list.items[j]) < 0) {
                 lb_decref(l);
-                return oom(err);
+                return lb_oom_null(err);
             }
     return l;
 }
@@ -181,24 +175,24 @@ static lb_value *arith(const lb_node *n, lb_tok_kind op, lb_value *a, lb_value *
             return operand_error(n, op, a, b, err);
         }
         lb_value *v = lb_num(r);
-        return v ? v : oom(err);
+        return v ? v : lb_oom_null(err);
     }
     if (op == TK_PLUS && a->kind == LB_STR && b->kind == LB_STR) {
         size_t len = a->u.str.len + b->u.str.len;
         char *s = malloc(len + 1);
         if (!s)
-            return oom(err);
+            return lb_oom_null(err);
         memcpy(s, a->u.str.s, a->u.str.len);
         memcpy(s + a->u.str.len, b->u.str.s, b->u.str.len);
         s[len] = '\0';
         lb_value *v = lb_strn(s, len);
         free(s);
-        return v ? v : oom(err);
+        return v ? v : lb_oom_null(err);
     }
     if (op == TK_PLUS && a->kind == LB_LIST && b->kind == LB_LIST) {
         lb_value *l = lb_list_new();
         if (!l)
-            return oom(err);
+            return lb_oom_null(err);
         for (size_t i = 0; i < a->u.list.len; i++)
             if (lb_list_append(l, a->u.list.items[i]) < 0)
                 goto fail;
@@ -208,7 +202,7 @@ static lb_value *arith(const lb_node *n, lb_tok_kind op, lb_value *a, lb_value *
         return l;
     fail:
         lb_decref(l);
-        return oom(err);
+        return lb_oom_null(err);
     }
     if (op == TK_STAR && (a->kind == LB_STR || a->kind == LB_LIST) && b->kind == LB_NUM)
         return repeat(n, a, b->u.num, err);
@@ -368,7 +362,7 @@ static lb_value *eval_index(lb_interp *in, const lb_node *n, lb_error *err)
                 e++;
             r = lb_strn(obj->u.str.s + b, e - b);
             if (!r)
-                oom(err);
+                lb_oom_null(err);
         }
     } else if (obj->kind == LB_MAP) {
         if (idx->kind != LB_STR) {
@@ -436,13 +430,13 @@ static lb_value *eval_call(lb_interp *in, const lb_node *n, lb_error *err)
     lb_value *kwargs = NULL, *r = NULL;
     if (!args) {
         lb_decref(fn);
-        return oom(err);
+        return lb_oom_null(err);
     }
     for (size_t i = 1; i < n->nkids; i++) {
         const lb_node *a = n->kids[i];
         if (a->kind == LB_N_KEYWORD) {
             if (!kwargs && !(kwargs = lb_map_new())) {
-                oom(err);
+                lb_oom_null(err);
                 goto done;
             }
             if (lb_map_get(kwargs, a->text)) {
@@ -452,7 +446,7 @@ static lb_value *eval_call(lb_interp *in, const lb_node *n, lb_error *err)
             lb_value *v = lb_eval(in, a->kids[0], err);
             if (!v || lb_map_set_take(kwargs, a->text, v) < 0) {
                 if (v)
-                    oom(err);
+                    lb_oom_null(err);
                 goto done;
             }
         } else {
@@ -489,10 +483,10 @@ lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err)
     switch (n->kind) {
     case LB_N_NUM:
         v = lb_num(n->num);
-        return v ? v : oom(err);
+        return v ? v : lb_oom_null(err);
     case LB_N_STR:
         v = lb_strn(n->text, n->text_len);
-        return v ? v : oom(err);
+        return v ? v : lb_oom_null(err);
     case LB_N_BOOL:
         return lb_bool(n->num != 0);
     case LB_N_NONE:
@@ -507,12 +501,12 @@ lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err)
     case LB_N_LIST:
         v = lb_list_new();
         if (!v)
-            return oom(err);
+            return lb_oom_null(err);
         for (size_t i = 0; i < n->nkids; i++) {
             a = lb_eval(in, n->kids[i], err);
             if (!a || lb_list_append_take(v, a) < 0) {
                 if (a)
-                    oom(err);
+                    lb_oom_null(err);
                 lb_decref(v);
                 return NULL;
             }
@@ -521,13 +515,13 @@ lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err)
     case LB_N_MAP:
         v = lb_map_new();
         if (!v)
-            return oom(err);
+            return lb_oom_null(err);
         for (size_t i = 0; i < n->nkids; i++) {
             const lb_node *kv = n->kids[i];
             a = lb_eval(in, kv->kids[0], err);
             if (!a || lb_map_set_take(v, kv->text, a) < 0) {
                 if (a)
-                    oom(err);
+                    lb_oom_null(err);
                 lb_decref(v);
                 return NULL;
             }
@@ -545,7 +539,7 @@ lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err)
         }
         v = lb_num(n->op == TK_MINUS ? -a->u.num : a->u.num);
         lb_decref(a);
-        return v ? v : oom(err);
+        return v ? v : lb_oom_null(err);
     case LB_N_NOT:
         a = lb_eval(in, n->kids[0], err);
         if (!a)
@@ -618,7 +612,7 @@ static int check_keywords(lb_interp *in, const lb_command *cmd, const lb_node **
                                  k->text, cmd->name, cmd->name);
         const char **names = malloc(np * sizeof *names);
         if (!names)
-            return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+            return lb_oom(err);
         for (size_t j = 0; j < np; j++)
             names[j] = cmd->params[j].name;
         const char *s = lb_suggest(k->text, names, np);
@@ -649,7 +643,7 @@ static int run_command(lb_interp *in, const lb_node *s, const lb_command *cmd, l
     const lb_node **kw = calloc(n ? n : 1, sizeof *kw);
     int r = -1;
     if (!pos || !kw) {
-        lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        lb_oom_null(err);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -716,7 +710,7 @@ int lb_exec(lb_interp *in, const lb_node *s, lb_value **result, lb_error *err)
             int rc = run_command(in, s->kids[0], cmd, &v, err);
             if (rc < 0) {
                 if (v && lb_map_set_take(in->globals, s->text, v) < 0)
-                    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+                    lb_oom_null(err);
                 return -1;
             }
             if (!v)

@@ -14,11 +14,6 @@
 
 #define VALUE_CP 400 /* a value shown in the message is cut to this many code points */
 
-static int oom(lb_error *err)
-{
-    return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-}
-
 /* ---- the condition as text -------------------------------------------------------------- */
 
 /* How tightly a node binds (spec/language.md §2, loosest first): a child printed where a
@@ -297,7 +292,7 @@ static int cmd_expect(lb_cmd_call *call, lb_error *err)
         if (evalue)
             r = lb_node_error(err, cond, "ExpectationFailed", "%s", evalue);
         else
-            r = oom(err);
+            r = lb_oom(err);
         free(evalue);
     }
     lb_decref(msg);

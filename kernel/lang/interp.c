@@ -266,7 +266,7 @@ int lb_interp_register_function(lb_interp *in, const char *name, const char *sig
                             name);
     lb_value *f = lb_func_new(name, signature, doc, fn, data);
     if (!f || lb_map_set_take(in->builtins, name, f) < 0)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     return 0;
 }
 
@@ -340,7 +340,7 @@ int lb_emit_table(lb_interp *in, lb_table *t, lb_error *err)
     json_t *b = lb_table_bundle(t);
     lb_table_free(t);
     if (!b)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     lb_emit_display(in, b, NULL, NULL, false);
     json_decref(b);
     return 0;

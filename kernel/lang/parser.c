@@ -154,7 +154,7 @@ static char *dup_text(parser *p, const char *s, size_t len)
 {
     char *d = malloc(len + 1);
     if (!d) {
-        lb_error_set(p->err, "MemoryError", 0, 0, "out of memory");
+        lb_oom(p->err);
         return NULL;
     }
     memcpy(d, s, len);

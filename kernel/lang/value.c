@@ -583,7 +583,7 @@ json_t *lb_value_bundle(const lb_value *v, json_t **metadata_out, lb_error *err)
     if (!text || !bundle) {
         free(text);
         json_decref(bundle);
-        lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        lb_oom(err);
         return NULL;
     }
     json_object_set_new(bundle, "text/plain", json_string(text));

@@ -17,12 +17,6 @@
 #include "base/strbuf.h"
 #include "render/table.h"
 
-static lb_value *oom(lb_error *err)
-{
-    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-    return NULL;
-}
-
 static lb_value *str_list(char *const *s, int n)
 {
     lb_value *l = lb_list_new();
@@ -103,7 +97,7 @@ static lb_value *split_member(lb_value *self, const char *name, lb_error *err)
             lb_value **items = realloc(v->u.list.items, (size_t)s->n * sizeof *items);
             if (!items) {
                 lb_decref(v);
-                return oom(err);
+                return lb_oom_null(err);
             }
             v->u.list.items = items;
             v->u.list.cap = (size_t)s->n;
@@ -120,7 +114,7 @@ static lb_value *split_member(lb_value *self, const char *name, lb_error *err)
                      name);
         return NULL;
     }
-    return v ? v : oom(err);
+    return v ? v : lb_oom_null(err);
 }
 
 static json_t *split_members(const lb_value *self)
@@ -282,7 +276,7 @@ static int dataset_display(const lb_value *self, json_t *bundle, json_t *metadat
         free(plain);
         free(html);
         free(md);
-        oom(err);
+        lb_oom_null(err);
         return -1;
     }
     lb_strbuf p = {0}, h = {0}, m = {0};
@@ -331,7 +325,7 @@ static int dataset_display(const lb_value *self, json_t *bundle, json_t *metadat
         free(ps);
         free(hs);
         free(ms);
-        oom(err);
+        lb_oom_null(err);
         return -1;
     }
     json_object_set_new(bundle, "text/plain", json_string(ps));
@@ -351,11 +345,11 @@ static lb_value *split_value(lb_value *dsv, const char *name, lb_error *err)
             continue;
         split_ref *r = malloc(sizeof *r);
         if (!r)
-            return oom(err);
+            return lb_oom_null(err);
         r->dsv = lb_incref(dsv);
         r->index = i;
         lb_value *v = lb_object_new(&split_class, r);
-        return v ? v : oom(err);
+        return v ? v : lb_oom_null(err);
     }
     if (strcmp(name, "valid") == 0)
         lb_error_set(err, "AttributeError", 0, 0,
@@ -427,7 +421,7 @@ static lb_value *dataset_member(lb_value *self, const char *name, lb_error *err)
                      name);
         return NULL;
     }
-    return v ? v : oom(err);
+    return v ? v : lb_oom_null(err);
 }
 
 static json_t *dataset_members(const lb_value *self)
@@ -454,7 +448,7 @@ lb_value *lb_dataset_value_new(lb_dataset *ds, lb_error *err)
     if (!ds)
         return NULL;
     lb_value *v = lb_object_new(&dataset_class, ds);
-    return v ? v : oom(err);
+    return v ? v : lb_oom_null(err);
 }
 
 bool lb_data_from_value(const lb_value *v, lb_dataset **ds, const lb_split **split)
@@ -592,7 +586,7 @@ static int kw_classes(const kw_reader *k, const char ***out, int *n, lb_error *e
                             "%s(): classes must be a list of class names (strings)", k->fname);
     const char **names = malloc(len * sizeof *names);
     if (!names) {
-        oom(err);
+        lb_oom_null(err);
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
@@ -782,14 +776,14 @@ static lb_value *fn_sample(lb_interp *in, lb_value **args, size_t nargs, lb_valu
     if (!m || !vals) {
         lb_decref(m);
         lb_decref(vals);
-        return oom(err);
+        return lb_oom_null(err);
     }
     const float *x = s->x + i * s->numel;
     for (int64_t k = 0; k < s->numel; k++)
         if (lb_list_append_take(vals, lb_num(x[k])) < 0) {
             lb_decref(m);
             lb_decref(vals);
-            return oom(err);
+            return lb_oom_null(err);
         }
     if (lb_map_set_take(m, "index", lb_num((double)i)) < 0 ||
         lb_map_set_take(m, "source", lb_num((double)s->src[i])) < 0 ||
@@ -798,7 +792,7 @@ static lb_value *fn_sample(lb_interp *in, lb_value **args, size_t nargs, lb_valu
         lb_map_set_take(m, "shape", lb_shape_list(s->ndim, s->shape)) < 0 ||
         lb_map_set_take(m, "values", vals) < 0) {
         lb_decref(m);
-        return oom(err);
+        return lb_oom_null(err);
     }
     return m;
 }
@@ -905,7 +899,7 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
     char who[300] = "";
     lb_plot *p = NULL;
     if (!pick || !pix || !ims || (mv && (!pred || !caps))) {
-        oom(err);
+        lb_oom_null(err);
         goto out;
     }
     for (int64_t i = 0; i < s->n; i++)
@@ -1005,7 +999,7 @@ static const lb_command samples_cmd = {
 static int register_data_commands(lb_interp *in, lb_error *err)
 {
     if (lb_interp_add_version(in, "zlib", zlibVersion()) < 0)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     if (lb_interp_register_function(
             in, "fashion_mnist",
             "fashion_mnist(valid=10000, seed=0, train=none, test=none, normalize=true, dir=none)",

@@ -14,13 +14,6 @@
 #include "modules/modules.h"
 #include "modules/plot_values.h"
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
-
-static void *oom_null(lb_error *err)
-{
-    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-    return NULL;
-}
 
 int lb_plot_show(lb_interp *in, lb_plot *p, const char *display_id, bool update, lb_error *err)
 {
@@ -95,7 +88,7 @@ lb_value *lb_plot_value(lb_plot *p, lb_error *err)
         return NULL;
     lb_value *v = lb_object_new(&plot_class, p);
     if (!v)
-        return oom_null(err);
+        return lb_oom_null(err);
     return v;
 }
 
@@ -133,7 +126,7 @@ static lb_value *fn_options(const char *fname, const lb_param *params, lb_value 
 {
     lb_value *m = lb_map_new();
     if (!m) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     for (size_t i = 0; kwargs && i < lb_map_len(kwargs); i++) {
@@ -162,7 +155,7 @@ static lb_value *fn_options(const char *fname, const lb_param *params, lb_value 
         }
         if (lb_map_set(m, k, v) < 0) {
             lb_decref(m);
-            oom(err);
+            lb_oom(err);
             return NULL;
         }
     }
@@ -174,7 +167,7 @@ static lb_value *cmd_options(lb_cmd_call *call, lb_error *err)
 {
     lb_value *m = lb_map_new();
     if (!m) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     for (const lb_param *p = call->cmd->params; p && p->name; p++) {
@@ -183,7 +176,7 @@ static lb_value *cmd_options(lb_cmd_call *call, lb_error *err)
         lb_value *v = lb_call_param(call, p->name, err);
         if (!v || lb_map_set_take(m, p->name, v) < 0) {
             if (v && !lb_error_is_set(err))
-                oom(err);
+                lb_oom(err);
             lb_decref(m);
             return NULL;
         }
@@ -247,7 +240,7 @@ static double *num_list(const lb_value *l, const char *what, size_t *n, lb_error
     *n = lb_list_len(l);
     double *a = malloc((*n ? *n : 1) * sizeof *a);
     if (!a) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     for (size_t i = 0; i < *n; i++)
@@ -271,7 +264,7 @@ static const char **str_list(lb_value *l, const char *what, size_t want, char (*
     }
     const char **s = calloc(want + 1, sizeof *s);
     if (!s) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     for (size_t i = 0; i < want; i++) {
@@ -334,7 +327,7 @@ static int add_series_map(lb_value *m, pseries **arr, size_t *n, size_t *cap, lb
         size_t c = *cap ? *cap * 2 : 8;
         pseries *a = realloc(*arr, c * sizeof *a);
         if (!a)
-            return oom(err);
+            return lb_oom(err);
         *arr = a;
         *cap = c;
     }
@@ -365,7 +358,7 @@ static int add_series_map(lb_value *m, pseries **arr, size_t *n, size_t *cap, lb
     if ((v = lb_map_get(m, "name")) && v->kind != LB_NONE) {
         P->own_name = lb_to_text(v);
         if (!P->own_name)
-            return oom(err);
+            return lb_oom(err);
         P->s.name = P->own_name;
     }
     if ((v = lb_map_get(m, "style")) && v->kind != LB_NONE) {
@@ -395,7 +388,7 @@ static int add_series_map(lb_value *m, pseries **arr, size_t *n, size_t *cap, lb
     if ((v = lb_map_get(m, "run")) && v->kind != LB_NONE) {
         P->own_key = lb_to_text(v);
         if (!P->own_key)
-            return oom(err);
+            return lb_oom(err);
         P->ckey = P->own_key;
     } else
         P->ckey = P->s.name;
@@ -407,7 +400,7 @@ static int add_series_list(lb_value *l, pseries **arr, size_t *n, size_t *cap, l
     lb_value *m = lb_map_new();
     if (!m || lb_map_set(m, "y", l) < 0) {
         lb_decref(m);
-        return oom(err);
+        return lb_oom(err);
     }
     int rc = add_series_map(m, arr, n, cap, err);
     lb_decref(m);
@@ -517,7 +510,7 @@ static lb_plot *build_plot(lb_value **args, size_t nargs, lb_value *o, long *bad
     panels = calloc(npanels, sizeof *panels);
     flat = calloc(n ? n : 1, sizeof *flat);
     if (!panels || !flat) {
-        oom(err);
+        lb_oom(err);
         goto done;
     }
     double lo = 0, hi = 0;
@@ -591,7 +584,7 @@ static lb_plot *build_heatmap(lb_value *mat, lb_value *o, long *bad, lb_error *e
     }
     double *v = malloc(rows * cols * sizeof *v);
     if (!v) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     lb_plot *plot = NULL;
@@ -616,7 +609,7 @@ static lb_plot *build_heatmap(lb_value *mat, lb_value *o, long *bad, lb_error *e
     rstore = calloc(rows, sizeof *rstore);
     cstore = calloc(cols, sizeof *cstore);
     if (!rstore || !cstore) {
-        oom(err);
+        lb_oom(err);
         goto done;
     }
     if ((L = lb_map_get(o, "rows")) && L->kind != LB_NONE && !(rl = str_list(L, "rows", rows, rstore, err)))
@@ -683,7 +676,7 @@ static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err
         groups = calloc(256, sizeof *groups);
         series = calloc(ns, sizeof *series);
         if (!groups || !series) {
-            oom(err);
+            lb_oom(err);
             goto done;
         }
         for (size_t s = 0; s < ns; s++) {
@@ -710,7 +703,7 @@ static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err
         }
         vals = malloc((ng ? ng : 1) * ns * sizeof *vals);
         if (!vals) {
-            oom(err);
+            lb_oom(err);
             goto done;
         }
         for (size_t g = 0; g < ng; g++)
@@ -729,7 +722,7 @@ static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err
         vals = malloc((ng ? ng : 1) * sizeof *vals);
         numnames = calloc(ng + 1, sizeof *numnames);
         if (!groups || !vals || !numnames) {
-            oom(err);
+            lb_oom(err);
             goto done;
         }
         for (size_t g = 0; g < ng; g++) {
@@ -760,7 +753,7 @@ static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err
     if (cv && cv->kind == LB_LIST) {
         colors = calloc(want + 1, sizeof *colors);
         if (!colors) {
-            oom(err);
+            lb_oom(err);
             goto done;
         }
         for (size_t i = 0; i < want; i++) {
@@ -826,7 +819,7 @@ static int read_image(lb_value *v, lb_plot_image *im, float **pix, size_t idx, l
         return lb_error_set(err, "ValueError", 0, 0, "image %zu: 1x1 to 2048x2048 pixels", idx + 1);
     *pix = malloc((size_t)ch * h * w * sizeof **pix);
     if (!*pix)
-        return oom(err);
+        return lb_oom(err);
     for (int c = 0; c < ch; c++) {
         if (planes[c]->kind != LB_LIST || lb_list_len(planes[c]) != h)
             return lb_error_set(err, "ValueError", 0, 0, "image %zu: the planes differ in size", idx + 1);
@@ -864,7 +857,7 @@ static lb_plot *build_images(lb_value *list, lb_value *o, long *bad, lb_error *e
     char **caps = calloc(n, sizeof *caps);
     lb_plot *plot = NULL;
     if (!ims || !pix || !caps) {
-        oom(err);
+        lb_oom(err);
         goto done;
     }
     for (size_t i = 0; i < n; i++)
@@ -875,7 +868,7 @@ static lb_plot *build_images(lb_value *list, lb_value *o, long *bad, lb_error *e
     for (size_t i = 0; c && c->kind == LB_LIST && i < n && i < lb_list_len(c); i++) {
         caps[i] = lb_to_text(lb_list_get(c, i));
         if (!caps[i]) {
-            oom(err);
+            lb_oom(err);
             goto done;
         }
         ims[i].caption = caps[i];
@@ -917,7 +910,7 @@ static int cmd_figure(lb_cmd_call *call, lb_error *err)
     kind k = (kind)(size_t)call->cmd->data;
     lb_value **args = calloc(call->nargs + 1, sizeof *args);
     if (!args)
-        return oom(err);
+        return lb_oom(err);
     size_t got = 0;
     int rc = -1;
     lb_value *o = NULL;
@@ -1104,7 +1097,7 @@ static int register_plot_commands(lb_interp *in, lb_error *err)
                                     "An image grid as a value (see `help images`).", fn_images, NULL, err) < 0)
         return -1;
     if (lb_interp_add_version(in, "cairo", cairo_version_string()) < 0)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     return 0;
 }
 

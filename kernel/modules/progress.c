@@ -1,6 +1,6 @@
 /* progress.c — the live progress of a `train` command (train.h): one display (text/plain and
  * text/html) created once and then redrawn in place with update_display_data, at most once
- * per LB_PROGRESS_INTERVAL (5 a second: REFERENCES §7, fastprogress/tqdm style): the run and
+ * per LB_PROGRESS_INTERVAL (5 a second, as fastprogress and tqdm do): the run and
  * its place in the sweep, a bar, epoch and batch, the running loss, samples per second,
  * elapsed and remaining time, the finished epochs' table and one line per finished run. A
  * second display holds the learning curves, redrawn after each epoch (at most twice a
@@ -14,6 +14,7 @@
 
 #include "lang/commands.h"
 #include "modules/plot_values.h"
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "render/table.h"
 #include "modules/training.h"
@@ -41,13 +42,6 @@ struct lb_progress {
     bool curve_pending;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void clock_text(double s, char *buf, size_t n)
 {
     if (!isfinite(s) || s < 0) {
@@ -70,7 +64,7 @@ lb_progress *lb_progress_new(lb_interp *in, int nruns, bool live, bool curves)
     p->nruns = nruns;
     p->live = live;
     p->curves = curves;
-    p->t0 = p->last = now_s();
+    p->t0 = p->last = lb_now();
     p->last = -1e9;
     p->last_curve = -1e9;
     p->done = lb_list_new();
@@ -114,7 +108,7 @@ static void html_escape(lb_strbuf *b, const char *s)
 /* Draws the display: state NULL while running, else the final word. */
 static void draw(lb_progress *p, const char *state, const char *message)
 {
-    double t = now_s();
+    double t = lb_now();
     double frac = p->epochs > 0 && p->nb > 0
                       ? ((double)p->epoch * (double)p->nb + (double)p->batch) / ((double)p->epochs * (double)p->nb)
                       : 0;
@@ -210,14 +204,14 @@ static void draw(lb_progress *p, const char *state, const char *message)
     /* The throttle counts from the moment the display went out, not from when drawing began:
      * the next redraw's message is then stamped at least LB_PROGRESS_INTERVAL after this one's,
      * however long drawing and publishing took (a slow or loaded machine). */
-    p->last = now_s();
+    p->last = lb_now();
 }
 
 static void draw_curves(lb_progress *p, bool force)
 {
     if (!p->curves || !p->curve_pending)
         return;
-    double t = now_s();
+    double t = lb_now();
     if (!force && t - p->last_curve < CURVE_INTERVAL)
         return;
     lb_value *all = lb_list_new();
@@ -242,7 +236,7 @@ static void draw_curves(lb_progress *p, bool force)
     }
     lb_error_clear(&err);
     lb_decref(all);
-    p->last_curve = now_s(); /* from when the plot went out, as for the progress display */
+    p->last_curve = lb_now(); /* from when the plot went out, as for the progress display */
     p->curve_pending = false;
 }
 
@@ -258,7 +252,7 @@ void lb_progress_run(lb_progress *p, int index, const char *name, int64_t epochs
     p->nsamples = samples_per_epoch;
     p->epoch = p->batch = p->samples = 0;
     p->loss = NAN;
-    p->run_t0 = now_s();
+    p->run_t0 = lb_now();
     lb_decref(p->run);
     p->run = NULL;
     if (p->live)
@@ -274,7 +268,7 @@ void lb_progress_batch(lb_progress *p, int64_t epoch, int64_t batch, double runn
     p->batch = batch;
     p->loss = running_loss;
     p->samples = epoch * p->nsamples + samples_done;
-    if (p->live && now_s() - p->last >= LB_PROGRESS_INTERVAL)
+    if (p->live && lb_now() - p->last >= LB_PROGRESS_INTERVAL)
         draw(p, NULL, NULL);
 }
 
@@ -288,7 +282,7 @@ void lb_progress_epoch(lb_progress *p, const lb_value *run)
     }
     p->curve_pending = true;
     if (p->live) {
-        if (now_s() - p->last >= LB_PROGRESS_INTERVAL)
+        if (lb_now() - p->last >= LB_PROGRESS_INTERVAL)
             draw(p, NULL, NULL);
         draw_curves(p, false);
     }

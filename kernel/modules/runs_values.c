@@ -19,7 +19,6 @@
 #include "render/table.h"
 #include "modules/training.h"
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* ---- JSON <-> values ------------------------------------------------------------------------ */
 
@@ -280,7 +279,7 @@ static int run_display(const lb_value *self, json_t *bundle, json_t *metadata, l
     const lb_run *r = self->u.obj.data;
     char *head = run_repr(self);
     if (!head)
-        return oom(err);
+        return lb_oom(err);
     /* drop the angle brackets for the heading */
     size_t n = strlen(head);
     if (n > 2) {
@@ -289,7 +288,7 @@ static int run_display(const lb_value *self, json_t *bundle, json_t *metadata, l
     }
     int rc = merge_table(lb_run_history_table(r), bundle, head);
     free(head);
-    return rc < 0 ? oom(err) : 0;
+    return rc < 0 ? lb_oom(err) : 0;
 }
 
 static const lb_class run_class = {
@@ -536,7 +535,7 @@ static int runs_display(const lb_value *self, json_t *bundle, json_t *metadata, 
         json_object_set(bundle, "text/plain", json_object_get(b, "text/plain"));
         json_decref(b);
     }
-    return merge_table(t, bundle, head) < 0 ? oom(err) : 0;
+    return merge_table(t, bundle, head) < 0 ? lb_oom(err) : 0;
 }
 
 static lb_value *metric_arg(lb_value **args, size_t nargs, const char *fn, const char **metric,
@@ -729,7 +728,7 @@ lb_plot *lb_runs_curves(const lb_value *list, const char *const *metrics, size_t
     lb_plot *p = NULL;
     size_t ns = 0;
     if (!panels || !series || !data || !labels || !titles) {
-        oom(err);
+        lb_oom(err);
         goto out;
     }
     for (size_t k = 0; k < nmetrics; k++) {
@@ -1015,7 +1014,7 @@ static int cmd_export(lb_cmd_call *call, lb_error *err)
         goto out;
     }
     if (!text) {
-        oom(err);
+        lb_oom(err);
         goto out;
     }
     size_t len = strlen(text);
@@ -1046,7 +1045,7 @@ static int cmd_runs(lb_cmd_call *call, lb_error *err)
     lb_value *l = lb_session_runs(call->in);
     if (!l) {
         lb_decref(sv);
-        return oom(err);
+        return lb_oom(err);
     }
     if (lb_list_len(l) == 0) {
         lb_decref(sv);
@@ -1058,7 +1057,7 @@ static int cmd_runs(lb_cmd_call *call, lb_error *err)
     lb_table *t = lb_runs_table(l, sv->kind == LB_STR ? sv->u.str.s : NULL);
     lb_decref(sv);
     if (!t || lb_emit_table(call->in, t, err) < 0)
-        return lb_error_is_set(err) ? -1 : oom(err);
+        return lb_error_is_set(err) ? -1 : lb_oom(err);
     call->result = lb_runs_value_new(l);
     return 0;
 }

@@ -22,7 +22,6 @@
 #include "modules/training.h"
 #include "render/table.h"
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* A JSON number, or null for NaN and infinities (JSON has no such numbers). */
 
@@ -249,13 +248,13 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
     lb_run *R = rec ? calloc(1, sizeof *R) : NULL;
     if (!R) {
         json_decref(rec);
-        return oom(err);
+        return lb_oom(err);
     }
     R->id = id;
     R->record = rec;
     R->model = lb_incref(J->model_value);
     if (!(*runv = lb_run_value_new(R)))
-        return oom(err);
+        return lb_oom(err);
     T->run = *runv;
     lb_progress_run(T->prog, index, J->name, J->c.epochs, (T->d.train->n + J->c.batch - 1) / J->c.batch,
                     T->d.train->n);
@@ -283,7 +282,7 @@ static int read_targets(lb_cmd_call *call, const char *verb, lb_value ***models,
                              strcmp(verb, "train") == 0 ? " epochs=5" : ".test");
     *models = calloc(on, sizeof **models);
     if (!*models)
-        return oom(err);
+        return lb_oom(err);
     *nmodels = 0;
     for (size_t i = 0; i < on; i++) {
         lb_value *v = lb_call_arg(call, i, err);
@@ -451,7 +450,7 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
     jobs = calloc(njobs, sizeof *jobs);
     starts = calloc(nmodels, sizeof *starts);
     if (!jobs || !starts) {
-        oom(err);
+        lb_oom(err);
         goto done;
     }
     for (size_t mi = 0; mi < nmodels; mi++) {
@@ -460,7 +459,7 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         const float *v = lb_params_values(lb_model_params(m), &nv);
         starts[mi] = malloc(nv * sizeof *v + 1);
         if (!starts[mi]) {
-            oom(err);
+            lb_oom(err);
             goto done;
         }
         memcpy(starts[mi], v, nv * sizeof *v);
@@ -498,7 +497,7 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
     list = lb_list_new();
     prog = lb_progress_new(in, (int)njobs, base.live, base.curves);
     if (!list || !prog) {
-        oom(err);
+        lb_oom(err);
         goto done;
     }
     T.prog = prog;
@@ -551,7 +550,7 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
     lb_value *rs = lb_runs_value_new(list);
     if (!rs) {
         if (rc == 0)
-            oom(err);
+            lb_oom(err);
         rc = -1;
         goto done;
     }
@@ -627,7 +626,7 @@ static lb_model *swap_in(const lb_value *v, float **saved, char *label, size_t l
     }
     *saved = malloc(nv * sizeof *vals);
     if (!*saved) {
-        oom(err);
+        lb_oom(err);
         return NULL;
     }
     memcpy(*saved, vals, nv * sizeof *vals);
@@ -656,7 +655,7 @@ int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nc
     if (!m)
         return -1;
     lb_metrics met;
-    int rc = lb_metrics_init(&met, nclasses, 1) < 0 ? oom(err) : 0;
+    int rc = lb_metrics_init(&met, nclasses, 1) < 0 ? lb_oom(err) : 0;
     lb_train_hooks h = {in, poll_interp, NULL, NULL};
     if (rc == 0)
         rc = lb_evaluate_split(m, s, 500, &met, preds, &h, err);
@@ -717,7 +716,7 @@ static int evaluate_target(lb_cmd_call *call, target *t, lb_metrics *met, int32_
         k = kv->u.num < 1 ? 1 : kv->u.num > 1000 ? 1000 : (int)kv->u.num;
     lb_decref(kv);
     if (lb_metrics_init(met, t->ds->nclasses, k) < 0)
-        return oom(err);
+        return lb_oom(err);
     lb_train_hooks h = {call->in, poll_interp, NULL, NULL};
     if (lb_evaluate_split(t->m, t->s, 500, met, preds, &h, err) < 0) {
         if (strcmp(err->ename, "Interrupted") != 0)
@@ -740,7 +739,7 @@ static int cmd_evaluate(lb_cmd_call *call, lb_error *err)
         if (!tb || !res) {
             lb_table_free(tb);
             lb_decref(res);
-            rc = oom(err);
+            rc = lb_oom(err);
         } else {
             char k[16], buf[64];
             snprintf(k, sizeof k, "top%d", met.k);
@@ -829,7 +828,7 @@ static int cmd_confusion(lb_cmd_call *call, lb_error *err)
         size_t C = (size_t)met.nclasses;
         double *counts = malloc(C * C * sizeof *counts);
         if (!counts) {
-            rc = oom(err);
+            rc = lb_oom(err);
         } else {
             for (size_t i = 0; i < C * C; i++)
                 counts[i] = (double)met.confusion[i];

@@ -33,12 +33,6 @@ struct lb_plot {
     size_t png_len;
 };
 
-static void *oom_null(lb_error *err)
-{
-    lb_error_set(err, "MemoryError", 0, 0, "out of memory");
-    return NULL;
-}
-
 /* ---- colours ------------------------------------------------------------------------------ */
 
 static const unsigned char tab10[10][3] = {
@@ -220,7 +214,7 @@ static lb_plot *figure_begin(const char *kind, int w, int h, cairo_t **crp, lb_e
 {
     lb_plot *p = calloc(1, sizeof *p);
     if (!p)
-        return oom_null(err);
+        return lb_oom_null(err);
     p->kind = kind;
     p->w = w;
     p->h = h;
@@ -255,7 +249,7 @@ static lb_plot *figure_end(lb_plot *p, cairo_t *cr, char *desc, lb_error *err)
     }
     if (!desc) {
         lb_plot_free(p);
-        return oom_null(err);
+        return lb_oom_null(err);
     }
     return p;
 }
@@ -1005,7 +999,7 @@ lb_plot *lb_plot_confusion(const double *counts, size_t n, const char *const *la
     }
     double *v = malloc(n * n * sizeof *v);
     if (!v)
-        return oom_null(err);
+        return lb_oom_null(err);
     memcpy(v, counts, n * n * sizeof *v);
     if (normalize)
         for (size_t r = 0; r < n; r++) {
@@ -1476,7 +1470,7 @@ const unsigned char *lb_plot_png(lb_plot *p, size_t *len, lb_error *err)
         if (st != CAIRO_STATUS_SUCCESS || m.oom) {
             free(m.data);
             if (m.oom)
-                return oom_null(err);
+                return lb_oom_null(err);
             lb_error_set(err, "PlotError", 0, 0, "cannot render the plot as PNG: %s",
                          cairo_status_to_string(st));
             return NULL;
@@ -1507,7 +1501,7 @@ unsigned char *lb_plot_render(lb_plot *p, const char *format, size_t *len, lb_er
     if (st != CAIRO_STATUS_SUCCESS || m.oom) {
         free(m.data);
         if (m.oom)
-            return oom_null(err);
+            return lb_oom_null(err);
         lb_error_set(err, "PlotError", 0, 0, "cannot render the plot as %s: %s", format,
                      cairo_status_to_string(st));
         return NULL;
@@ -1579,12 +1573,12 @@ int lb_plot_add_png(lb_plot *p, json_t *bundle, json_t *metadata, lb_error *err)
         return -1;
     char *b64 = base64(png, len);
     if (!b64)
-        return lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+        return lb_oom(err);
     int rc = json_object_set_new(bundle, "image/png", json_string(b64));
     free(b64);
     if (rc == 0 && metadata)
         rc = json_object_set_new(metadata, "image/png", json_pack("{s:i,s:i}", "width", p->w, "height", p->h));
-    return rc == 0 ? 0 : lb_error_set(err, "MemoryError", 0, 0, "out of memory");
+    return rc == 0 ? 0 : lb_oom(err);
 }
 
 json_t *lb_plot_bundle(lb_plot *p, json_t **metadata, lb_error *err)
@@ -1593,7 +1587,7 @@ json_t *lb_plot_bundle(lb_plot *p, json_t **metadata, lb_error *err)
     if (!b || !m || json_object_set_new(b, "text/plain", json_string(lb_plot_description(p))) < 0) {
         json_decref(b);
         json_decref(m);
-        return oom_null(err);
+        return lb_oom_null(err);
     }
     if (lb_plot_add_png(p, b, m, err) < 0) {
         json_decref(b);

@@ -2,11 +2,11 @@
  * side), heatmaps (confusion matrices, attention), image grids (data set samples,
  * predictions) and grouped bar charts. A figure (lb_plot) is recorded once and rendered on
  * demand to PNG (what every front end shows: display_data image/png with width/height
- * metadata, REFERENCES §3) or PDF. The language commands `plot`, `heatmap`, `bars`,
+ * metadata, so nbconvert and the classic notebook show them) or PDF. The language commands `plot`, `heatmap`, `bars`,
  * `images` and `save` (plot_commands.c, spec/language.md "Plots") are built on this API;
  * the trainer and the data sets call it directly.
  *
- * Conventions (REFERENCES §7, matplotlib's defaults): white background, tab10 line colours
+ * Conventions (matplotlib's defaults): white background, tab10 line colours
  * chosen by a stable run index the caller passes (the same run keeps its colour in every
  * figure), train solid / valid dashed, a legend whenever there are several series, light
  * grid, "nice" ticks, viridis for heatmaps. Text is DejaVu Sans, loaded from its file through

@@ -19,7 +19,6 @@
 const char *const lb_opt_names[3] = {"sgd", "adam", "adamw"};
 const char *const lb_sched_names[3] = {"constant", "step", "cosine"};
 
-static int oom(lb_error *err) { return lb_error_set(err, "MemoryError", 0, 0, "out of memory"); }
 
 /* A JSON number, or null for NaN and infinities (JSON has no such numbers). */
 static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
@@ -151,7 +150,7 @@ int lb_evaluate_split(lb_model *m, const lb_split *s, int64_t batch, lb_metrics 
     float *scratch = malloc((size_t)(batch * met->nclasses) * sizeof *scratch);
     int rc = 0;
     if (!g || !labels || !scratch) {
-        rc = oom(err);
+        rc = lb_oom(err);
         goto out;
     }
     lb_graph_set_grad(g, 0);
@@ -467,7 +466,7 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     int rc = 0;
     if (!L.g || !L.x || !L.yf || !L.yi || !L.scratch || (c->patience && c->restore_best && !L.best_w) ||
         lb_metrics_init(&L.tm, nclasses, c->topk) < 0 || lb_metrics_init(&L.vm, nclasses, c->topk) < 0) {
-        rc = oom(err);
+        rc = lb_oom(err);
         goto out;
     }
 
@@ -519,7 +518,7 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     if (rc == 0 && c->test && L.te) {
         lb_metrics te = {0};
         if (lb_metrics_init(&te, nclasses, c->topk) < 0) {
-            rc = oom(err);
+            rc = lb_oom(err);
         } else if (lb_evaluate_split(m, L.te, c->eval_batch, &te, NULL, h, err) < 0) {
             if (strcmp(err->ename, "Interrupted") == 0)
                 *state = LB_RUN_INTERRUPTED;

@@ -1,6 +1,6 @@
 /* metrics.h — classification metrics accumulated batch by batch over a split: mean loss,
  * accuracy, top-k accuracy, per-class accuracy and the confusion matrix (rows true class,
- * columns predicted). Definitions (spec/language.md §"Training", REFERENCES §6):
+ * columns predicted). Definitions (spec/language.md §"Training"):
  *   loss      = sum over batches of (batch mean loss * batch size) / samples
  *   predicted = the index of the largest logit (the first one on a tie, as torch.argmax)
  *   accuracy  = samples whose predicted class is the true class / samples
