@@ -526,21 +526,6 @@ static void copy_weights(const ckpt *c, lb_model *m)
     lb_params_reset_state(p);
 }
 
-int lb_checkpoint_load_into(lb_interp *in, lb_model *m, const char *path, lb_error *err)
-{
-    ckpt c;
-    if (ckpt_read(path, &c, err) < 0)
-        return -1;
-    if (check_fit(&c, m, path, err) < 0) {
-        ckpt_free(&c);
-        return -1;
-    }
-    warn_differences(in, &c, m, path);
-    copy_weights(&c, m);
-    ckpt_free(&c);
-    return 0;
-}
-
 /* ---- rebuilding a model from the header ---------------------------------------------------------- */
 
 /* Whether the spec expression holds only literals and calls of layer types (so that loading a

@@ -74,7 +74,6 @@ layer_spec *lb_layer_spec(const lb_value *v)
     return lb_object_data(v, &layer_class);
 }
 
-bool lb_is_layer_value(const lb_value *v) { return lb_layer_spec(v) != NULL; }
 
 lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *args_take,
                              lb_value **children, size_t nchildren, lb_error *err)

@@ -97,10 +97,6 @@ extern const lb_class lb_model_class;
 int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err);
 /* The model class's `save` hook: lb_checkpoint_save on a model value. */
 int lb_checkpoint_save_value(const lb_value *self, const char *path, lb_error *err);
-/* Loads the file's weights into m: every tensor name and shape must match m's, checked before
- * any weight is written (m is untouched on failure). Gradients and optimizer state are reset.
- * A different plugin version or spec is a warning (on in's stderr; in may be NULL). */
-int lb_checkpoint_load_into(lb_interp *in, lb_model *m, const char *path, lb_error *err);
 /* `load NAME "file"`: into the model NAME holds, else into a model rebuilt from the header (the
  * plugins it names loaded with lb_plugin_use) and stored in NAME. *model (optional) receives a
  * new reference to it. */
@@ -153,7 +149,6 @@ void lb_plugin_cell_cleanup(lb_registry *reg);
 /* Layer values (what `conv2d(...)` returns) and the host table (plugin_host.c). */
 lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *args_take,
                              lb_value **children, size_t nchildren, lb_error *err);
-bool lb_is_layer_value(const lb_value *v);
 const lbp_host *lb_plugin_host_table(void);
 int lb_register_model_commands(lb_interp *in, lb_error *err);
 

@@ -76,12 +76,6 @@ int lb_interp_add_modules(lb_interp *in, const lb_module *const *modules, size_t
     return 0;
 }
 
-size_t lb_interp_nmodules(const lb_interp *in) { return in ? in->nmodules : 0; }
-const lb_module *lb_interp_module(const lb_interp *in, size_t i)
-{
-    return in && i < in->nmodules ? in->modules[i] : NULL;
-}
-
 bool lb_modules_doc(lb_interp *in, const char *name, char **plain, char **markdown)
 {
     for (size_t i = 0; i < in->nmodules; i++)

@@ -38,8 +38,6 @@ typedef struct lb_module {
 /* Runs each module's init in order and keeps the list for the hooks (the modules must
  * outlive the interpreter: static storage). 0, or -1 with *err. */
 int lb_interp_add_modules(lb_interp *in, const lb_module *const *modules, size_t n, lb_error *err);
-size_t lb_interp_nmodules(const lb_interp *in);
-const lb_module *lb_interp_module(const lb_interp *in, size_t i);
 
 /* A module's state in an interpreter, under its key (the module's name): set once, freed by
  * lb_interp_free with free_fn after every variable is gone, the last set first (so a state set

@@ -28,7 +28,6 @@ struct lb_progress {
     char id[64], curve_id[80];
     bool shown, curve_shown;
     double t0, run_t0, last, last_curve;
-    long updates;
     /* the current run */
     int index;
     char name[256];
@@ -89,7 +88,6 @@ void lb_progress_free(lb_progress *p)
     free(p);
 }
 
-long lb_progress_updates(const lb_progress *p) { return p ? p->updates : 0; }
 
 static void html_escape(lb_strbuf *b, const char *s)
 {
@@ -195,7 +193,6 @@ static void draw(lb_progress *p, const char *state, const char *message)
         if (b) {
             lb_emit_display(p->in, b, NULL, p->id, p->shown);
             p->shown = true;
-            p->updates++;
             json_decref(b);
         }
     }

@@ -95,8 +95,6 @@ void lb_progress_epoch(lb_progress *p, const lb_value *run);
 void lb_progress_run_end(lb_progress *p, const lb_value *run, lb_run_state s);
 /* The final redraw (always sent): finished / interrupted / failed. */
 void lb_progress_finish(lb_progress *p, lb_run_state s, const char *message);
-/* Updates sent so far (for the tests: at most 5 a second plus the final one). */
-long lb_progress_updates(const lb_progress *p);
 
 /* Registers train, evaluate, confusion (train_commands.c) and runs, export and the `plot
  * runs` source (runs_values.c). */
