@@ -140,6 +140,9 @@ class TrainTests(lbtest.KernelCase):
             if n:
                 self.assertAlmostEqual(acc, cm[i][i] / n, places=12)
         self.assertIn("bit-identical", rec["reproducible"])
+        # every metric the record holds says which way it is better (nothing is guessed from names)
+        self.assertEqual(rec["metrics"], {"loss": "lower", "acc": "higher", "top5": "higher", "seconds": "lower",
+                                          "seconds_per_epoch": "lower", "samples_per_s": "higher"})
         self.assertEqual(rec["params"], 784 * 32 + 32 + 32 * 10 + 10)
         self.assertEqual(self.val("r1.best().params"), str(rec["params"]))
 
@@ -295,6 +298,29 @@ class TrainTests(lbtest.KernelCase):
         tb = "\n".join(c["traceback"])
         self.assertIn("line 2", lbtest.strip_ansi(tb))
         self.assertEqual(self.val("1 + 1"), "2")  # the kernel keeps serving
+
+    def test_monitor_and_directions_come_from_the_task(self):
+        # monitor must name a metric the epochs record, with a direction: a typo gets "did you mean"
+        c = self.run_fail('train m on f epochs=1 monitor="valid.accc" live=false')
+        self.assertEqual(c["ename"], "ValueError")
+        self.assertIn('unknown monitor "valid.accc" (did you mean "valid.acc"?)', c["evalue"])
+        self.assertIn("column 31", lbtest.strip_ansi("\n".join(c["traceback"])))
+        # the top-k metric follows topk= (it used to be valid.top5 whatever k was)
+        self.run_ok('rk = train m on f epochs=2 topk=3 monitor="valid.top3" lr=0.05 seed=2 live=false curves=false')
+        rec = json.loads(self.export_json("rk"))["runs"][0]
+        self.assertEqual(rec["metrics"]["top3"], "higher")
+        self.assertEqual(rec["settings"]["monitor"], "valid.top3")
+        # ranking by a lower-is-better metric picks the lowest, by a higher one the highest
+        self.run_ok('rl = train m on f epochs=1 lr=[0.1, 0.001] seed=2 live=false curves=false')
+        losses = json.loads(self.export_json("rl"))["runs"]
+        lowest = min(losses, key=lambda r: r["final"]["valid"]["loss"])["id"]
+        highest = max(losses, key=lambda r: r["final"]["valid"]["acc"])["id"]
+        self.assertEqual(self.val('rl.best("valid.loss").id'), str(lowest))
+        self.assertEqual(self.val('rl.best("valid.acc").id'), str(highest))
+        # a count has no better direction: not ranked
+        c = self.run_fail('rl.best("params")')
+        self.assertEqual(c["ename"], "ValueError")
+        self.assertIn('no run has a ranked metric "params"', c["evalue"])
 
     def test_nan_loss(self):
         self.run_ok('model n = cnn(channels=[4, 8]) seed=1')

@@ -162,7 +162,7 @@ static char *run_repr(const lb_value *self)
 }
 
 static const char *const run_members_list[] = {
-    "best_epoch", "blas", "config_sha256", "data", "epochs", "history", "host", "id", "init_sha256",
+    "best_epoch", "blas", "config_sha256", "data", "epochs", "history", "host", "id", "init_sha256", "metrics",
     "labbook", "model", "model_seed", "name", "params", "plugins", "record", "reproducible",
     "samples_per_s", "seconds", "seconds_per_epoch", "seed", "settings", "spec", "started",
     "status", "swept", "test", "threads", "train", "valid", "weights_sha256"};
@@ -325,6 +325,17 @@ static int cmp_runs(const void *a, const void *b)
     return x->id - y->id;
 }
 
+/* Which way metric is better, as the runs' records declare it (the first that does). */
+static lb_better better_of(const lb_value *list, const char *metric)
+{
+    for (size_t i = 0; i < lb_list_len(list); i++) {
+        lb_better b = lb_record_better(lb_run_from_value(lb_list_get(list, i))->record, metric);
+        if (b != LB_BETTER_NONE)
+            return b;
+    }
+    return LB_BETTER_NONE;
+}
+
 lb_table *lb_runs_table(const lb_value *list, const char *sort)
 {
     size_t n = lb_list_len(list);
@@ -339,7 +350,7 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
         order[i] = lb_list_get(list, i);
     if (sort) {
         cmp_metric = sort;
-        cmp_sort_metric = lb_metric_lower_better(sort);
+        cmp_sort_metric = better_of(list, sort) == LB_BETTER_LOWER;
         qsort(order, n, sizeof *order, cmp_runs);
     }
     /* which metric columns any run has */
@@ -383,13 +394,14 @@ lb_table *lb_runs_table(const lb_value *list, const char *sort)
                 swept[nswept++] = k;
         }
     }
-    /* each metric column's best value (lowest for losses and times) */
+    /* each metric column's best value, in the direction the records declare (none: unmarked) */
     double bestv[sizeof cols / sizeof cols[0]];
     for (size_t c = 0; c < ncols; c++) {
         bestv[c] = NAN;
-        if (!cols[c].metric)
+        lb_better dir = cols[c].metric ? better_of(list, cols[c].metric) : LB_BETTER_NONE;
+        if (dir == LB_BETTER_NONE)
             continue;
-        bool low = lb_metric_lower_better(cols[c].metric) || cols[c].kind == 2;
+        bool low = dir == LB_BETTER_LOWER;
         for (size_t i = 0; i < n; i++) {
             double w = lb_run_metric(lb_run_from_value(order[i]), cols[c].metric);
             if (!isnan(w) && (isnan(bestv[c]) || (low ? w < bestv[c] : w > bestv[c])))
@@ -480,7 +492,10 @@ lb_value *lb_runs_best(const lb_value *list, const char *metric, const lb_value 
 {
     lb_value *best = NULL;
     double bv = NAN;
-    bool low = lb_metric_lower_better(metric);
+    lb_better dir = better_of(list, metric);
+    if (dir == LB_BETTER_NONE)
+        return NULL;
+    bool low = dir == LB_BETTER_LOWER;
     for (size_t i = 0; i < lb_list_len(list); i++) {
         lb_value *rv = lb_list_get(list, i);
         const lb_run *r = lb_run_from_value(rv);
@@ -572,9 +587,19 @@ static lb_value *m_best(lb_interp *in, lb_value **args, size_t nargs, lb_value *
         metric = sort_metric(d->list);
     lb_value *b = lb_runs_best(d->list, metric, NULL);
     if (!b) {
-        lb_error_set(err, "ValueError", 0, 0, "no run has the metric \"%s\" (metrics: train.loss, "
-                     "train.acc, valid.loss, valid.acc, valid.top5, test.loss, test.acc, test.top5, "
-                     "seconds, samples_per_s)", metric);
+        /* the metrics the records declare a direction for, each split's and the run's own */
+        char list[512] = "";
+        const json_t *decl = lb_list_len(d->list) ? json_object_get(
+                                                         lb_run_from_value(lb_list_get(d->list, 0))->record, "metrics")
+                                                   : NULL;
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)decl, k, x)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s %s", list[0] ? ", " : "", k,
+                 json_string_value(x));
+        lb_error_set(err, "ValueError", 0, 0, "no run has a ranked metric \"%s\"%s%s%s", metric,
+                     list[0] ? " (ranked, with a split's metrics named train., valid. or test. + name: " : "", list,
+                     list[0] ? ")" : "");
         return NULL;
     }
     return lb_incref(b);

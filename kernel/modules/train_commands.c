@@ -180,16 +180,10 @@ static int set_value(cfg *c, const char *name, const lb_value *v, const lb_node 
     } else if (strcmp(name, "seed") == 0) {
         NEED_INT(0, 9007199254740991.0);
         c->seed = (uint64_t)x;
-    } else if (strcmp(name, "monitor") == 0) {
-        const char *m = v->u.str.s;
-        bool ok = (strncmp(m, "valid.", 6) == 0 || strncmp(m, "train.", 6) == 0) &&
-                  (strcmp(m + 6, "loss") == 0 || strcmp(m + 6, "acc") == 0 ||
-                   (strcmp(m, "valid.top5") == 0));
-        if (!ok || strlen(m) >= sizeof c->monitor)
-            return lb_node_error(err, at, "ValueError",
-                                 "monitor must be one of \"valid.acc\", \"valid.loss\", \"valid.top5\", "
-                                 "\"train.loss\", \"train.acc\"");
-        snprintf(c->monitor, sizeof c->monitor, "%s", m);
+    } else if (strcmp(name, "monitor") == 0) { /* checked against the task's metrics later */
+        if (strlen(v->u.str.s) >= sizeof c->monitor)
+            return lb_node_error(err, at, "ValueError", "monitor \"%.40s...\" is too long", v->u.str.s);
+        snprintf(c->monitor, sizeof c->monitor, "%s", v->u.str.s);
     } else if (v->kind != LB_BOOL) {
         return lb_node_error(err, at, "TypeError", "%s must be true or false", name);
     } else if (strcmp(name, "nesterov") == 0) {
@@ -404,6 +398,24 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         lb_decref(v);
         if (r < 0)
             goto done;
+    }
+    /* monitor names one of the metrics the epochs record, with a direction (the task's) */
+    {
+        size_t nm = 0;
+        const char *const *names = lb_train_monitor_names(&base, &nm);
+        bool known = false;
+        for (size_t i = 0; i < nm; i++)
+            known |= strcmp(names[i], base.monitor) == 0;
+        if (!known) {
+            const lb_node *k = lb_call_keyword(call, "monitor");
+            const char *sug = lb_suggest(base.monitor, names, nm);
+            char list[256] = "";
+            for (size_t i = 0; i < nm; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", names[i]);
+            lb_node_error(err, k ? k->kids[0] : call->node, "ValueError", "unknown monitor \"%s\"%s%s%s (one of %s)",
+                          base.monitor, sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "", list);
+            goto done;
+        }
     }
     /* the sweep's axes in the order they were written on the line */
     for (size_t i = 1; i < naxes; i++)

@@ -209,6 +209,52 @@ json_t *lb_metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full)
     return o;
 }
 
+/* ---- metrics and their directions ---------------------------------------------------------- */
+
+/* The classification task's metrics of a split, and the run's own. */
+static void metric_names(const lb_train_config *c, char topk[16])
+{
+    snprintf(topk, 16, "top%d", c->topk);
+}
+
+static json_t *metrics_declared(const lb_train_config *c)
+{
+    char topk[16];
+    metric_names(c, topk);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "loss", "lower", "acc", "higher", topk, "higher", "seconds",
+                     "lower", "seconds_per_epoch", "lower", "samples_per_s", "higher");
+}
+
+lb_better lb_record_better(const json_t *rec, const char *name)
+{
+    static const char *const splits[] = {"train.", "valid.", "test."};
+    for (size_t i = 0; i < 3; i++)
+        if (strncmp(name, splits[i], strlen(splits[i])) == 0) {
+            name += strlen(splits[i]);
+            break;
+        }
+    const char *d = json_string_value(json_object_get(json_object_get(rec, "metrics"), name));
+    return !d ? LB_BETTER_NONE : strcmp(d, "lower") == 0 ? LB_BETTER_LOWER : strcmp(d, "higher") == 0 ? LB_BETTER_HIGHER
+                                                                                                     : LB_BETTER_NONE;
+}
+
+const char *const *lb_train_monitor_names(const lb_train_config *c, size_t *n)
+{
+    static char names[5][24];
+    static const char *out[5];
+    char topk[16];
+    metric_names(c, topk);
+    snprintf(names[0], sizeof names[0], "train.loss");
+    snprintf(names[1], sizeof names[1], "train.acc");
+    snprintf(names[2], sizeof names[2], "valid.loss");
+    snprintf(names[3], sizeof names[3], "valid.acc");
+    snprintf(names[4], sizeof names[4], "valid.%s", topk);
+    for (int i = 0; i < 5; i++)
+        out[i] = names[i];
+    *n = 5;
+    return out;
+}
+
 /* ---- one run ------------------------------------------------------------------------------ */
 
 json_t *lb_train_record_new(const lb_train_config *c, lb_model *m, lb_dataset *ds, const char *start_sha256,
@@ -263,6 +309,7 @@ json_t *lb_train_record_new(const lb_train_config *c, lb_model *m, lb_dataset *d
              "and weights",
              c->seed, threads, threads == 1 ? "" : "s", blas->version, blas->core);
     json_object_set_new(rec, "reproducible", json_string(repro));
+    json_object_set_new(rec, "metrics", metrics_declared(c));
     json_object_set_new(rec, "history", history);
     return rec;
 }
@@ -273,14 +320,14 @@ static double monitor_of(const lb_train_config *c, json_t *ep)
     return v ? json_number_value(v) : NAN;
 }
 
-/* Whether epoch value a improves on b for the monitor. */
-static bool improves(const lb_train_config *c, double a, double b)
+/* Whether epoch value a improves on b for the monitor, which is better `better`. */
+static bool improves(const lb_train_config *c, lb_better better, double a, double b)
 {
     if (isnan(a))
         return false;
     if (isnan(b))
         return true;
-    return lb_metric_lower_better(c->monitor) ? a < b - c->min_delta : a > b + c->min_delta;
+    return better == LB_BETTER_LOWER ? a < b - c->min_delta : a > b + c->min_delta;
 }
 
 /* The buffers and state of one run's loop. */
@@ -479,6 +526,7 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     if (sch.t_max < 1)
         sch.t_max = 1;
 
+    lb_better better = lb_record_better(rec, c->monitor);
     double t0 = lb_now();
     int64_t step = 0, since_best = 0, best_epoch = 0;
     double best = NAN;
@@ -489,7 +537,7 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
             break;
         json_array_append_new(history, ep);
         double mv = monitor_of(c, ep);
-        if (improves(c, mv, best)) {
+        if (improves(c, better, mv, best)) {
             best = mv;
             best_epoch = e + 1;
             since_best = 0;

@@ -78,15 +78,3 @@ double lb_metrics_class_accuracy(const lb_metrics *m, int c)
     int64_t n = lb_metrics_class_count(m, c);
     return n ? (double)m->confusion[(size_t)c * (size_t)m->nclasses + (size_t)c] / (double)n : NAN;
 }
-
-bool lb_metric_lower_better(const char *name)
-{
-    size_t n = strlen(name);
-    const char *const low[] = {"loss", "seconds", "time", "seconds_per_epoch"};
-    for (size_t i = 0; i < sizeof low / sizeof low[0]; i++) {
-        size_t k = strlen(low[i]);
-        if (n >= k && strcmp(name + n - k, low[i]) == 0)
-            return true;
-    }
-    return false;
-}

@@ -40,7 +40,8 @@ double lb_metrics_topk(const lb_metrics *m);
 double lb_metrics_class_accuracy(const lb_metrics *m, int c);
 int64_t lb_metrics_class_count(const lb_metrics *m, int c);
 
-/* Whether smaller is better for a metric (names ending in "loss", "seconds", "time"). */
-bool lb_metric_lower_better(const char *name);
+/* Which way a metric is better. Nothing guesses it from a name: the task that computes a
+ * metric declares it (train.h: a run record's "metrics"). */
+typedef enum { LB_BETTER_LOWER = -1, LB_BETTER_NONE = 0, LB_BETTER_HIGHER = 1 } lb_better;
 
 #endif

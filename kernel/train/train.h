@@ -53,10 +53,26 @@ typedef struct lb_train_hooks {
     void (*epoch)(void *ctx); /* the record's history has grown by one epoch */
 } lb_train_hooks;
 
+/* ---- metrics and their directions -------------------------------------------------------------
+ * A run record names every metric it holds with the way it is better: "metrics" is an object
+ * {"loss": "lower", "acc": "higher", "top5": "higher", "seconds": "lower", ...}. The split's
+ * metrics ("loss", "acc", "topK") are the task's (classification: cross-entropy, accuracy, top-k
+ * accuracy); they appear per split as "train.loss", "valid.acc", "test.top5". The rest are the
+ * run's own (timings). The runs table, best(), early stopping and `monitor` read this. */
+
+/* The direction of a metric of rec ("valid.acc", "loss", "samples_per_s"): LB_BETTER_NONE when
+ * rec does not declare it. */
+lb_better lb_record_better(const json_t *rec, const char *name);
+/* The metrics `monitor` may name for settings c (the epochs' metrics with a direction:
+ * "train.loss", "train.acc", "valid.loss", "valid.acc", "valid.top5"): *n names in names
+ * (static storage, valid until the next call). */
+const char *const *lb_train_monitor_names(const lb_train_config *c, size_t *n);
+
 /* The fixed part of run id's record: id, name, model, spec, params, seeds, the starting weights'
  * hash, status "running", settings, swept (taken), the config hash, the data record, plugins
  * (taken), labbook's version, threads, the BLAS library and core, host, start time, the
- * reproducibility statement and an empty history. NULL on OOM. */
+ * reproducibility statement, the metrics and their directions, and an empty history. NULL on
+ * OOM. */
 json_t *lb_train_record_new(const lb_train_config *c, lb_model *m, lb_dataset *ds, const char *start_sha256,
                             int id, const char *name, json_t *swept, json_t *plugins);
 

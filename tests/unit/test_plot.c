@@ -464,8 +464,10 @@ static lb_value *fake_run(int id, const char *name, double scale)
 {
     lb_run *r = calloc(1, sizeof *r);
     r->id = id;
-    r->record = json_pack("{s:i, s:s, s:s, s:[{s:f, s:f}, {s:f, s:f}, {s:f, s:f}], s:{s:{s:f, s:f}}}",
-                          "id", id, "name", name, "status", "finished", "history",
+    /* a record declares its metrics' directions (train.h); the table marks by them */
+    r->record = json_pack("{s:i, s:s, s:s, s:{s:s, s:s}, s:[{s:f, s:f}, {s:f, s:f}, {s:f, s:f}], s:{s:{s:f, s:f}}}",
+                          "id", id, "name", name, "status", "finished", "metrics", "loss", "lower", "acc", "higher",
+                          "history",
                           "train.loss", 2.0 * scale, "valid.loss", 2.2 * scale,
                           "train.loss", 1.0 * scale, "valid.loss", 1.3 * scale,
                           "train.loss", 0.5 * scale, "valid.loss", 0.9 * scale,
