@@ -343,221 +343,264 @@ static json_t *value_json(const lb_value *v)
     return json_null();
 }
 
-static int cmd_train(lb_cmd_call *call, lb_error *err)
-{
-    lb_interp *in = call->in;
-    lb_value **models = NULL, *data = NULL;
-    size_t nmodels = 0;
+/* One `train` line: its models and data, settings, the sweep's axes and its runs (jobs). */
+typedef struct sweep {
+    lb_cmd_call *call;
+    lb_value **models, *data;
+    size_t nmodels;
     axis axes[32];
-    size_t naxes = 0;
-    job *jobs = NULL;
-    size_t njobs = 0;
-    float **starts = NULL;
-    lb_value *list = NULL;
-    lb_progress *prog = NULL;
-    int rc = -1;
-    if (read_targets(call, "train", &models, &nmodels, &data, err) < 0)
-        goto done;
+    size_t naxes;
+    cfg base;
+    bool wd_given;       /* weight_decay written (else adamw gets PyTorch's default) */
+    size_t per_model;    /* runs per model */
+    job *jobs;
+    size_t njobs;
+    float **starts;      /* each model's starting weights */
+} sweep;
 
-    /* the base settings: schema defaults, then every non-list value given */
-    cfg base = {0};
+static void sweep_free(sweep *S)
+{
+    for (size_t i = 0; i < S->njobs && S->jobs; i++)
+        json_decref(S->jobs[i].swept);
+    free(S->jobs);
+    for (size_t i = 0; S->starts && i < S->nmodels; i++)
+        free(S->starts[i]);
+    free(S->starts);
+    for (size_t a = 0; a < S->naxes; a++)
+        lb_decref(S->axes[a].values);
+    lb_decref(S->data);
+    free_models(S->models, S->nmodels);
+}
+
+/* One setting of the line into the base settings, or, a list of a sweepable one, into an axis
+ * (each of its values checked). */
+static int read_setting(sweep *S, const lb_param *p, lb_error *err)
+{
+    lb_cmd_call *call = S->call;
+    const lb_node *k = lb_call_keyword(call, p->name);
+    if (!k && !p->def)
+        return 0;
+    lb_value *v = lb_call_param(call, p->name, err);
+    if (!v)
+        return -1;
+    const lb_node *at = k ? k->kids[0] : call->node;
+    int rc = 0;
+    if (v->kind == LB_LIST && sweepable(p->name)) {
+        if (lb_list_len(v) == 0)
+            rc = lb_node_error(err, at, "ValueError", "%s is an empty list: nothing to sweep", p->name);
+        for (size_t i = 0; rc == 0 && i < lb_list_len(v); i++) {
+            cfg probe = S->base;
+            rc = set_value(&probe, p->name, lb_list_get(v, i), at, err);
+        }
+        if (rc == 0 && S->naxes == sizeof S->axes / sizeof S->axes[0])
+            rc = lb_node_error(err, at, "ValueError", "too many swept settings");
+        if (rc == 0) {
+            S->axes[S->naxes++] = (axis){p->name, k, v};
+            return 0;
+        }
+    } else {
+        rc = set_value(&S->base, p->name, v, at, err);
+    }
+    lb_decref(v);
+    return rc;
+}
+
+/* monitor names one of the metrics the epochs record, with a direction (the task's). */
+static int check_monitor(sweep *S, lb_error *err)
+{
+    size_t nm = 0;
+    const char *const *names = lb_train_monitor_names(&S->base, &nm);
+    for (size_t i = 0; i < nm; i++)
+        if (strcmp(names[i], S->base.monitor) == 0)
+            return 0;
+    const lb_node *k = lb_call_keyword(S->call, "monitor");
+    const char *sug = lb_suggest(S->base.monitor, names, nm);
+    char list[256] = "";
+    for (size_t i = 0; i < nm; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", names[i]);
+    return lb_node_error(err, k ? k->kids[0] : S->call->node, "ValueError", "unknown monitor \"%s\"%s%s%s (one of %s)",
+                         S->base.monitor, sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "", list);
+}
+
+/* The base settings (schema defaults, then every non-list value given) and the sweep's axes, in
+ * the order they were written on the line. */
+static int read_settings(sweep *S, lb_error *err)
+{
     bool seed_set = false;
-    double gseed = lb_interp_seed(in, &seed_set);
-    base.seed = seed_set && gseed >= 0 ? (uint64_t)gseed : 0;
-    bool wd_given = lb_call_keyword(call, "weight_decay") != NULL;
-    for (const lb_param *p = train_params; p->name; p++) {
-        const lb_node *k = lb_call_keyword(call, p->name);
-        if (!k && !p->def)
-            continue;
-        lb_value *v = lb_call_param(call, p->name, err);
-        if (!v)
-            goto done;
-        const lb_node *at = k ? k->kids[0] : call->node;
-        if (v->kind == LB_LIST && sweepable(p->name)) {
-            if (lb_list_len(v) == 0) {
-                lb_decref(v);
-                lb_node_error(err, at, "ValueError", "%s is an empty list: nothing to sweep", p->name);
-                goto done;
-            }
-            for (size_t i = 0; i < lb_list_len(v); i++) {
-                cfg probe = base;
-                if (set_value(&probe, p->name, lb_list_get(v, i), at, err) < 0) {
-                    lb_decref(v);
-                    goto done;
-                }
-            }
-            if (naxes == sizeof axes / sizeof axes[0]) {
-                lb_decref(v);
-                lb_node_error(err, at, "ValueError", "too many swept settings");
-                goto done;
-            }
-            axes[naxes++] = (axis){p->name, k, v};
-            continue;
+    double gseed = lb_interp_seed(S->call->in, &seed_set);
+    S->base.seed = seed_set && gseed >= 0 ? (uint64_t)gseed : 0;
+    S->wd_given = lb_call_keyword(S->call, "weight_decay") != NULL;
+    for (const lb_param *p = train_params; p->name; p++)
+        if (read_setting(S, p, err) < 0)
+            return -1;
+    if (check_monitor(S, err) < 0)
+        return -1;
+    axis *ax = S->axes;
+    for (size_t i = 1; i < S->naxes; i++)
+        for (size_t j = i; j > 0 && ax[j].at->line * 100000 + ax[j].at->col < ax[j - 1].at->line * 100000 + ax[j - 1].at->col;
+             j--) {
+            axis t = ax[j];
+            ax[j] = ax[j - 1];
+            ax[j - 1] = t;
         }
-        int r = set_value(&base, p->name, v, at, err);
-        lb_decref(v);
-        if (r < 0)
-            goto done;
-    }
-    /* monitor names one of the metrics the epochs record, with a direction (the task's) */
-    {
-        size_t nm = 0;
-        const char *const *names = lb_train_monitor_names(&base, &nm);
-        bool known = false;
-        for (size_t i = 0; i < nm; i++)
-            known |= strcmp(names[i], base.monitor) == 0;
-        if (!known) {
-            const lb_node *k = lb_call_keyword(call, "monitor");
-            const char *sug = lb_suggest(base.monitor, names, nm);
-            char list[256] = "";
-            for (size_t i = 0; i < nm; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", names[i]);
-            lb_node_error(err, k ? k->kids[0] : call->node, "ValueError", "unknown monitor \"%s\"%s%s%s (one of %s)",
-                          base.monitor, sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "", list);
-            goto done;
-        }
-    }
-    /* the sweep's axes in the order they were written on the line */
-    for (size_t i = 1; i < naxes; i++)
-        for (size_t j = i; j > 0 && axes[j].at->line * 100000 + axes[j].at->col <
-                                         axes[j - 1].at->line * 100000 + axes[j - 1].at->col; j--) {
-            axis t = axes[j];
-            axes[j] = axes[j - 1];
-            axes[j - 1] = t;
-        }
+    return 0;
+}
 
+/* The splits to train on (a split given alone, `on f.test`, is trained on without valid and
+ * test), and every model checked against them. */
+static int read_data(sweep *S, trainer *T, lb_error *err)
+{
+    lb_cmd_call *call = S->call;
     lb_dataset *ds = NULL;
     const lb_split *only = NULL;
-    lb_data_from_value(data, &ds, &only);
-    trainer T = {.in = in, .d = {.ds = ds}};
-    T.d.train = only ? only : lb_dataset_split(ds, "train");
-    T.d.valid = only ? NULL : lb_dataset_split(ds, "valid");
-    T.d.test = only ? NULL : lb_dataset_split(ds, "test");
-    if (!T.d.train || T.d.train->n == 0) {
-        lb_node_error(err, call->args[call->nargs - 1], "ValueError", "the data set has no training samples");
-        goto done;
-    }
-    if (!T.d.valid && strncmp(base.monitor, "valid.", 6) == 0) {
-        /* without a valid split, rank by the training loss */
-        snprintf(base.monitor, sizeof base.monitor, "train.loss");
-    }
-    for (size_t i = 0; i < nmodels; i++) {
-        lb_model *m = lb_model_from_value(models[i]);
-        if (lb_train_check(m, T.d.train, ds->nclasses, err) < 0) {
+    lb_data_from_value(S->data, &ds, &only);
+    T->d.ds = ds;
+    T->d.train = only ? only : lb_dataset_split(ds, "train");
+    T->d.valid = only ? NULL : lb_dataset_split(ds, "valid");
+    T->d.test = only ? NULL : lb_dataset_split(ds, "test");
+    if (!T->d.train || T->d.train->n == 0)
+        return lb_node_error(err, call->args[call->nargs - 1], "ValueError", "the data set has no training samples");
+    if (!T->d.valid && strncmp(S->base.monitor, "valid.", 6) == 0) /* rank by the training loss */
+        snprintf(S->base.monitor, sizeof S->base.monitor, "train.loss");
+    for (size_t i = 0; i < S->nmodels; i++)
+        if (lb_train_check(lb_model_from_value(S->models[i]), T->d.train, ds->nclasses, err) < 0) {
             lb_error_locate(err, call->args[i]->line, call->args[i]->col, call->args[i]->span);
-            goto done;
+            return -1;
         }
-    }
+    return 0;
+}
 
-    /* the cartesian product: models outermost, then the axes in the order written */
-    size_t per_model = 1;
-    for (size_t a = 0; a < naxes; a++)
-        per_model *= lb_list_len(axes[a].values);
-    if (per_model * nmodels > 10000) {
-        lb_node_error(err, call->node, "ValueError", "the sweep has %zu runs (at most 10000)",
-                      per_model * nmodels);
-        goto done;
+/* Run r of model mi: the base settings with the axes' values of r (the cartesian product:
+ * the last axis varies fastest), its name and swept settings. */
+static void make_job(sweep *S, job *J, size_t r, lb_error *err)
+{
+    J->c = S->base;
+    J->swept = json_object();
+    snprintf(J->name, sizeof J->name, "%s", lb_model_name(J->model));
+    size_t rem = r, stride = S->per_model;
+    for (size_t a = 0; a < S->naxes; a++) {
+        stride /= lb_list_len(S->axes[a].values);
+        const lb_value *val = lb_list_get(S->axes[a].values, rem / stride);
+        rem %= stride;
+        set_value(&J->c, S->axes[a].name, val, S->axes[a].at, err); /* checked when read */
+        char vb[64];
+        name_value(vb, sizeof vb, val);
+        size_t used = strlen(J->name);
+        snprintf(J->name + used, sizeof J->name - used, " %s=%s", S->axes[a].name, vb);
+        json_object_set_new(J->swept, S->axes[a].name, value_json(val));
     }
-    njobs = per_model * nmodels;
-    jobs = calloc(njobs, sizeof *jobs);
-    starts = calloc(nmodels, sizeof *starts);
-    if (!jobs || !starts) {
-        lb_oom(err);
-        goto done;
-    }
-    for (size_t mi = 0; mi < nmodels; mi++) {
-        lb_model *m = lb_model_from_value(models[mi]);
+    if (!S->wd_given && J->c.opt == LB_ADAMW)
+        J->c.weight_decay = 0.01; /* PyTorch's AdamW default */
+}
+
+/* The runs: models outermost, then the axes in the order written; every run of a model starts
+ * from the weights the model has now. */
+static int expand(sweep *S, lb_error *err)
+{
+    S->per_model = 1;
+    for (size_t a = 0; a < S->naxes; a++)
+        S->per_model *= lb_list_len(S->axes[a].values);
+    if (S->per_model * S->nmodels > 10000)
+        return lb_node_error(err, S->call->node, "ValueError", "the sweep has %zu runs (at most 10000)",
+                             S->per_model * S->nmodels);
+    S->njobs = S->per_model * S->nmodels;
+    S->jobs = calloc(S->njobs, sizeof *S->jobs);
+    S->starts = calloc(S->nmodels, sizeof *S->starts);
+    if (!S->jobs || !S->starts)
+        return lb_oom(err);
+    for (size_t mi = 0; mi < S->nmodels; mi++) {
+        lb_model *m = lb_model_from_value(S->models[mi]);
         size_t nv = 0;
         const float *v = lb_params_values(lb_model_params(m), &nv);
-        starts[mi] = malloc(nv * sizeof *v + 1);
-        if (!starts[mi]) {
-            lb_oom(err);
-            goto done;
-        }
-        memcpy(starts[mi], v, nv * sizeof *v);
+        if (!(S->starts[mi] = malloc(nv * sizeof *v + 1)))
+            return lb_oom(err);
+        memcpy(S->starts[mi], v, nv * sizeof *v);
         char sha[65];
         lb_sha256_hex(v, nv * sizeof *v, sha);
-        for (size_t r = 0; r < per_model; r++) {
-            job *J = &jobs[mi * per_model + r];
-            J->model_value = models[mi];
-            J->model = m;
-            J->start = starts[mi];
-            J->nstart = nv;
+        for (size_t r = 0; r < S->per_model; r++) {
+            job *J = &S->jobs[mi * S->per_model + r];
+            *J = (job){.model_value = S->models[mi], .model = m, .start = S->starts[mi], .nstart = nv};
             memcpy(J->start_sha, sha, sizeof sha);
-            J->c = base;
-            J->swept = json_object();
-            snprintf(J->name, sizeof J->name, "%s", lb_model_name(m));
-            size_t rem = r;
-            size_t stride = per_model;
-            for (size_t a = 0; a < naxes; a++) {
-                size_t len = lb_list_len(axes[a].values);
-                stride /= len;
-                const lb_value *val = lb_list_get(axes[a].values, rem / stride);
-                rem %= stride;
-                set_value(&J->c, axes[a].name, val, axes[a].at, err); /* checked above */
-                char vb[64];
-                name_value(vb, sizeof vb, val);
-                size_t used = strlen(J->name);
-                snprintf(J->name + used, sizeof J->name - used, " %s=%s", axes[a].name, vb);
-                json_object_set_new(J->swept, axes[a].name, value_json(val));
-            }
-            if (!wd_given && J->c.opt == LB_ADAMW)
-                J->c.weight_decay = 0.01; /* PyTorch's AdamW default */
+            make_job(S, J, r, err);
         }
     }
+    return 0;
+}
 
-    list = lb_list_new();
-    prog = lb_progress_new(in, (int)njobs, base.live, base.curves);
-    if (!list || !prog) {
-        lb_oom(err);
-        goto done;
-    }
-    T.prog = prog;
-    lb_run_state last = LB_RUN_FINISHED;
-    rc = 0;
-    for (size_t j = 0; j < njobs; j++) {
-        int id = (int)lb_list_len(lb_session_runs(in)) + 1;
-        lb_value *rv = NULL;
-        lb_run_state st;
-        int r = run_one(&T, &jobs[j], id, (int)j, &rv, &st, err);
-        if (rv) {
-            lb_list_append(list, rv);
-            lb_session_add_run(in, rv);
-            lb_progress_run_end(prog, rv, st);
-        }
-        lb_decref(rv);
-        if (r < 0) {
-            last = st;
-            rc = -1;
-            break;
-        }
-    }
-
-    /* each model keeps the weights of its best run (after an interrupt or a failure: the
-     * weights it stopped with); with several runs per model a line says which */
-    const char *monitor = base.monitor;
-    char line[1024] = "";
-    for (size_t mi = 0; rc == 0 && mi < nmodels; mi++) {
-        const lb_run *best = lb_run_from_value(lb_runs_best(list, monitor, models[mi]));
+/* Each model keeps the weights of its best run; with several runs per model, line (the text
+ * shown after the table) says which. */
+static void keep_best(sweep *S, lb_value *list, char *line, size_t n)
+{
+    const char *monitor = S->base.monitor;
+    for (size_t mi = 0; mi < S->nmodels; mi++) {
+        lb_model *m = lb_model_from_value(S->models[mi]);
+        const lb_run *best = lb_run_from_value(lb_runs_best(list, monitor, S->models[mi]));
         size_t nv = 0;
-        float *vals = lb_params_values(lb_model_params(lb_model_from_value(models[mi])), &nv);
+        float *vals = lb_params_values(lb_model_params(m), &nv);
         if (!best || !best->weights || nv != best->nweights)
             continue;
         memcpy(vals, best->weights, nv * sizeof *vals);
-        if (per_model > 1) {
+        if (S->per_model > 1) {
             size_t used = strlen(line);
-            snprintf(line + used, sizeof line - used, "%s holds the weights of run %d (%s, best %s)\n",
-                     lb_model_name(lb_model_from_value(models[mi])), best->id,
-                     json_string_value(json_object_get(best->record, "name")), monitor);
+            snprintf(line + used, n - used, "%s holds the weights of run %d (%s, best %s)\n", lb_model_name(m),
+                     best->id, json_string_value(json_object_get(best->record, "name")), monitor);
         }
     }
+}
+
+/* Trains the runs in order, each added to list and to the session's runs as it ends; stops at
+ * the first that fails or is interrupted (*last says how it ended). */
+static int run_jobs(sweep *S, trainer *T, lb_value *list, lb_run_state *last, lb_error *err)
+{
+    *last = LB_RUN_FINISHED;
+    for (size_t j = 0; j < S->njobs; j++) {
+        int id = (int)lb_list_len(lb_session_runs(T->in)) + 1;
+        lb_value *rv = NULL;
+        lb_run_state st;
+        int r = run_one(T, &S->jobs[j], id, (int)j, &rv, &st, err);
+        if (rv) {
+            lb_list_append(list, rv);
+            lb_session_add_run(T->in, rv);
+            lb_progress_run_end(T->prog, rv, st);
+        }
+        lb_decref(rv);
+        if (r < 0) {
+            *last = st;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int cmd_train(lb_cmd_call *call, lb_error *err)
+{
+    lb_interp *in = call->in;
+    sweep S = {.call = call};
+    trainer T = {.in = in};
+    lb_value *list = NULL;
+    int rc = -1;
+    if (read_targets(call, "train", &S.models, &S.nmodels, &S.data, err) < 0 || read_settings(&S, err) < 0 ||
+        read_data(&S, &T, err) < 0 || expand(&S, err) < 0)
+        goto done;
+    list = lb_list_new();
+    T.prog = lb_progress_new(in, (int)S.njobs, S.base.live, S.base.curves);
+    if (!list || !T.prog) {
+        lb_oom(err);
+        goto done;
+    }
+    lb_run_state last;
+    rc = run_jobs(&S, &T, list, &last, err);
+    /* after an interrupt or a failure each model keeps the weights it stopped with */
+    char line[1024] = "";
+    if (rc == 0)
+        keep_best(&S, list, line, sizeof line);
     char msg[512] = "";
     if (rc < 0 && last == LB_RUN_INTERRUPTED)
         snprintf(msg, sizeof msg, "stopped at the next batch; the completed epochs (in the run) and "
                                   "the model's weights are kept");
     else if (rc < 0)
         snprintf(msg, sizeof msg, "%s", err->evalue);
-    lb_progress_finish(prog, rc == 0 ? LB_RUN_FINISHED : last, msg);
+    lb_progress_finish(T.prog, rc == 0 ? LB_RUN_FINISHED : last, msg);
 
     lb_value *rs = lb_runs_value_new(list);
     if (!rs) {
@@ -567,35 +610,22 @@ static int cmd_train(lb_cmd_call *call, lb_error *err)
         goto done;
     }
     if (rc == 0) {
-        lb_table *t = lb_runs_table(list, monitor);
+        lb_table *t = lb_runs_table(list, S.base.monitor);
         if (t && lb_emit_table(in, t, err) < 0)
             rc = -1;
         if (line[0])
             lb_emit_stream(in, LB_STDOUT, line, strlen(line));
-    } else {
-        /* an interrupted or failed training still gives the runs it made (the completed
-         * epochs; `runs` lists them too) before the error stops the cell */
-        char tail[160];
-        snprintf(tail, sizeof tail, "%s%zu run%s kept (see `runs`)",
-                 last == LB_RUN_INTERRUPTED ? "training interrupted; " : "; ", lb_list_len(list),
-                 lb_list_len(list) == 1 ? "" : "s");
-        if (last == LB_RUN_INTERRUPTED)
-            lb_error_set(err, "Interrupted", 0, 0, "%s", tail);
+    } else if (last == LB_RUN_INTERRUPTED) {
+        /* an interrupted training still gives the runs it made (the completed epochs; `runs`
+         * lists them too) before the error stops the cell */
+        lb_error_set(err, "Interrupted", 0, 0, "training interrupted; %zu run%s kept (see `runs`)", lb_list_len(list),
+                     lb_list_len(list) == 1 ? "" : "s");
     }
     call->result = rs;
 done:
-    for (size_t i = 0; i < njobs && jobs; i++)
-        json_decref(jobs[i].swept);
-    free(jobs);
-    for (size_t i = 0; starts && i < nmodels; i++)
-        free(starts[i]);
-    free(starts);
-    for (size_t a = 0; a < naxes; a++)
-        lb_decref(axes[a].values);
-    lb_progress_free(prog);
+    sweep_free(&S);
+    lb_progress_free(T.prog);
     lb_decref(list);
-    lb_decref(data);
-    free_models(models, nmodels);
     return rc;
 }
 
