@@ -188,14 +188,14 @@ def proc_stat(pid):
 
 
 def check_children(pid):
-    """The live children of process pid with its command name: check processes (a fork of
-    the kernel; the compiler's processes are other programs)."""
-    me = proc_stat(pid)
+    """The live check processes of kernel pid: its children named "labbook-check" (a fork of
+    the kernel that renames itself; the compiler's processes carry the kernel's name only for
+    the moment between posix_spawn's clone and exec)."""
     found = []
     for d in os.listdir("/proc"):
         if d.isdigit():
             st = proc_stat(int(d))
-            if st and me and st[1] == pid and st[0] == me[0] and st[2] not in ("Z", "X"):
+            if st and st[1] == pid and st[0] == "labbook-check" and st[2] not in ("Z", "X"):
                 found.append(int(d))
     return found
 

@@ -1213,8 +1213,16 @@ int lb_epoch_init(lb_epoch_iter *it, const lb_split *s, int64_t batch, bool shuf
     it->shuffle = shuffle;
     it->drop_last = drop_last;
     it->seed = seed;
+    it->rank = 0;
+    it->nranks = 1;
     lb_epoch_start(it, 0);
     return 0;
+}
+
+void lb_epoch_share(lb_epoch_iter *it, int rank, int nranks)
+{
+    it->nranks = nranks < 1 ? 1 : nranks;
+    it->rank = rank < 0 ? 0 : rank >= it->nranks ? it->nranks - 1 : rank;
 }
 
 void lb_epoch_free(lb_epoch_iter *it)
@@ -1252,8 +1260,10 @@ int64_t lb_epoch_next_idx(lb_epoch_iter *it, float *x, float *y, int32_t *yi, in
         it->pos = s->n;
         return 0;
     }
-    for (int64_t k = 0; k < b; k++) {
-        int64_t i = it->order[it->pos + k];
+    /* this process's share of the global batch (all of it with one process) */
+    int64_t lo = b * it->rank / it->nranks, hi = b * (it->rank + 1) / it->nranks;
+    for (int64_t k = 0; k < hi - lo; k++) {
+        int64_t i = it->order[it->pos + lo + k];
         if (x)
             memcpy(x + k * s->numel, s->x + i * s->numel, (size_t)s->numel * sizeof *x);
         if (y)
@@ -1264,7 +1274,8 @@ int64_t lb_epoch_next_idx(lb_epoch_iter *it, float *x, float *y, int32_t *yi, in
             idx[k] = i;
     }
     it->pos += b;
-    return b;
+    it->global = b;
+    return hi - lo;
 }
 
 int64_t lb_epoch_next(lb_epoch_iter *it, float *x, float *y, int32_t *yi)

@@ -129,6 +129,8 @@ typedef struct lb_epoch_iter {
     int64_t epoch;      /* the epoch lb_epoch_start set */
     int64_t pos;        /* next position in order */
     int64_t *order;     /* split->n sample indices */
+    int rank, nranks;   /* this process's share of every batch (lb_epoch_share); 0 of 1 */
+    int64_t global;     /* the size of the last global batch (all processes' shares) */
 } lb_epoch_iter;
 
 /* Allocates the order buffer (the only allocation) and starts epoch 0. -1 with *err on a bad
@@ -140,6 +142,14 @@ void lb_epoch_free(lb_epoch_iter *it);
 void lb_epoch_start(lb_epoch_iter *it, int64_t epoch);
 /* Batches in one epoch. */
 int64_t lb_epoch_batches(const lb_epoch_iter *it);
+/* Data-parallel training (room for it; nothing distributed is built yet, spec/architecture.md):
+ * process `rank` of `nranks` takes its share of every global batch, the samples
+ * [B rank / nranks, B (rank + 1) / nranks) of it in the same order, so that the shares of all
+ * processes together are the one-process batch and every process sees the same number of
+ * batches. lb_epoch_next then returns the share's size (0 for a process whose share of a
+ * short last batch is empty: test it->pos < split->n for the end of the epoch, not the
+ * return value). */
+void lb_epoch_share(lb_epoch_iter *it, int rank, int nranks);
 /* Fills the next batch: x (batch * numel floats), labels as floats (y, ops' convention) and/or
  * as int32 (yi); any of the three may be NULL. Returns the batch's size, 0 at the end of the
  * epoch. `idx` variant: also the split indices of the batch's samples (may be NULL). */

@@ -683,6 +683,9 @@ static int run_check(lb_interp *in, const cell_opts *o, const char *so, char **s
         close(fds[0]);
         g_check_fd = fds[1];
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* its own name: ps (and the tests) tell it from the compiler's processes, which carry
+         * the kernel's name for a moment between posix_spawn's clone and exec */
+        prctl(PR_SET_NAME, "labbook-check");
         struct rlimit no_core = {0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
         /* a crash is the plugin's, reported by the parent: no sanitizer report from here */

@@ -252,7 +252,7 @@ static int run_one(trainer *T, job *J, int id, int index, lb_value **runv, lb_ru
     T->run = *runv;
     lb_progress_run(T->prog, index, J->name, J->c.epochs, (T->d.train->n + J->c.batch - 1) / J->c.batch,
                     T->d.train->n);
-    lb_train_hooks h = {T, hook_poll, hook_batch, hook_epoch};
+    lb_train_hooks h = {.ctx = T, .poll = hook_poll, .batch = hook_batch, .epoch = hook_epoch};
     return lb_train_run(&J->c, J->model, &T->d, J->start, J->nstart, rec, &h, state, &R->weights, &R->nweights,
                         err);
 }
@@ -698,7 +698,7 @@ int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nc
         return -1;
     lb_metrics met;
     int rc = lb_metrics_init(&met, nclasses, 1) < 0 ? lb_oom(err) : 0;
-    lb_train_hooks h = {in, poll_interp, NULL, NULL};
+    lb_train_hooks h = {.ctx = in, .poll = poll_interp};
     if (rc == 0)
         rc = lb_evaluate_split(m, s, 500, &met, preds, &h, err);
     lb_metrics_free(&met);
@@ -759,7 +759,7 @@ static int evaluate_target(lb_cmd_call *call, target *t, lb_metrics *met, int32_
     lb_decref(kv);
     if (lb_metrics_init(met, t->ds->nclasses, k) < 0)
         return lb_oom(err);
-    lb_train_hooks h = {call->in, poll_interp, NULL, NULL};
+    lb_train_hooks h = {.ctx = call->in, .poll = poll_interp};
     if (lb_evaluate_split(t->m, t->s, 500, met, preds, &h, err) < 0) {
         if (strcmp(err->ename, "Interrupted") != 0)
             lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);

@@ -389,6 +389,8 @@ static int train_epoch(loop *L, lb_epoch_iter *it, lb_optim *o, const lb_sched *
         lb_params_zero_grad(L->P);
         if (lb_backward(L->g, loss) < 0)
             return graph_error(L->g, "backward", err);
+        if (L->h && L->h->grads && L->h->grads(L->h->ctx, L->P, err) < 0)
+            return -1;
         if (c->clip > 0)
             lb_clip_grad_norm(L->P, (float)c->clip);
         lr = lb_sched_lr(sch, *step);

@@ -51,6 +51,11 @@ typedef struct lb_train_hooks {
     int (*poll)(void *ctx, lb_error *err);
     void (*batch)(void *ctx, int64_t epoch, int64_t batch, double running_loss, int64_t samples);
     void (*epoch)(void *ctx); /* the record's history has grown by one epoch */
+    /* The one point after the backward pass where the batch's gradients (in P's gradient
+     * block) could be combined across processes, before clipping and the optimizer step: a
+     * data-parallel run would all-reduce them here, each process having drawn its share of the
+     * batch (lb_epoch_share). NULL: one process. -1 with *err stops the run. */
+    int (*grads)(void *ctx, lb_params *P, lb_error *err);
 } lb_train_hooks;
 
 /* ---- metrics and their directions -------------------------------------------------------------

@@ -641,6 +641,51 @@ static lb_split fake_split(int64_t n, int64_t numel, float *x, int32_t *y)
     return s;
 }
 
+/* Data-parallel shares (lb_epoch_share): the shares of 3 processes, side by side, are each
+ * one-process batch, the same samples in the same order, the last short batch included. */
+static void test_epoch_shares(void)
+{
+    float x[103 * 2], bx[10 * 2];
+    int32_t y[103];
+    int64_t whole[103], got[103], idx[10];
+    lb_split s = fake_split(103, 2, x, y);
+    lb_error err = {0};
+    lb_epoch_iter one, part[3];
+    CHECK_INT(lb_epoch_init(&one, &s, 10, true, false, 5, &err), 0);
+    int64_t n1 = 0, b;
+    lb_epoch_start(&one, 2);
+    while ((b = lb_epoch_next_idx(&one, NULL, NULL, NULL, whole + n1)) > 0)
+        n1 += b;
+    CHECK_INT(n1, 103);
+    for (int r = 0; r < 3; r++) {
+        CHECK_INT(lb_epoch_init(&part[r], &s, 10, true, false, 5, &err), 0);
+        lb_epoch_share(&part[r], r, 3);
+        lb_epoch_start(&part[r], 2);
+    }
+    int64_t n = 0, batches = 0;
+    while (part[0].pos < s.n) {
+        int64_t g = -1;
+        for (int r = 0; r < 3; r++) {
+            b = lb_epoch_next_idx(&part[r], bx, NULL, NULL, idx);
+            CHECK(g < 0 || part[r].global == g); /* every process on the same global batch */
+            g = part[r].global;
+            CHECK(b == g * (r + 1) / 3 - g * r / 3);
+            for (int64_t k = 0; k < b; k++) {
+                got[n + k] = idx[k];
+                CHECK(bx[2 * k] == (float)(idx[k] * 100));
+            }
+            n += b;
+        }
+        batches++;
+    }
+    CHECK_INT(batches, 11);
+    CHECK_INT(n, 103);
+    CHECK(memcmp(got, whole, sizeof whole) == 0);
+    lb_epoch_free(&one);
+    for (int r = 0; r < 3; r++)
+        lb_epoch_free(&part[r]);
+}
+
 static void test_epoch_iterator(void)
 {
     /* the documented order, computed by the Python reference in tests/test_data.py */
@@ -849,6 +894,7 @@ int main(void)
     RUN(test_csv_parse);
     RUN(test_csv_dataset);
     RUN(test_epoch_iterator);
+    RUN(test_epoch_shares);
     RUN(test_fingerprint);
     RUN(test_fashion_mnist);
     char cmd[128];
