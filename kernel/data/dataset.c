@@ -327,6 +327,115 @@ static int64_t *identity_perm(int64_t n, bool shuffle, uint64_t seed)
     return p;
 }
 
+/* The sizes of the splits from the options, checked against the files: valid (a count, or a
+ * fraction of the training file), train (the rest, or a subset of it) and test (the test
+ * file, or a subset of it); what was asked is kept in ds. */
+static int split_sizes(lb_dataset *ds, const source *train, const source *test,
+                       const lb_data_options *o, int64_t *validp, int64_t *ntrainp,
+                       int64_t *ntestp, lb_error *err)
+{
+    int64_t n = train->n;
+    int64_t valid = o->valid;
+    if (o->valid_fraction > 0) {
+        if (!(o->valid_fraction < 1))
+            return lb_error_set(err, "ValueError", 0, 0, "valid=%g: a fraction must be below 1",
+                                o->valid_fraction);
+        valid = (int64_t)llround(o->valid_fraction * (double)n);
+    }
+    if (n > (int64_t)UINT32_MAX)
+        return lb_error_set(err, "ValueError", 0, 0, "%s: %lld samples; at most %lld are supported",
+                            ds->name, (long long)n, (long long)UINT32_MAX);
+    if (n == 0)
+        return lb_error_set(err, "ValueError", 0, 0, "%s: no training samples", ds->name);
+    if (valid < 0 || valid >= n)
+        return lb_error_set(err, "ValueError", 0, 0,
+                            "valid=%lld leaves no training samples: the training file has %lld",
+                            (long long)valid, (long long)n);
+    int64_t ntrain = o->train < 0 ? n - valid : o->train;
+    if (o->train == 0 || ntrain > n - valid)
+        return lb_error_set(err, "ValueError", 0, 0,
+                            o->train == 0 ? "train=0: a training subset needs at least one sample"
+                                          : "train=%lld is more than the %lld samples left for training "
+                                            "(the training file has %lld, valid takes %lld)",
+                            (long long)ntrain, (long long)(n - valid), (long long)n, (long long)valid);
+    int64_t ntest = test ? test->n : 0;
+    if (o->test >= 0 && !test)
+        return lb_error_set(err, "ValueError", 0, 0, "test=%lld: %s has no test split",
+                            (long long)o->test, ds->name);
+    if (test && o->test >= 0) {
+        if (o->test == 0 || o->test > test->n)
+            return lb_error_set(err, "ValueError", 0, 0,
+                                "test=%lld: the test subset must have between 1 and %lld samples",
+                                (long long)o->test, (long long)test->n);
+        ntest = o->test;
+    }
+    ds->valid = valid;
+    ds->train_n = o->train < 0 ? -1 : o->train;
+    ds->test_n = test && o->test >= 0 ? o->test : -1;
+    *validp = valid;
+    *ntrainp = ntrain;
+    *ntestp = ntest;
+    return 0;
+}
+
+/* The training file's splits: a seeded permutation, valid = its first `valid` rows, train =
+ * the next ntrain (each sorted back into file order); with normalize, the statistics of the
+ * training rows go to ds and the normalisation to *nmv, for every split. */
+static int train_splits(lb_dataset *ds, const source *train, int64_t valid, int64_t ntrain,
+                        const lb_data_options *o, norm *nmv, lb_error *err)
+{
+    int64_t n = train->n;
+    bool pick = valid > 0 || ntrain < n;
+    int64_t *perm = pick ? identity_perm(n, true, o->seed) : NULL;
+    int64_t *trows = pick && perm ? pick_rows(perm, valid, ntrain) : NULL;
+    int64_t *vrows = pick && perm && valid ? pick_rows(perm, 0, valid) : NULL;
+    free(perm);
+    if (pick && (!trows || (valid && !vrows))) {
+        free(trows);
+        free(vrows);
+        return lb_oom(err);
+    }
+    norm *nm = NULL;
+    int rc = 0;
+    if (o->normalize) {
+        rc = train_stats(ds, train, trows, ntrain, nmv, err);
+        nm = nmv;
+    }
+    if (rc == 0)
+        rc = make_split(&ds->splits[ds->nsplits], "train", train, trows, ntrain, ds->nclasses, nm, err);
+    if (rc == 0)
+        ds->nsplits++;
+    if (rc == 0 && valid) {
+        rc = make_split(&ds->splits[ds->nsplits], "valid", train, vrows, valid, ds->nclasses, nm, err);
+        if (rc == 0)
+            ds->nsplits++;
+    }
+    free(trows);
+    free(vrows);
+    return rc;
+}
+
+/* The test file's split: all of it, or the first ntest rows of a seeded permutation (sorted
+ * back into file order); nm is the training rows' normalisation or NULL. */
+static int test_split(lb_dataset *ds, const source *test, int64_t ntest, uint64_t seed,
+                      const norm *nm, lb_error *err)
+{
+    int64_t *rows = NULL;
+    if (ntest < test->n) {
+        int64_t *tp = identity_perm(test->n, true, seed);
+        rows = tp ? pick_rows(tp, 0, ntest) : NULL;
+        free(tp);
+        if (!rows)
+            return lb_oom(err);
+    }
+    int rc = make_split(&ds->splits[ds->nsplits], "test", test, rows, ntest, ds->nclasses, nm, err);
+    free(rows);
+    if (rc < 0)
+        return rc;
+    ds->nsplits++;
+    return 0;
+}
+
 /* Builds the data set from the training file's samples and optionally the test file's. Takes
  * ownership of classes (nclasses malloc'd names) and of name/source. */
 static lb_dataset *build(char *name, char *source_desc, const source *train, const source *test,
@@ -350,118 +459,21 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
     ds->seed = o->seed;
     ds->normalize = o->normalize;
     ds->unit_scaled = train->idx && train->idx->dtype == LB_IDX_UBYTE;
-    int64_t n = train->n;
-    int64_t valid = o->valid;
-    if (o->valid_fraction > 0) {
-        if (!(o->valid_fraction < 1)) {
-            lb_error_set(err, "ValueError", 0, 0, "valid=%g: a fraction must be below 1",
-                         o->valid_fraction);
-            goto fail;
-        }
-        valid = (int64_t)llround(o->valid_fraction * (double)n);
-    }
-    if (n > (int64_t)UINT32_MAX) {
-        lb_error_set(err, "ValueError", 0, 0, "%s: %lld samples; at most %lld are supported",
-                     ds->name, (long long)n, (long long)UINT32_MAX);
+    int64_t valid = 0, ntrain = 0, ntest = 0;
+    if (split_sizes(ds, train, test, o, &valid, &ntrain, &ntest, err) < 0)
         goto fail;
-    }
-    if (n == 0) {
-        lb_error_set(err, "ValueError", 0, 0, "%s: no training samples", ds->name);
-        goto fail;
-    }
-    if (valid < 0 || valid >= n) {
-        lb_error_set(err, "ValueError", 0, 0,
-                     "valid=%lld leaves no training samples: the training file has %lld",
-                     (long long)valid, (long long)n);
-        goto fail;
-    }
-    int64_t ntrain = o->train < 0 ? n - valid : o->train;
-    if (o->train == 0 || ntrain > n - valid) {
-        lb_error_set(err, "ValueError", 0, 0,
-                     o->train == 0 ? "train=0: a training subset needs at least one sample"
-                                   : "train=%lld is more than the %lld samples left for training "
-                                     "(the training file has %lld, valid takes %lld)",
-                     (long long)ntrain, (long long)(n - valid), (long long)n, (long long)valid);
-        goto fail;
-    }
-    int64_t ntest = test ? test->n : 0;
-    if (o->test >= 0 && !test) {
-        lb_error_set(err, "ValueError", 0, 0, "test=%lld: %s has no test split", (long long)o->test,
-                     ds->name);
-        goto fail;
-    }
-    if (test && o->test >= 0) {
-        if (o->test == 0 || o->test > test->n) {
-            lb_error_set(err, "ValueError", 0, 0,
-                         "test=%lld: the test subset must have between 1 and %lld samples",
-                         (long long)o->test, (long long)test->n);
-            goto fail;
-        }
-        ntest = o->test;
-    }
-    ds->valid = valid;
-    ds->train_n = o->train < 0 ? -1 : o->train;
-    ds->test_n = test && o->test >= 0 ? o->test : -1;
-
     ds->splits = calloc(3, sizeof *ds->splits);
     if (!ds->splits) {
         lb_oom(err);
         goto fail;
     }
-    /* the training file: permutation, valid = its first `valid`, train = the next ntrain */
-    bool pick = valid > 0 || ntrain < n;
-    int64_t *perm = pick ? identity_perm(n, true, o->seed) : NULL;
-    int64_t *trows = pick && perm ? pick_rows(perm, valid, ntrain) : NULL;
-    int64_t *vrows = pick && perm && valid ? pick_rows(perm, 0, valid) : NULL;
-    free(perm);
-    if (pick && (!trows || (valid && !vrows))) {
-        free(trows);
-        free(vrows);
-        lb_oom(err);
-        goto fail;
-    }
-    norm nmv = {0}, *nm = NULL;
-    int rc = 0;
-    if (o->normalize) {
-        rc = train_stats(ds, train, trows, ntrain, &nmv, err);
-        nm = &nmv;
-    }
-    if (rc == 0)
-        rc = make_split(&ds->splits[ds->nsplits], "train", train, trows, ntrain, nclasses, nm, err);
-    if (rc == 0)
-        ds->nsplits++;
-    if (rc == 0 && valid) {
-        rc = make_split(&ds->splits[ds->nsplits], "valid", train, vrows, valid, nclasses, nm, err);
-        if (rc == 0)
-            ds->nsplits++;
-    }
-    free(trows);
-    free(vrows);
-    if (rc < 0) {
-        free(nmv.lut);
-        goto fail;
-    }
-    if (test) {
-        int64_t *rows = NULL;
-        if (ntest < test->n) {
-            int64_t *tp = identity_perm(test->n, true, o->seed);
-            rows = tp ? pick_rows(tp, 0, ntest) : NULL;
-            free(tp);
-            if (!rows) {
-                free(nmv.lut);
-                lb_oom(err);
-                goto fail;
-            }
-        }
-        rc = make_split(&ds->splits[ds->nsplits], "test", test, rows, ntest, nclasses, nm, err);
-        free(rows);
-        if (rc < 0) {
-            free(nmv.lut);
-            goto fail;
-        }
-        ds->nsplits++;
-    }
+    norm nmv = {0};
+    int rc = train_splits(ds, train, valid, ntrain, o, &nmv, err);
+    if (rc == 0 && test)
+        rc = test_split(ds, test, ntest, o->seed, o->normalize ? &nmv : NULL, err);
     free(nmv.lut);
+    if (rc < 0)
+        goto fail;
     return ds;
 fail:
     lb_dataset_free(ds);
@@ -759,30 +771,17 @@ static void csv_data_free(csv_data *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Reads a whole CSV file: the header, every row's numbers (all columns but the label) and
- * label text. With `want` (the training file's header), the header must equal it. */
-static int csv_load_file(const char *path, const char *label, const csv_data *want, csv_data *d,
-                         size_t *label_col, lb_error *err)
+/* The header row c holds, copied into d; with `want` (the training file's) it must equal it. */
+static int csv_header(const lb_csv *c, const char *path, const csv_data *want, csv_data *d,
+                      lb_error *err)
 {
-    memset(d, 0, sizeof *d);
-    lb_csv c;
-    if (lb_csv_open(&c, path, err) < 0)
-        return -1;
-    int rc = lb_csv_next(&c, err);
-    if (rc <= 0) {
-        if (rc == 0)
-            lb_error_set(err, "DataError", 0, 0, "%s: empty file (a CSV file needs a header row)",
-                         path);
-        lb_csv_close(&c);
-        return -1;
-    }
-    d->ncols = c.ncells;
+    d->ncols = c->ncells;
     d->header = calloc(d->ncols, sizeof *d->header);
     if (!d->header)
-        goto nomem;
+        return lb_oom(err);
     for (size_t i = 0; i < d->ncols; i++)
-        if (!(d->header[i] = strdup(c.cells[i])))
-            goto nomem;
+        if (!(d->header[i] = strdup(c->cells[i])))
+            return lb_oom(err);
     if (want) {
         bool same = want->ncols == d->ncols;
         size_t i = 0;
@@ -798,9 +797,17 @@ static int csv_load_file(const char *path, const char *label, const csv_data *wa
                              "%s: the header differs from the training file's: column %zu is '%s', "
                              "not '%s'",
                              path, i, d->header[i - 1], want->header[i - 1]);
-            goto fail;
+            return -1;
         }
     }
+    return 0;
+}
+
+/* The column named `label` (exactly one; a missing one is reported with the columns there are
+ * and the nearest name), with at least one feature column besides it. */
+static int csv_label_column(const csv_data *d, const char *path, const char *label,
+                            size_t *label_col, lb_error *err)
+{
     size_t lc = d->ncols;
     int found = 0;
     for (size_t i = 0; i < d->ncols; i++)
@@ -825,67 +832,98 @@ static int csv_load_file(const char *path, const char *label, const csv_data *wa
                          "label=\"COLUMN\"",
                          path, label, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "", cols);
         }
-        goto fail;
+        return -1;
     }
-    if (d->ncols < 2) {
-        lb_error_set(err, "DataError", 0, 0, "%s: no feature columns besides the label '%s'", path,
-                     label);
-        goto fail;
-    }
+    if (d->ncols < 2)
+        return lb_error_set(err, "DataError", 0, 0, "%s: no feature columns besides the label '%s'",
+                            path, label);
     *label_col = lc;
+    return 0;
+}
+
+/* Room for one more row (doubling, from 256 rows). */
+static int csv_grow(csv_data *d, size_t nf, lb_error *err)
+{
+    if (d->n < d->cap)
+        return 0;
+    int64_t cap = d->cap ? 2 * d->cap : 256;
+    float *nx = realloc(d->x, (size_t)cap * nf * sizeof *nx);
+    if (nx)
+        d->x = nx;
+    char **nl = realloc(d->labels, (size_t)cap * sizeof *nl);
+    if (nl)
+        d->labels = nl;
+    int *nli = realloc(d->lines, (size_t)cap * sizeof *nli);
+    if (nli)
+        d->lines = nli;
+    if (!nx || !nl || !nli)
+        return lb_oom(err);
+    d->cap = cap;
+    return 0;
+}
+
+/* The row c holds, appended to d: every cell but the label's a finite float32, the label not
+ * empty. */
+static int csv_row(const lb_csv *c, const char *path, const char *label, size_t lc, csv_data *d,
+                   lb_error *err)
+{
     size_t nf = d->ncols - 1;
-    while ((rc = lb_csv_next(&c, err)) > 0) {
-        if (c.ncells != d->ncols) {
-            lb_error_set(err, "DataError", 0, 0,
-                         "%s, line %d: %zu value%s, but the header has %zu columns", path,
-                         c.row_line, c.ncells, c.ncells == 1 ? "" : "s", d->ncols);
-            goto fail;
-        }
-        if (d->n == d->cap) {
-            int64_t cap = d->cap ? 2 * d->cap : 256;
-            float *nx = realloc(d->x, (size_t)cap * nf * sizeof *nx);
-            if (nx)
-                d->x = nx;
-            char **nl = realloc(d->labels, (size_t)cap * sizeof *nl);
-            if (nl)
-                d->labels = nl;
-            int *nli = realloc(d->lines, (size_t)cap * sizeof *nli);
-            if (nli)
-                d->lines = nli;
-            if (!nx || !nl || !nli)
-                goto nomem;
-            d->cap = cap;
-        }
-        float *row = d->x + (size_t)d->n * nf;
-        size_t k = 0;
-        for (size_t i = 0; i < d->ncols; i++) {
-            if (i == lc)
-                continue;
-            const char *t = c.cells[i];
-            char *end = NULL;
-            errno = 0;
-            double v = *t ? strtod(t, &end) : 0;
-            if (!*t || *end || !isfinite(v) || (float)v != (float)v || isinf((float)v)) {
-                lb_error_set(err, "DataError", 0, 0,
-                             "%s, line %d, column %zu ('%s'): %s%s%s", path, c.row_line, i + 1,
-                             d->header[i], *t ? "'" : "", *t ? t : "empty value",
-                             *t ? (*end ? "' is not a number" : "' is not a finite float32")
-                                : "");
-                goto fail;
-            }
-            row[k++] = (float)v;
-        }
-        if (!c.cells[lc][0]) {
-            lb_error_set(err, "DataError", 0, 0, "%s, line %d, column %zu ('%s'): empty label", path,
-                         c.row_line, lc + 1, label);
-            goto fail;
-        }
-        d->labels[d->n] = strdup(c.cells[lc]);
-        d->lines[d->n] = c.row_line;
-        if (!d->labels[d->n])
-            goto nomem;
-        d->n++;
+    if (c->ncells != d->ncols)
+        return lb_error_set(err, "DataError", 0, 0,
+                            "%s, line %d: %zu value%s, but the header has %zu columns", path,
+                            c->row_line, c->ncells, c->ncells == 1 ? "" : "s", d->ncols);
+    if (csv_grow(d, nf, err) < 0)
+        return -1;
+    float *row = d->x + (size_t)d->n * nf;
+    size_t k = 0;
+    for (size_t i = 0; i < d->ncols; i++) {
+        if (i == lc)
+            continue;
+        const char *t = c->cells[i];
+        char *end = NULL;
+        errno = 0;
+        double v = *t ? strtod(t, &end) : 0;
+        if (!*t || *end || !isfinite(v) || (float)v != (float)v || isinf((float)v))
+            return lb_error_set(err, "DataError", 0, 0,
+                                "%s, line %d, column %zu ('%s'): %s%s%s", path, c->row_line, i + 1,
+                                d->header[i], *t ? "'" : "", *t ? t : "empty value",
+                                *t ? (*end ? "' is not a number" : "' is not a finite float32")
+                                   : "");
+        row[k++] = (float)v;
     }
+    if (!c->cells[lc][0])
+        return lb_error_set(err, "DataError", 0, 0, "%s, line %d, column %zu ('%s'): empty label",
+                            path, c->row_line, lc + 1, label);
+    d->labels[d->n] = strdup(c->cells[lc]);
+    d->lines[d->n] = c->row_line;
+    if (!d->labels[d->n])
+        return lb_oom(err);
+    d->n++;
+    return 0;
+}
+
+/* Reads a whole CSV file: the header, every row's numbers (all columns but the label) and
+ * label text. With `want` (the training file's header), the header must equal it. */
+static int csv_load_file(const char *path, const char *label, const csv_data *want, csv_data *d,
+                         size_t *label_col, lb_error *err)
+{
+    memset(d, 0, sizeof *d);
+    lb_csv c;
+    if (lb_csv_open(&c, path, err) < 0)
+        return -1;
+    int rc = lb_csv_next(&c, err);
+    if (rc <= 0) {
+        if (rc == 0)
+            lb_error_set(err, "DataError", 0, 0, "%s: empty file (a CSV file needs a header row)",
+                         path);
+        lb_csv_close(&c);
+        return -1;
+    }
+    if (csv_header(&c, path, want, d, err) < 0 || csv_label_column(d, path, label, label_col, err) < 0)
+        goto fail;
+    while ((rc = lb_csv_next(&c, err)) > 0)
+        if (csv_row(&c, path, label, *label_col, d, err) < 0)
+            goto fail;
     if (rc < 0)
         goto fail;
     if (d->n == 0) {
@@ -894,8 +932,6 @@ static int csv_load_file(const char *path, const char *label, const csv_data *wa
     }
     lb_csv_close(&c);
     return 0;
-nomem:
-    lb_oom(err);
 fail:
     lb_csv_close(&c);
     csv_data_free(d);

@@ -779,6 +779,103 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
 
 /* ---- commands: model, params ------------------------------------------------------------------------ */
 
+/* The layers of `model NAME = LAYERS` evaluated to a layer or a model type (a model's own
+ * spec), a new reference; NULL with *err, naming the plugin to `use` for an undefined type. */
+static lb_value *model_spec(lb_cmd_call *call, const lb_node *def, lb_error *err)
+{
+    const char *name = def->text;
+    lb_value *v = lb_call_eval(call, def->kids[0], err);
+    if (!v) {
+        /* `model m = mlp()` before `use mlp`: say which plugin would provide it */
+        const lb_node *e = def->kids[0];
+        if (strcmp(err->ename, "NameError") == 0 && e->kind == LB_N_CALL && e->nkids &&
+            e->kids[0]->kind == LB_N_NAME && !lb_lookup(call->in, e->kids[0]->text)) {
+            lb_error quiet = {0};
+            char *path = lb_plugin_find(e->kids[0]->text, &quiet);
+            lb_error_clear(&quiet);
+            if (path) {
+                lb_node_error(err, e->kids[0], "NameError",
+                              "name '%s' is not defined (the plugin %s provides it: `use %s` first)",
+                              e->kids[0]->text, e->kids[0]->text, e->kids[0]->text);
+                free(path);
+            }
+        }
+        return NULL;
+    }
+    lb_value *spec = NULL;
+    lb_model *src = lb_model_from_value(v);
+    if (src)
+        spec = lb_incref(src->spec);
+    else if (lb_layer_spec(v))
+        spec = lb_incref(v);
+    lb_decref(v);
+    if (!spec)
+        lb_node_error(err, def->kids[0], "TypeError",
+                      "model needs a layer or a model type, as in `model %s = "
+                      "cnn(channels=[16, 32])` or `model %s = sequential(linear(784, 10))`",
+                      name, name);
+    return spec;
+}
+
+/* The shape of one example: input= (a positive integer or a list of them), else what the
+ * spec says, else [1, 28, 28]. Its number of dimensions, or -1 with *err. */
+static int model_input(lb_cmd_call *call, const lb_node *input_node, lb_value *spec,
+                       int64_t *shape, lb_error *err)
+{
+    int nd = 0;
+    if (!input_node) {
+        nd = default_input(spec, shape);
+        if (nd == 0) {
+            nd = 3;
+            shape[0] = 1;
+            shape[1] = 28;
+            shape[2] = 28;
+        }
+        return nd;
+    }
+    lb_value *iv = lb_call_eval(call, input_node, err);
+    if (!iv)
+        return -1;
+    bool ok = iv->kind == LB_LIST && lb_list_len(iv) >= 1 && lb_list_len(iv) <= LB_MAXDIM - 1;
+    if (iv->kind == LB_NUM && lb_is_int(iv) && iv->u.num >= 1) {
+        shape[0] = (int64_t)iv->u.num;
+        nd = 1;
+    }
+    for (size_t i = 0; ok && i < lb_list_len(iv); i++) {
+        lb_value *it = lb_list_get(iv, i);
+        ok = it->kind == LB_NUM && lb_is_int(it) && it->u.num >= 1 && it->u.num <= 1e9;
+        if (ok)
+            shape[nd++] = (int64_t)it->u.num;
+    }
+    lb_decref(iv);
+    if (!ok && nd == 0)
+        return lb_node_error(err, input_node, "TypeError",
+                             "input must be the shape of one example (batch excluded), a list "
+                             "of 1 to %d positive integers such as [1, 28, 28]",
+                             LB_MAXDIM - 1);
+    return nd;
+}
+
+/* The seed of the initial weights: seed=, else the session's seed, else a fresh one. */
+static int model_seed(lb_cmd_call *call, const lb_node *seed_node, uint64_t *seed, lb_error *err)
+{
+    if (!seed_node) {
+        bool set = false;
+        double s = lb_interp_seed(call->in, &set);
+        *seed = set ? (uint64_t)s : fresh_seed();
+        return 0;
+    }
+    lb_value *sv = lb_call_eval(call, seed_node, err);
+    if (!sv)
+        return -1;
+    bool ok = sv->kind == LB_NUM && lb_is_int(sv) && sv->u.num >= 0 && sv->u.num < 9007199254740992.0;
+    *seed = ok ? (uint64_t)sv->u.num : 0;
+    lb_decref(sv);
+    if (!ok)
+        return lb_node_error(err, seed_node, "TypeError", "seed must be a non-negative integer");
+    return 0;
+}
+
 static int cmd_model(lb_cmd_call *call, lb_error *err)
 {
     if (call->nargs != 0 || call->nkwargs == 0)
@@ -802,91 +899,15 @@ static int cmd_model(lb_cmd_call *call, lb_error *err)
                                  s ? s : "", s ? "'?)" : "");
         }
     }
-    lb_value *v = lb_call_eval(call, def->kids[0], err);
-    if (!v) {
-        /* `model m = mlp()` before `use mlp`: say which plugin would provide it */
-        const lb_node *e = def->kids[0];
-        if (strcmp(err->ename, "NameError") == 0 && e->kind == LB_N_CALL && e->nkids &&
-            e->kids[0]->kind == LB_N_NAME && !lb_lookup(call->in, e->kids[0]->text)) {
-            lb_error quiet = {0};
-            char *path = lb_plugin_find(e->kids[0]->text, &quiet);
-            lb_error_clear(&quiet);
-            if (path) {
-                lb_node_error(err, e->kids[0], "NameError",
-                              "name '%s' is not defined (the plugin %s provides it: `use %s` first)",
-                              e->kids[0]->text, e->kids[0]->text, e->kids[0]->text);
-                free(path);
-            }
-        }
-        return -1;
-    }
-    lb_value *spec = NULL;
-    lb_model *src = lb_model_from_value(v);
-    if (src)
-        spec = lb_incref(src->spec);
-    else if (lb_layer_spec(v))
-        spec = lb_incref(v);
-    lb_decref(v);
+    lb_value *spec = model_spec(call, def, err);
     if (!spec)
-        return lb_node_error(err, def->kids[0], "TypeError",
-                             "model needs a layer or a model type, as in `model %s = "
-                             "cnn(channels=[16, 32])` or `model %s = sequential(linear(784, 10))`",
-                             name, name);
+        return -1;
     int64_t shape[LB_MAXDIM] = {0};
-    int nd = 0;
-    if (input_node) {
-        lb_value *iv = lb_call_eval(call, input_node, err);
-        if (!iv) {
-            lb_decref(spec);
-            return -1;
-        }
-        bool ok = iv->kind == LB_LIST && lb_list_len(iv) >= 1 && lb_list_len(iv) <= LB_MAXDIM - 1;
-        if (iv->kind == LB_NUM && lb_is_int(iv) && iv->u.num >= 1) {
-            shape[0] = (int64_t)iv->u.num;
-            nd = 1;
-        }
-        for (size_t i = 0; ok && i < lb_list_len(iv); i++) {
-            lb_value *it = lb_list_get(iv, i);
-            ok = it->kind == LB_NUM && lb_is_int(it) && it->u.num >= 1 && it->u.num <= 1e9;
-            if (ok)
-                shape[nd++] = (int64_t)it->u.num;
-        }
-        if (!ok && nd == 0) {
-            lb_decref(iv);
-            lb_decref(spec);
-            return lb_node_error(err, input_node, "TypeError",
-                                 "input must be the shape of one example (batch excluded), a list "
-                                 "of 1 to %d positive integers such as [1, 28, 28]",
-                                 LB_MAXDIM - 1);
-        }
-        lb_decref(iv);
-    } else {
-        nd = default_input(spec, shape);
-        if (nd == 0) {
-            nd = 3;
-            shape[0] = 1;
-            shape[1] = 28;
-            shape[2] = 28;
-        }
-    }
+    int nd = model_input(call, input_node, spec, shape, err);
     uint64_t seed;
-    if (seed_node) {
-        lb_value *sv = lb_call_eval(call, seed_node, err);
-        if (!sv) {
-            lb_decref(spec);
-            return -1;
-        }
-        bool ok = sv->kind == LB_NUM && lb_is_int(sv) && sv->u.num >= 0 && sv->u.num < 9007199254740992.0;
-        seed = ok ? (uint64_t)sv->u.num : 0;
-        lb_decref(sv);
-        if (!ok) {
-            lb_decref(spec);
-            return lb_node_error(err, seed_node, "TypeError", "seed must be a non-negative integer");
-        }
-    } else {
-        bool set = false;
-        double s = lb_interp_seed(call->in, &set);
-        seed = set ? (uint64_t)s : fresh_seed();
+    if (nd < 0 || model_seed(call, seed_node, &seed, err) < 0) {
+        lb_decref(spec);
+        return -1;
     }
     lb_value *mv = model_build(call->in, name, spec, nd, shape, seed, err);
     lb_decref(spec);

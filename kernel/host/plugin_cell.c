@@ -523,22 +523,24 @@ static char *check_call(const lbp_type *t, char *why, size_t whylen)
     return NULL;
 }
 
-static void check_child(lb_interp *in, const cell_opts *o, const char *so)
+/* What the check has seen so far, for its closing line. */
+typedef struct check_tally {
+    int ntypes;             /* the plugin's types */
+    int ncompared;          /* of them, gradients compared with finite differences */
+    int nchecked, nskipped; /* entries compared, skipped */
+    double worst;           /* the worst relative difference, and the type it is in */
+    char worst_type[128];
+} check_tally;
+
+/* Loads the cell's plugin from so in place of any older one; NULL (the error said) when it
+ * cannot load or its LBP_MODULE_MAGIC names another plugin than the %%plugin line. */
+static lbp_plugin *check_load(lb_interp *in, const cell_opts *o, const char *so, lb_error *e)
 {
     char msg[1100];
-    lb_interp_set_output(in, NULL);
-    setenv("LABBOOK_PLUGIN_SCAN", "0", 1); /* this process is the scan */
-    lb_value *fresh = lb_map_new();
-    if (fresh) /* the user's variables must not hide the types the check builds; the old map is
-                  not freed here (this process only ends with _exit) */
-        in->globals = fresh;
-    stage_ctx sc = {""}; /* no type yet: the plugin's own init */
-    child_stage(&sc, "loading (its lbp_init)");
-    lb_error e = {0};
-    if (lb_plugin_replace(in, o->name, so, &e) < 0) {
-        snprintf(msg, sizeof msg, "%s\t%s", e.ename, e.evalue ? e.evalue : "cannot load");
+    if (lb_plugin_replace(in, o->name, so, e) < 0) {
+        snprintf(msg, sizeof msg, "%s\t%s", e->ename, e->evalue ? e->evalue : "cannot load");
         child_say('E', msg);
-        return;
+        return NULL;
     }
     lb_registry *reg = lb_interp_registry(in);
     char *real = realpath(so, NULL);
@@ -553,101 +555,146 @@ static void check_child(lb_interp *in, const cell_opts *o, const char *so)
                  "line says '%s' (leave LBP_MODULE_MAGIC out and labbook writes one)",
                  p ? p->name : "?", o->name);
         child_say('E', msg);
-        return;
+        return NULL;
     }
-    int ntypes = 0, ncompared = 0, nchecked = 0, nskipped = 0;
-    double worst = 0;
-    char worst_type[128] = "";
+    return p;
+}
+
+/* Builds type t as the model __lb_check (seed 1) with check_call's call, which *callp gets
+ * (malloc'd); NULL when the check must stop (the error said, if there is one to say). */
+static lb_model *check_build(lb_interp *in, const lbp_type *t, stage_ctx *sc, lb_error *e,
+                             char **callp)
+{
+    char msg[1100];
+    char why[300] = "";
+    char *call = check_call(t, why, sizeof why);
+    if (!call) {
+        snprintf(msg, sizeof msg, "GradientCheckError\tcannot check type %s: %s", t->name,
+                 why[0] ? why : "out of memory");
+        child_say('E', msg);
+        return NULL;
+    }
+    char *src = NULL;
+    if (asprintf(&src, "model __lb_check = %s seed=1", call) < 0) {
+        free(call);
+        return NULL;
+    }
+    char what[300];
+    snprintf(what, sizeof what, "building %s", call);
+    child_stage(sc, what);
+    lb_error_clear(e);
+    int rc = lb_interp_execute(in, src, false, e);
+    free(src);
+    if (rc < 0) {
+        snprintf(msg, sizeof msg, "GradientCheckError\tcannot check type %s: building %s "
+                 "failed: %s: %s", t->name, call, e->ename, e->evalue ? e->evalue : "?");
+        free(call);
+        child_say('E', msg);
+        return NULL;
+    }
+    lb_model *m = lb_model_from_value(lb_interp_get(in, "__lb_check"));
+    if (!m) {
+        free(call);
+        return NULL;
+    }
+    *callp = call;
+    return m;
+}
+
+/* Checks one type of the plugin: built, run forward and backward and, for a layer type when
+ * the cell asks for the check, its gradients compared with finite differences (counted in
+ * *tl). -1 when the check must stop (the error said). */
+static int check_type(lb_interp *in, const cell_opts *o, const lbp_type *t, stage_ctx *sc,
+                      lb_error *e, check_tally *tl)
+{
+    char msg[1100];
+    snprintf(sc->type, sizeof sc->type, "%s", t->name);
+    char *call = NULL;
+    lb_model *m = check_build(in, t, sc, e, &call);
+    if (!m)
+        return -1;
+    lb_gradcheck gc = {.training = 1, .seed = 1234, .stage = child_stage, .ctx = sc};
+    lb_gradcheck_result res;
+    lb_error_clear(e);
+    bool compare = o->check && t->kind == LBP_KIND_LAYER; /* model types: their layers are */
+    if (!compare) {
+        /* forward and backward only (crashes and hangs), no comparison */
+        gc.samples = 1;
+        gc.tol = 1e300;
+    }
+    int rc = lb_gradcheck_model(m, &gc, &res, e);
+    if (rc < 0 && !compare) {
+        /* a model type (or check=false) that cannot run on a N(0, 1) input, e.g. one that
+         * takes token ids: built, nothing crashed; not an error */
+        free(call);
+        lb_interp_del(in, "__lb_check");
+        return 0;
+    }
+    if (rc < 0) {
+        snprintf(msg, sizeof msg, "GradientCheckError\tcannot check type %s (%s): %s (a type "
+                 "that cannot run on a random N(0, 1) input of its default shape needs "
+                 "`%%%%plugin %s check=false`)", t->name, call, e->evalue ? e->evalue : "?",
+                 o->name);
+        free(call);
+        child_say('E', msg);
+        return -1;
+    }
+    if (rc == 1) {
+        bool input = strcmp(res.tensor, "input") == 0;
+        snprintf(msg, sizeof msg,
+                 "GradientCheckError\ttype %s: the gradient of %s%s does not match finite "
+                 "differences: worst relative difference %.3g at %s%s (backward gives %.6g, "
+                 "finite differences %.6g; checked %s on a random input, training mode)",
+                 t->name, input ? "the input" : "parameter ", input ? "" : res.tensor,
+                 res.worst, input ? "x" : res.tensor, res.index, res.analytic, res.numeric, call);
+        free(call);
+        child_say('E', msg);
+        return -1;
+    }
+    free(call);
+    if (!compare) {
+        lb_interp_del(in, "__lb_check");
+        return 0;
+    }
+    tl->ncompared++;
+    tl->nchecked += res.checked;
+    tl->nskipped += res.skipped;
+    if (res.worst >= tl->worst) {
+        tl->worst = res.worst;
+        snprintf(tl->worst_type, sizeof tl->worst_type, "%s", t->name);
+    }
+    lb_interp_del(in, "__lb_check");
+    return 0;
+}
+
+/* The check process: loads the plugin and checks each of its types, telling the parent on the
+ * pipe how it goes (S a stage, E an error, R the closing line). */
+static void check_child(lb_interp *in, const cell_opts *o, const char *so)
+{
+    char msg[1100];
+    lb_interp_set_output(in, NULL);
+    setenv("LABBOOK_PLUGIN_SCAN", "0", 1); /* this process is the scan */
+    lb_value *fresh = lb_map_new();
+    if (fresh) /* the user's variables must not hide the types the check builds; the old map is
+                  not freed here (this process only ends with _exit) */
+        in->globals = fresh;
+    stage_ctx sc = {""}; /* no type yet: the plugin's own init */
+    child_stage(&sc, "loading (its lbp_init)");
+    lb_error e = {0};
+    lbp_plugin *p = check_load(in, o, so, &e);
+    if (!p)
+        return;
+    lb_registry *reg = lb_interp_registry(in);
+    check_tally tl = {0};
     for (size_t i = 0; i < reg->ntypes; i++) {
         type_rec *r = reg->types[i];
         if (r->dead || r->p != p)
             continue;
-        ntypes++;
-        const lbp_type *t = r->t;
-        snprintf(sc.type, sizeof sc.type, "%s", t->name);
-        char why[300] = "";
-        char *call = check_call(t, why, sizeof why);
-        if (!call) {
-            snprintf(msg, sizeof msg, "GradientCheckError\tcannot check type %s: %s", t->name,
-                     why[0] ? why : "out of memory");
-            child_say('E', msg);
+        tl.ntypes++;
+        if (check_type(in, o, r->t, &sc, &e, &tl) < 0)
             return;
-        }
-        char *src = NULL;
-        if (asprintf(&src, "model __lb_check = %s seed=1", call) < 0) {
-            free(call);
-            return;
-        }
-        char what[300];
-        snprintf(what, sizeof what, "building %s", call);
-        child_stage(&sc, what);
-        lb_error_clear(&e);
-        int rc = lb_interp_execute(in, src, false, &e);
-        free(src);
-        if (rc < 0) {
-            snprintf(msg, sizeof msg, "GradientCheckError\tcannot check type %s: building %s "
-                     "failed: %s: %s", t->name, call, e.ename, e.evalue ? e.evalue : "?");
-            free(call);
-            child_say('E', msg);
-            return;
-        }
-        lb_model *m = lb_model_from_value(lb_interp_get(in, "__lb_check"));
-        if (!m) {
-            free(call);
-            return;
-        }
-        lb_gradcheck gc = {.training = 1, .seed = 1234, .stage = child_stage, .ctx = &sc};
-        lb_gradcheck_result res;
-        lb_error_clear(&e);
-        bool compare = o->check && t->kind == LBP_KIND_LAYER; /* model types: their layers are */
-        if (!compare) {
-            /* forward and backward only (crashes and hangs), no comparison */
-            gc.samples = 1;
-            gc.tol = 1e300;
-        }
-        rc = lb_gradcheck_model(m, &gc, &res, &e);
-        if (rc < 0 && !compare) {
-            /* a model type (or check=false) that cannot run on a N(0, 1) input, e.g. one that
-             * takes token ids: built, nothing crashed; not an error */
-            free(call);
-            lb_interp_del(in, "__lb_check");
-            continue;
-        }
-        if (rc < 0) {
-            snprintf(msg, sizeof msg, "GradientCheckError\tcannot check type %s (%s): %s (a type "
-                     "that cannot run on a random N(0, 1) input of its default shape needs "
-                     "`%%%%plugin %s check=false`)", t->name, call, e.evalue ? e.evalue : "?",
-                     o->name);
-            free(call);
-            child_say('E', msg);
-            return;
-        }
-        if (rc == 1) {
-            bool input = strcmp(res.tensor, "input") == 0;
-            snprintf(msg, sizeof msg,
-                     "GradientCheckError\ttype %s: the gradient of %s%s does not match finite "
-                     "differences: worst relative difference %.3g at %s%s (backward gives %.6g, "
-                     "finite differences %.6g; checked %s on a random input, training mode)",
-                     t->name, input ? "the input" : "parameter ", input ? "" : res.tensor,
-                     res.worst, input ? "x" : res.tensor, res.index, res.analytic, res.numeric, call);
-            free(call);
-            child_say('E', msg);
-            return;
-        }
-        free(call);
-        if (!compare) {
-            lb_interp_del(in, "__lb_check");
-            continue;
-        }
-        ncompared++;
-        nchecked += res.checked;
-        nskipped += res.skipped;
-        if (res.worst >= worst) {
-            worst = res.worst;
-            snprintf(worst_type, sizeof worst_type, "%s", t->name);
-        }
-        lb_interp_del(in, "__lb_check");
     }
+    int ntypes = tl.ntypes, ncompared = tl.ncompared;
     if (ntypes == 0)
         snprintf(msg, sizeof msg, "registers no type: nothing to check");
     else if (ncompared == 0)
@@ -658,10 +705,9 @@ static void check_child(lb_interp *in, const cell_opts *o, const char *so)
         snprintf(msg, sizeof msg,
                  "gradients of %d type%s match finite differences (%d entries, worst relative "
                  "difference %.1e in %s)%s",
-                 ncompared, ncompared == 1 ? "" : "s", nchecked, worst,
-                 worst_type[0] ? worst_type : "-",
+                 ncompared, ncompared == 1 ? "" : "s", tl.nchecked, tl.worst,
+                 tl.worst_type[0] ? tl.worst_type : "-",
                  ncompared < ntypes ? "; model types built and run" : "");
-    (void)nskipped;
     child_say('R', msg);
 }
 

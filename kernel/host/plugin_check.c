@@ -209,24 +209,116 @@ static int compare(ctx *c, entries *E, double f0, lb_gradcheck_result *r)
     return 0;
 }
 
+/* The input's shape (a batch of o->batch, default 2, of the model's input shape) and the
+ * numbers of input and output values. */
+static void check_shapes(ctx *c)
+{
+    int64_t in[LB_MAXDIM];
+    int nd = lb_model_input_shape(c->m, in);
+    c->ndim = nd + 1;
+    c->shape[0] = c->o->batch > 0 ? c->o->batch : 2;
+    c->nx = c->shape[0];
+    for (int i = 0; i < nd; i++) {
+        c->shape[i + 1] = in[i];
+        c->nx *= in[i];
+    }
+    int64_t out[LB_MAXDIM];
+    int ond = lb_model_output_shape(c->m, out);
+    c->nw = c->shape[0];
+    for (int i = 0; i < ond; i++)
+        c->nw *= out[i];
+}
+
+/* The tape's gradients of the loss: xgrad (with respect to the input, unless it holds token
+ * ids) and grads[i] for every trainable parameter, copied before the finite differences
+ * rerun the model. */
+static int tape_gradients(ctx *c, lb_params *P, int np, float **grads, float **xgrad,
+                          lb_error *err)
+{
+    const lb_gradcheck *o = c->o;
+    stage(c, "forward and backward%s", "");
+    lb_params_zero_grad(P);
+    lb_graph_reset(c->g);
+    lb_graph_set_grad(c->g, 1);
+    lb_rng drop;
+    lb_rng_seed(&drop, o->seed ^ 0xd1b54a32d192ed03ULL);
+    lb_tensor *x = lb_from_data(c->g, c->ndim, c->shape, c->x);
+    if (x && o->ids_max <= 0)
+        lb_set_requires_grad(x, 1);
+    lb_tensor *y = x ? lb_model_forward(c->m, c->g, x, o->training, &drop) : NULL;
+    lb_tensor *wt = NULL;
+    if (y && y->numel == c->nw) {
+        float *wf = lb_arena_alloc(lb_graph_arena(c->g), (size_t)(c->nw ? c->nw : 1) * sizeof *wf);
+        for (int64_t i = 0; wf && i < c->nw; i++)
+            wf[i] = (float)c->w[i];
+        if (wf)
+            wt = lb_wrap(c->g, y->ndim, y->shape, wf);
+    }
+    lb_tensor *loss = wt ? lb_sum_all(c->g, lb_mul(c->g, lb_contiguous(c->g, y), wt)) : NULL;
+    if (!loss || lb_backward(c->g, loss) < 0)
+        return lb_error_set(err, "GradientCheckError", 0, 0,
+                            "forward/backward on a random input failed: %s",
+                            lb_graph_error(c->g) ? lb_graph_error(c->g) : "the output has the wrong size");
+    if (o->ids_max <= 0) {
+        *xgrad = calloc((size_t)c->nx, sizeof **xgrad);
+        if (!*xgrad)
+            return lb_oom(err);
+        if (x->grad)
+            memcpy(*xgrad, x->grad, (size_t)c->nx * sizeof **xgrad);
+    }
+    for (int i = 0; i < np; i++) {
+        lb_tensor *t = lb_params_get(P, i);
+        if (!t->trainable || !t->numel)
+            continue;
+        grads[i] = malloc((size_t)t->numel * sizeof **grads);
+        if (!grads[i])
+            return lb_oom(err);
+        if (t->grad)
+            memcpy(grads[i], t->grad, (size_t)t->numel * sizeof **grads);
+        else
+            memset(grads[i], 0, (size_t)t->numel * sizeof **grads);
+    }
+    return 0;
+}
+
+/* Central differences on a sample of the input's entries (unless token ids) and of every
+ * parameter's, compared with the tape's gradients into *r. -1 with c->err when the loss
+ * fails. */
+static int finite_differences(ctx *c, lb_params *P, int np, float **grads, const float *xgrad,
+                              lb_gradcheck_result *r)
+{
+    double f0 = loss_at(c);
+    lb_rng pick;
+    lb_rng_seed(&pick, c->o->seed + 17);
+    if (isnan(f0))
+        return -1;
+    entries E = {0};
+    if (c->o->ids_max <= 0 &&
+        sample_tensor(c, &E, "input", c->x, xgrad, c->ndim, c->shape, c->nx, f0, &pick) < 0) {
+        free(E.e);
+        return -1;
+    }
+    for (int i = 0; i < np; i++) {
+        lb_tensor *t = lb_params_get(P, i);
+        if (!grads[i] || !lb_is_contiguous(t)) /* parameters always are contiguous */
+            continue;
+        if (sample_tensor(c, &E, t->name ? t->name : "parameter", t->data, grads[i], t->ndim,
+                          t->shape, t->numel, f0, &pick) < 0) {
+            free(E.e);
+            return -1;
+        }
+    }
+    stage(c, "comparing%s", "");
+    int cr = compare(c, &E, f0, r);
+    free(E.e);
+    return cr;
+}
+
 int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *r, lb_error *err)
 {
     memset(r, 0, sizeof *r);
     ctx c = {.m = m, .o = o};
-    int64_t in[LB_MAXDIM];
-    int nd = lb_model_input_shape(m, in);
-    c.ndim = nd + 1;
-    c.shape[0] = o->batch > 0 ? o->batch : 2;
-    c.nx = c.shape[0];
-    for (int i = 0; i < nd; i++) {
-        c.shape[i + 1] = in[i];
-        c.nx *= in[i];
-    }
-    int64_t out[LB_MAXDIM];
-    int ond = lb_model_output_shape(m, out);
-    c.nw = c.shape[0];
-    for (int i = 0; i < ond; i++)
-        c.nw *= out[i];
+    check_shapes(&c);
     c.g = lb_graph_new();
     c.x = malloc((size_t)c.nx * sizeof *c.x);
     c.w = malloc((size_t)(c.nw ? c.nw : 1) * sizeof *c.w);
@@ -246,88 +338,14 @@ int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *
                                 : (float)lb_rng_normal(&rng);
     for (int64_t i = 0; i < c.nw; i++)
         c.w[i] = lb_rng_normal(&rng);
-
-    /* the tape's gradients */
-    stage(&c, "forward and backward%s", "");
-    lb_params_zero_grad(P);
-    lb_graph_reset(c.g);
-    lb_graph_set_grad(c.g, 1);
-    lb_rng drop;
-    lb_rng_seed(&drop, o->seed ^ 0xd1b54a32d192ed03ULL);
-    lb_tensor *x = lb_from_data(c.g, c.ndim, c.shape, c.x);
-    if (x && o->ids_max <= 0)
-        lb_set_requires_grad(x, 1);
-    lb_tensor *y = x ? lb_model_forward(m, c.g, x, o->training, &drop) : NULL;
-    lb_tensor *wt = NULL;
-    if (y && y->numel == c.nw) {
-        float *wf = lb_arena_alloc(lb_graph_arena(c.g), (size_t)(c.nw ? c.nw : 1) * sizeof *wf);
-        for (int64_t i = 0; wf && i < c.nw; i++)
-            wf[i] = (float)c.w[i];
-        if (wf)
-            wt = lb_wrap(c.g, y->ndim, y->shape, wf);
-    }
-    lb_tensor *loss = wt ? lb_sum_all(c.g, lb_mul(c.g, lb_contiguous(c.g, y), wt)) : NULL;
-    if (!loss || lb_backward(c.g, loss) < 0) {
-        lb_error_set(err, "GradientCheckError", 0, 0, "forward/backward on a random input failed: %s",
-                     lb_graph_error(c.g) ? lb_graph_error(c.g) : "the output has the wrong size");
+    if (tape_gradients(&c, P, np, grads, &xgrad, err) < 0)
+        goto done;
+    if (finite_differences(&c, P, np, grads, xgrad, r) < 0) {
+        lb_error_set(err, "GradientCheckError", 0, 0, "%s", c.err[0] ? c.err : "the loss failed");
         goto done;
     }
-    if (o->ids_max <= 0) {
-        xgrad = calloc((size_t)c.nx, sizeof *xgrad);
-        if (!xgrad) {
-            lb_oom(err);
-            goto done;
-        }
-        if (x->grad)
-            memcpy(xgrad, x->grad, (size_t)c.nx * sizeof *xgrad);
-    }
-    for (int i = 0; i < np; i++) {
-        lb_tensor *t = lb_params_get(P, i);
-        if (!t->trainable || !t->numel)
-            continue;
-        grads[i] = malloc((size_t)t->numel * sizeof **grads);
-        if (!grads[i]) {
-            lb_oom(err);
-            goto done;
-        }
-        if (t->grad)
-            memcpy(grads[i], t->grad, (size_t)t->numel * sizeof **grads);
-        else
-            memset(grads[i], 0, (size_t)t->numel * sizeof **grads);
-    }
-
-    /* central differences */
-    double f0 = loss_at(&c);
-    lb_rng pick;
-    lb_rng_seed(&pick, o->seed + 17);
-    if (isnan(f0))
-        goto fd_failed;
-    entries E = {0};
-    if (o->ids_max <= 0 &&
-        sample_tensor(&c, &E, "input", c.x, xgrad, c.ndim, c.shape, c.nx, f0, &pick) < 0) {
-        free(E.e);
-        goto fd_failed;
-    }
-    for (int i = 0; i < np; i++) {
-        lb_tensor *t = lb_params_get(P, i);
-        if (!grads[i] || !lb_is_contiguous(t)) /* parameters always are contiguous */
-            continue;
-        if (sample_tensor(&c, &E, t->name ? t->name : "parameter", t->data, grads[i], t->ndim,
-                          t->shape, t->numel, f0, &pick) < 0) {
-            free(E.e);
-            goto fd_failed;
-        }
-    }
-    stage(&c, "comparing%s", "");
-    int cr = compare(&c, &E, f0, r);
-    free(E.e);
-    if (cr < 0)
-        goto fd_failed;
     double tol = o->tol > 0 ? o->tol : 0.1;
     rc = r->worst > tol ? 1 : 0;
-    goto done;
-fd_failed:
-    lb_error_set(err, "GradientCheckError", 0, 0, "%s", c.err[0] ? c.err : "the loss failed");
 done:
     for (int i = 0; grads && i < np; i++)
         free(grads[i]);

@@ -717,6 +717,98 @@ static void announce(lb_interp *in, lbp_plugin *p)
  * reports them. LABBOOK_PLUGIN_SCAN=0 turns the scan off. */
 
 static bool in_scan_child;
+/* The library at real (file: its name for messages) opened, with its ABI magic block checked
+ * and its init function; NULL (closed again) when it is no plugin of this ABI, or when a
+ * plugin of its name is already loaded or being loaded (a cycle of require), or when
+ * requires nest too deep. */
+static void *open_plugin(lb_registry *reg, const char *real, const char *file,
+                         const lbp_magic **mp, lbp_init_fn *initp, lb_error *err)
+{
+    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        lb_error_set(err, "PluginError", 0, 0, "cannot load %s: %s", file, e ? e : "dlopen failed");
+        return NULL;
+    }
+    const lbp_magic *m = dlsym(h, LBP_MAGIC_SYMBOL);
+    if (!m) {
+        lb_error_set(err, "PluginError", 0, 0,
+                     "cannot load %s: it has no ABI magic block (the symbol %s; a plugin declares "
+                     "it with LBP_MODULE_MAGIC(name, version, description))",
+                     file, LBP_MAGIC_SYMBOL);
+        goto fail;
+    }
+    if (check_magic(m, file, err) < 0)
+        goto fail;
+    lbp_init_fn init;
+    *(void **)&init = dlsym(h, LBP_INIT_SYMBOL);
+    if (!init) {
+        lb_error_set(err, "PluginError", 0, 0,
+                     "cannot load %s (plugin %s): it exports no init function %s (expected "
+                     "`int %s(const lbp_host *h, lbp_plugin *p, char *err, size_t errlen)`)",
+                     file, m->name, LBP_INIT_SYMBOL, LBP_INIT_SYMBOL);
+        goto fail;
+    }
+    lbp_plugin *old = find_plugin(reg, m->name);
+    if (old) {
+        lb_error_set(err, "PluginError", 0, 0,
+                     "cannot load %s: a plugin named '%s' is already loaded from %s", file, m->name,
+                     old->path);
+        goto fail;
+    }
+    for (int i = 0; i < reg->nloading; i++)
+        if (strcmp(reg->loading[i], m->name) == 0) {
+            lb_error_set(err, "PluginError", 0, 0, "cannot load %s: plugin '%s' requires itself "
+                                                   "(a cycle of require)", file, m->name);
+            goto fail;
+        }
+    if (reg->nloading >= 16) {
+        lb_error_set(err, "PluginError", 0, 0, "cannot load %s: plugins require each other too deeply",
+                     file);
+        goto fail;
+    }
+    *mp = m;
+    *initp = init;
+    return h;
+fail:
+    dlclose(h);
+    return NULL;
+}
+
+/* The plugin record of the opened library h (magic block m) loaded from real, which it takes
+ * (as it takes h: both are released when it cannot be made); its init reports errors into
+ * errbuf. */
+static lbp_plugin *new_plugin(lb_registry *reg, const lbp_magic *m, void *h, char *real,
+                              char *errbuf, size_t errlen, lb_error *err)
+{
+    lbp_plugin *p = calloc(1, sizeof *p);
+    if (p) {
+        p->refs = 1;
+        p->name = strdup(m->name);
+        p->version = strdup(m->version ? m->version : "?");
+        p->description = strdup(m->description ? m->description : "");
+        p->path = real;
+        real = NULL;
+        p->handle = h;
+        p->reg = reg;
+        p->err = errbuf;
+        p->errlen = errlen;
+    }
+    if (!p || !p->name || !p->version || !p->description) {
+        if (p) {
+            p->handle = NULL;
+            lb_plugin_unref(p);
+        }
+        free(real);
+        dlclose(h);
+        lb_oom(err);
+        return NULL;
+    }
+    if (sha256_file(p->path, p->sha256) < 0)
+        snprintf(p->sha256, sizeof p->sha256, "?");
+    return p;
+}
+
 static int load_file(lb_interp *in, const char *path, bool *loaded, lb_error *err);
 
 static int scan_in_child(lb_interp *in, const char *real, lb_error *err)
@@ -827,88 +919,17 @@ static int load_file(lb_interp *in, const char *path, bool *loaded, lb_error *er
             return 0; /* already loaded */
         }
     const char *file = base_name(real);
-    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        lb_error_set(err, "PluginError", 0, 0, "cannot load %s: %s", file, e ? e : "dlopen failed");
-        free(real);
-        return -1;
-    }
-    const lbp_magic *m = dlsym(h, LBP_MAGIC_SYMBOL);
-    if (!m) {
-        lb_error_set(err, "PluginError", 0, 0,
-                     "cannot load %s: it has no ABI magic block (the symbol %s; a plugin declares "
-                     "it with LBP_MODULE_MAGIC(name, version, description))",
-                     file, LBP_MAGIC_SYMBOL);
-        dlclose(h);
-        free(real);
-        return -1;
-    }
-    if (check_magic(m, file, err) < 0) {
-        dlclose(h);
-        free(real);
-        return -1;
-    }
+    const lbp_magic *m;
     lbp_init_fn init;
-    *(void **)&init = dlsym(h, LBP_INIT_SYMBOL);
-    if (!init) {
-        lb_error_set(err, "PluginError", 0, 0,
-                     "cannot load %s (plugin %s): it exports no init function %s (expected "
-                     "`int %s(const lbp_host *h, lbp_plugin *p, char *err, size_t errlen)`)",
-                     file, m->name, LBP_INIT_SYMBOL, LBP_INIT_SYMBOL);
-        dlclose(h);
+    void *h = open_plugin(reg, real, file, &m, &init, err);
+    if (!h) {
         free(real);
         return -1;
     }
-    lbp_plugin *old = find_plugin(reg, m->name);
-    if (old) {
-        lb_error_set(err, "PluginError", 0, 0,
-                     "cannot load %s: a plugin named '%s' is already loaded from %s", file, m->name,
-                     old->path);
-        dlclose(h);
-        free(real);
-        return -1;
-    }
-    for (int i = 0; i < reg->nloading; i++)
-        if (strcmp(reg->loading[i], m->name) == 0) {
-            lb_error_set(err, "PluginError", 0, 0, "cannot load %s: plugin '%s' requires itself "
-                                                   "(a cycle of require)", file, m->name);
-            dlclose(h);
-            free(real);
-            return -1;
-        }
-    if (reg->nloading >= 16) {
-        lb_error_set(err, "PluginError", 0, 0, "cannot load %s: plugins require each other too deeply",
-                     file);
-        dlclose(h);
-        free(real);
-        return -1;
-    }
-    lbp_plugin *p = calloc(1, sizeof *p);
     char errbuf[512] = "";
-    if (p) {
-        p->refs = 1;
-        p->name = strdup(m->name);
-        p->version = strdup(m->version ? m->version : "?");
-        p->description = strdup(m->description ? m->description : "");
-        p->path = real;
-        real = NULL;
-        p->handle = h;
-        p->reg = reg;
-        p->err = errbuf;
-        p->errlen = sizeof errbuf;
-    }
-    if (!p || !p->name || !p->version || !p->description) {
-        if (p) {
-            p->handle = NULL;
-            lb_plugin_unref(p);
-        }
-        free(real);
-        dlclose(h);
-        return lb_oom(err);
-    }
-    if (sha256_file(p->path, p->sha256) < 0)
-        snprintf(p->sha256, sizeof p->sha256, "?");
+    lbp_plugin *p = new_plugin(reg, m, h, real, errbuf, sizeof errbuf, err);
+    if (!p)
+        return -1;
     if (reg->n == reg->cap) {
         size_t cap = reg->cap ? reg->cap * 2 : 8;
         lbp_plugin **np = realloc(reg->plugins, cap * sizeof *np);

@@ -185,6 +185,151 @@ static lb_value *resolve_chain(lb_interp *in, const char *code, size_t from, siz
     return cur;
 }
 
+/* After `name.`: the keys or members of the value the chain before the dot names. */
+static void offer_members(matches *m, lb_interp *in, const char *code, size_t ls, size_t ws)
+{
+    lb_value *own = NULL;
+    lb_value *v = resolve_chain(in, code, ls, ws - 1, &own);
+    if (v && v->kind == LB_MAP) {
+        for (size_t i = 0; i < v->u.map.len; i++)
+            offer(m, v->u.map.entries[i].key);
+    } else if (v && v->kind == LB_OBJECT && v->u.obj.cls && v->u.obj.cls->members) {
+        json_t *names = v->u.obj.cls->members(v);
+        size_t i;
+        json_t *s;
+        json_array_foreach(names, i, s)
+        {
+            if (json_is_string(s))
+                offer(m, json_string_value(s));
+        }
+        json_decref(names);
+    }
+    lb_decref(own);
+}
+
+/* Inside the line of command cmd (its name ends at fe): at the start of an argument (outside
+ * brackets, after a blank or a comma) its key= parameters, the words its module offers and
+ * what its argument hint allows. False when ws is inside an expression instead. */
+static bool offer_command_args(matches *m, lb_interp *in, const lb_command *cmd, const char *code,
+                               size_t fe, size_t ws)
+{
+    /* the depth of brackets decides between argument and expression */
+    int depth = 0;
+    for (size_t i = fe; i < ws; i++) {
+        if (code[i] == '(' || code[i] == '[' || code[i] == '{')
+            depth++;
+        else if ((code[i] == ')' || code[i] == ']' || code[i] == '}') && depth > 0)
+            depth--;
+    }
+    bool arg_start = depth == 0 && (code[ws - 1] == ' ' || code[ws - 1] == '\t' || code[ws - 1] == ',');
+    if (!arg_start)
+        return false;
+    for (const lb_param *a = cmd->params; a && a->name; a++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s=", a->name);
+        offer(m, key);
+    }
+    /* commands of the plugin subsystem with their own words (`use` -> plugin names) */
+    json_t *words = lb_modules_complete_arg(in, cmd->name);
+    size_t wi;
+    json_t *w;
+    json_array_foreach(words, wi, w)
+    {
+        offer(m, json_string_value(w));
+    }
+    json_decref(words);
+    switch (cmd->hint) {
+    case LB_ARGS_COMMANDS:
+        offer_commands(m, in);
+        offer_functions(m, in);
+        break;
+    case LB_ARGS_VARIABLES:
+        offer_variables(m, in);
+        break;
+    case LB_ARGS_NONE:
+        break;
+    case LB_ARGS_VALUES:
+        offer_variables(m, in);
+        offer_functions(m, in);
+        offer_keywords(m, false);
+        break;
+    }
+    return true;
+}
+
+/* Right after `type(` or `, ` inside the call of a plugin type (`conv2d(1, 16, `): the key=
+ * parameters of that type. */
+static void offer_call_params(matches *m, lb_interp *in, const char *code, size_t ls, size_t ws)
+{
+    int depth = 0;
+    size_t i = ws;
+    while (i > ls) {
+        char c = code[i - 1];
+        if (c == ')' || c == ']' || c == '}')
+            depth++;
+        else if ((c == '(' || c == '[' || c == '{') && depth-- == 0)
+            break;
+        i--;
+    }
+    size_t k = ws;
+    while (k > ls && (code[k - 1] == ' ' || code[k - 1] == '\t'))
+        k--;
+    if (i > ls && code[i - 1] == '(' && k > ls && (code[k - 1] == '(' || code[k - 1] == ',')) {
+        size_t fe2 = i - 1, fs2 = fe2;
+        while (fs2 > ls && name_char(code[fs2 - 1]))
+            fs2--;
+        char *fname = fs2 < fe2 ? strndup(code + fs2, fe2 - fs2) : NULL;
+        json_t *pp = fname ? lb_modules_call_params(in, fname) : NULL;
+        size_t pi;
+        json_t *pn;
+        json_array_foreach(pp, pi, pn)
+        {
+            char key[128];
+            snprintf(key, sizeof key, "%s=", json_string_value(pn));
+            offer(m, key);
+        }
+        json_decref(pp);
+        free(fname);
+    }
+}
+
+/* What fits at ws, judged by the words before it on the logical line from ls: everything at
+ * the start of a statement, a command's arguments, else what an expression may hold. */
+static void offer_in_line(matches *m, lb_interp *in, const char *code, size_t ls, size_t ws)
+{
+    size_t p = ls;
+    while (p < ws && isspace((unsigned char)code[p]))
+        p++;
+    if (p == ws) {
+        /* at the start of a statement */
+        offer_commands(m, in);
+        offer_variables(m, in);
+        offer_functions(m, in);
+        offer_keywords(m, true);
+        return;
+    }
+    size_t fe = p;
+    while (fe < ws && name_char(code[fe]))
+        fe++;
+    char *first = strndup(code + p, fe - p);
+    if (!first)
+        return;
+    size_t q = fe;
+    while (q < ws && (code[q] == ' ' || code[q] == '\t'))
+        q++;
+    bool assignment = q < ws && code[q] == '=' && code[q + 1] != '=';
+    const lb_command *cmd = fe > p && !assignment ? lb_commands_find(in->cmds, first) : NULL;
+    free(first);
+    if (cmd && fe < ws && (code[fe] == ' ' || code[fe] == '\t') &&
+        offer_command_args(m, in, cmd, code, fe, ws))
+        return;
+    /* inside an expression */
+    offer_call_params(m, in, code, ls, ws);
+    offer_variables(m, in);
+    offer_functions(m, in);
+    offer_keywords(m, true);
+}
+
 json_t *lb_interp_complete(lb_interp *in, const char *code, size_t cursor, size_t *start, size_t *end)
 {
     if (!code)
@@ -216,137 +361,13 @@ json_t *lb_interp_complete(lb_interp *in, const char *code, size_t cursor, size_
     }
     matches m = {.set = set, .prefix = prefix, .plen = strlen(prefix)};
     size_t ls = line_start(code, ws);
-    if (in_string_or_comment(code, ls, ws) || (m.plen && isdigit((unsigned char)prefix[0])))
-        goto done;
-
-    /* after `name.`: members of the value */
-    if (ws > ls && code[ws - 1] == '.') {
-        lb_value *own = NULL;
-        lb_value *v = resolve_chain(in, code, ls, ws - 1, &own);
-        if (v && v->kind == LB_MAP) {
-            for (size_t i = 0; i < v->u.map.len; i++)
-                offer(&m, v->u.map.entries[i].key);
-        } else if (v && v->kind == LB_OBJECT && v->u.obj.cls && v->u.obj.cls->members) {
-            json_t *names = v->u.obj.cls->members(v);
-            size_t i;
-            json_t *s;
-            json_array_foreach(names, i, s)
-            {
-                if (json_is_string(s))
-                    offer(&m, json_string_value(s));
-            }
-            json_decref(names);
-        }
-        lb_decref(own);
-        goto done;
+    /* nothing to offer inside a string, a comment or a number */
+    if (!in_string_or_comment(code, ls, ws) && !(m.plen && isdigit((unsigned char)prefix[0]))) {
+        if (ws > ls && code[ws - 1] == '.')
+            offer_members(&m, in, code, ls, ws);
+        else
+            offer_in_line(&m, in, code, ls, ws);
     }
-
-    /* the words before the cursor on this line */
-    size_t p = ls;
-    while (p < ws && isspace((unsigned char)code[p]))
-        p++;
-    if (p == ws) {
-        /* at the start of a statement */
-        offer_commands(&m, in);
-        offer_variables(&m, in);
-        offer_functions(&m, in);
-        offer_keywords(&m, true);
-        goto done;
-    }
-    size_t fe = p;
-    while (fe < ws && name_char(code[fe]))
-        fe++;
-    char *first = strndup(code + p, fe - p);
-    if (!first)
-        goto done;
-    size_t q = fe;
-    while (q < ws && (code[q] == ' ' || code[q] == '\t'))
-        q++;
-    bool assignment = q < ws && code[q] == '=' && code[q + 1] != '=';
-    const lb_command *cmd = fe > p && !assignment ? lb_commands_find(in->cmds, first) : NULL;
-    free(first);
-    if (cmd && fe < ws && (code[fe] == ' ' || code[fe] == '\t')) {
-        /* inside a command line: depth of brackets decides between argument and expression */
-        int depth = 0;
-        for (size_t i = fe; i < ws; i++) {
-            if (code[i] == '(' || code[i] == '[' || code[i] == '{')
-                depth++;
-            else if ((code[i] == ')' || code[i] == ']' || code[i] == '}') && depth > 0)
-                depth--;
-        }
-        bool arg_start = depth == 0 && (code[ws - 1] == ' ' || code[ws - 1] == '\t' || code[ws - 1] == ',');
-        if (arg_start) {
-            for (const lb_param *a = cmd->params; a && a->name; a++) {
-                char key[128];
-                snprintf(key, sizeof key, "%s=", a->name);
-                offer(&m, key);
-            }
-            /* commands of the plugin subsystem with their own words (`use` -> plugin names) */
-            json_t *words = lb_modules_complete_arg(in, cmd->name);
-            size_t wi;
-            json_t *w;
-            json_array_foreach(words, wi, w)
-            {
-                offer(&m, json_string_value(w));
-            }
-            json_decref(words);
-            switch (cmd->hint) {
-            case LB_ARGS_COMMANDS:
-                offer_commands(&m, in);
-                offer_functions(&m, in);
-                break;
-            case LB_ARGS_VARIABLES:
-                offer_variables(&m, in);
-                break;
-            case LB_ARGS_NONE:
-                break;
-            case LB_ARGS_VALUES:
-                offer_variables(&m, in);
-                offer_functions(&m, in);
-                offer_keywords(&m, false);
-                break;
-            }
-            goto done;
-        }
-    }
-    /* inside an expression; right after `type(` or `, ` inside the call of a plugin type
-     * (`conv2d(1, 16, `), its key= parameters too */
-    {
-        int depth = 0;
-        size_t i = ws;
-        while (i > ls) {
-            char c = code[i - 1];
-            if (c == ')' || c == ']' || c == '}')
-                depth++;
-            else if ((c == '(' || c == '[' || c == '{') && depth-- == 0)
-                break;
-            i--;
-        }
-        size_t k = ws;
-        while (k > ls && (code[k - 1] == ' ' || code[k - 1] == '\t'))
-            k--;
-        if (i > ls && code[i - 1] == '(' && k > ls && (code[k - 1] == '(' || code[k - 1] == ',')) {
-            size_t fe2 = i - 1, fs2 = fe2;
-            while (fs2 > ls && name_char(code[fs2 - 1]))
-                fs2--;
-            char *fname = fs2 < fe2 ? strndup(code + fs2, fe2 - fs2) : NULL;
-            json_t *pp = fname ? lb_modules_call_params(in, fname) : NULL;
-            size_t pi;
-            json_t *pn;
-            json_array_foreach(pp, pi, pn)
-            {
-                char key[128];
-                snprintf(key, sizeof key, "%s=", json_string_value(pn));
-                offer(&m, key);
-            }
-            json_decref(pp);
-            free(fname);
-        }
-    }
-    offer_variables(&m, in);
-    offer_functions(&m, in);
-    offer_keywords(&m, true);
-done:
     free(prefix);
     (void)we;
     json_t *arr = sorted(set);

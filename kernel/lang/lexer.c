@@ -306,6 +306,173 @@ static const char *closer_for(char open)
     return open == '(' ? "')'" : open == '[' ? "']'" : "'}'";
 }
 
+/* A backslash ending the line (before optional blanks): the line goes on. */
+static int lex_continuation(lexer *lx)
+{
+    int line = lx->line, col = lx->col;
+    size_t p = lx->pos + 1;
+    while (lx->src[p] == ' ' || lx->src[p] == '\t' || lx->src[p] == '\r')
+        p++;
+    if (lx->src[p] == '\0')
+        return fail_at(lx, line, col, 1, true, "unexpected end of input after '\\'%s", "");
+    if (lx->src[p] != '\n')
+        return fail_at(lx, line, col, 1, false,
+                       "unexpected character after line continuation '\\'%s", "");
+    while (lx->pos <= p)
+        adv(lx);
+    return 0;
+}
+
+/* A line break: a NEWLINE token outside brackets, unless the last token already is one. */
+static int lex_newline(lexer *lx, bool space)
+{
+    lb_tokens *out = lx->out;
+    size_t start = lx->pos;
+    int line = lx->line, col = lx->col;
+    adv(lx);
+    if (lx->depth == 0) {
+        /* collapse blank lines: never two NEWLINEs in a row, none at the start */
+        if (out->len > 0 && out->items[out->len - 1].kind != TK_NEWLINE) {
+            lb_token *t = push(lx, TK_NEWLINE, start, line, col, space);
+            if (!t)
+                return -1;
+            t->len = 1;
+            t->width = 1;
+        }
+    }
+    return 0;
+}
+
+/* A name (keywords too: the parser tells them apart), its text kept. */
+static int lex_name(lexer *lx, bool space)
+{
+    size_t start = lx->pos;
+    int line = lx->line, col = lx->col;
+    while (is_name_char(lx->src[lx->pos]))
+        adv(lx);
+    lb_token *t = push(lx, TK_NAME, start, line, col, space);
+    if (!t)
+        return -1;
+    t->text = strndup(lx->src + start, lx->pos - start);
+    if (!t->text) {
+        lb_error_set(lx->err, "MemoryError", line, col, "out of memory");
+        return -1;
+    }
+    t->text_len = lx->pos - start;
+    return 0;
+}
+
+/* The error for a character no token starts with (its whole code point quoted, a control
+ * character as \xNN). */
+static int unexpected_char(lexer *lx, int line, int col)
+{
+    char c = lx->src[lx->pos];
+    char what[8] = {0};
+    size_t m = 0;
+    what[m++] = c;
+    while (m < 4 && ((unsigned char)lx->src[lx->pos + m] & 0xC0) == 0x80)
+        what[m] = lx->src[lx->pos + m], m++;
+    if ((unsigned char)c < 0x20)
+        snprintf(what, sizeof what, "\\x%02x", (unsigned char)c);
+    return fail_at(lx, line, col, 1, false, "unexpected character '%s'", what);
+}
+
+/* Keeps the stack of open brackets for the bracket c of kind k at (line, col): a closer must
+ * match the last opener. */
+static int track_bracket(lexer *lx, char c, lb_tok_kind k, int line, int col)
+{
+    if (k == TK_LPAREN || k == TK_LBRACKET || k == TK_LBRACE) {
+        if (lx->depth >= (int)sizeof lx->stack)
+            return fail_at(lx, line, col, 1, false, "too many nested brackets%s", "");
+        lx->stack[lx->depth] = c;
+        lx->stack_line[lx->depth] = line;
+        lx->stack_col[lx->depth] = col;
+        lx->depth++;
+    } else if (k == TK_RPAREN || k == TK_RBRACKET || k == TK_RBRACE) {
+        if (lx->depth > 0) {
+            char open = lx->stack[lx->depth - 1];
+            char want = open == '(' ? ')' : open == '[' ? ']' : '}';
+            if (c != want) {
+                char msg[32];
+                snprintf(msg, sizeof msg, "%c", c);
+                lb_error_set(lx->err, "SyntaxError", line, col,
+                             "closing '%s' does not match '%c' opened at line %d, column %d",
+                             msg, open, lx->stack_line[lx->depth - 1], lx->stack_col[lx->depth - 1]);
+                return -1;
+            }
+            lx->depth--;
+        }
+        /* an unmatched closer is left to the parser ("unexpected ')'") */
+    }
+    return 0;
+}
+
+/* An operator or a bracket. */
+static int lex_operator(lexer *lx, bool space)
+{
+    char c = lx->src[lx->pos];
+    size_t start = lx->pos;
+    int line = lx->line, col = lx->col;
+    char n1 = lx->src[lx->pos + 1];
+    lb_tok_kind k;
+    int len = 1;
+    switch (c) {
+    case '+': k = TK_PLUS; break;
+    case '-': k = TK_MINUS; break;
+    case '*': if (n1 == '*') { k = TK_POW; len = 2; } else k = TK_STAR; break;
+    case '/': if (n1 == '/') { k = TK_DSLASH; len = 2; } else k = TK_SLASH; break;
+    case '%': k = TK_PERCENT; break;
+    case '=': if (n1 == '=') { k = TK_EQ; len = 2; } else k = TK_ASSIGN; break;
+    case '!':
+        if (n1 != '=')
+            return fail_at(lx, line, col, 1, false,
+                           "unexpected character '!' (use 'not' for negation, '!=' for inequality)%s", "");
+        k = TK_NE; len = 2; break;
+    case '<': if (n1 == '=') { k = TK_LE; len = 2; } else k = TK_LT; break;
+    case '>': if (n1 == '=') { k = TK_GE; len = 2; } else k = TK_GT; break;
+    case ',': k = TK_COMMA; break;
+    case '.': k = TK_DOT; break;
+    case ':': k = TK_COLON; break;
+    case '(': k = TK_LPAREN; break;
+    case ')': k = TK_RPAREN; break;
+    case '[': k = TK_LBRACKET; break;
+    case ']': k = TK_RBRACKET; break;
+    case '{': k = TK_LBRACE; break;
+    case '}': k = TK_RBRACE; break;
+    default:
+        return unexpected_char(lx, line, col);
+    }
+    for (int i = 0; i < len; i++)
+        adv(lx);
+    if (track_bracket(lx, c, k, line, col) < 0)
+        return -1;
+    return push(lx, k, start, line, col, space) ? 0 : -1;
+}
+
+/* The end of the input: every bracket closed (else the cell is incomplete), then a last
+ * NEWLINE and EOF. */
+static int lex_end(lexer *lx, bool space)
+{
+    lb_tokens *out = lx->out;
+    if (lx->depth > 0) {
+        int d = lx->depth - 1;
+        char open[2] = {lx->stack[d], 0};
+        lb_error_set(lx->err, "SyntaxError", lx->stack_line[d], lx->stack_col[d],
+                     "'%s' was never closed (expected %s)", open, closer_for(lx->stack[d]));
+        if (lx->incomplete)
+            *lx->incomplete = true;
+        return -1;
+    }
+    if (out->len > 0 && out->items[out->len - 1].kind != TK_NEWLINE) {
+        lb_token *t = push(lx, TK_NEWLINE, lx->pos, lx->line, lx->col, space);
+        if (!t)
+            return -1;
+    }
+    if (!push(lx, TK_EOF, lx->pos, lx->line, lx->col, space))
+        return -1;
+    return 0;
+}
+
 int lb_lex(const char *code, lb_tokens *out, lb_error *err, bool *incomplete)
 {
     lexer lx = {.src = code ? code : "", .line = 1, .col = 1, .out = out, .err = err,
@@ -328,160 +495,25 @@ int lb_lex(const char *code, lb_tokens *out, lb_error *err, bool *incomplete)
                 adv(&lx);
             continue;
         }
-        if (c == '\\') {
-            int line = lx.line, col = lx.col;
-            size_t p = lx.pos + 1;
-            while (lx.src[p] == ' ' || lx.src[p] == '\t' || lx.src[p] == '\r')
-                p++;
-            if (lx.src[p] == '\0') {
-                fail_at(&lx, line, col, 1, true, "unexpected end of input after '\\'%s", "");
-                goto fail;
-            }
-            if (lx.src[p] != '\n') {
-                fail_at(&lx, line, col, 1, false,
-                        "unexpected character after line continuation '\\'%s", "");
-                goto fail;
-            }
-            while (lx.pos <= p)
-                adv(&lx);
-            space = true;
-            continue;
-        }
-        if (c == '\n') {
-            size_t start = lx.pos;
-            int line = lx.line, col = lx.col;
-            adv(&lx);
-            if (lx.depth == 0) {
-                /* collapse blank lines: never two NEWLINEs in a row, none at the start */
-                if (out->len > 0 && out->items[out->len - 1].kind != TK_NEWLINE) {
-                    lb_token *t = push(&lx, TK_NEWLINE, start, line, col, space);
-                    if (!t)
-                        goto fail;
-                    t->len = 1;
-                    t->width = 1;
-                }
-            }
-            space = true;
-            continue;
-        }
-        if (c == '"' || c == '\'') {
-            if (lex_string(&lx, space) < 0)
-                goto fail;
-            space = false;
-            continue;
-        }
-        if (is_digit(c) || (c == '.' && is_digit(lx.src[lx.pos + 1]))) {
-            if (lex_number(&lx, space) < 0)
-                goto fail;
-            space = false;
-            continue;
-        }
-        if (is_name_start(c)) {
-            size_t start = lx.pos;
-            int line = lx.line, col = lx.col;
-            while (is_name_char(lx.src[lx.pos]))
-                adv(&lx);
-            lb_token *t = push(&lx, TK_NAME, start, line, col, space);
-            if (!t)
-                goto fail;
-            t->text = strndup(lx.src + start, lx.pos - start);
-            if (!t->text) {
-                lb_error_set(err, "MemoryError", line, col, "out of memory");
-                goto fail;
-            }
-            t->text_len = lx.pos - start;
-            space = false;
-            continue;
-        }
-        /* operators */
-        size_t start = lx.pos;
-        int line = lx.line, col = lx.col;
-        char n1 = lx.src[lx.pos + 1];
-        lb_tok_kind k;
-        int len = 1;
-        switch (c) {
-        case '+': k = TK_PLUS; break;
-        case '-': k = TK_MINUS; break;
-        case '*': if (n1 == '*') { k = TK_POW; len = 2; } else k = TK_STAR; break;
-        case '/': if (n1 == '/') { k = TK_DSLASH; len = 2; } else k = TK_SLASH; break;
-        case '%': k = TK_PERCENT; break;
-        case '=': if (n1 == '=') { k = TK_EQ; len = 2; } else k = TK_ASSIGN; break;
-        case '!':
-            if (n1 != '=') {
-                fail_at(&lx, line, col, 1, false,
-                        "unexpected character '!' (use 'not' for negation, '!=' for inequality)%s", "");
-                goto fail;
-            }
-            k = TK_NE; len = 2; break;
-        case '<': if (n1 == '=') { k = TK_LE; len = 2; } else k = TK_LT; break;
-        case '>': if (n1 == '=') { k = TK_GE; len = 2; } else k = TK_GT; break;
-        case ',': k = TK_COMMA; break;
-        case '.': k = TK_DOT; break;
-        case ':': k = TK_COLON; break;
-        case '(': k = TK_LPAREN; break;
-        case ')': k = TK_RPAREN; break;
-        case '[': k = TK_LBRACKET; break;
-        case ']': k = TK_RBRACKET; break;
-        case '{': k = TK_LBRACE; break;
-        case '}': k = TK_RBRACE; break;
-        default: {
-            char what[8] = {0};
-            size_t m = 0;
-            what[m++] = c;
-            while (m < 4 && ((unsigned char)lx.src[lx.pos + m] & 0xC0) == 0x80)
-                what[m] = lx.src[lx.pos + m], m++;
-            if ((unsigned char)c < 0x20)
-                snprintf(what, sizeof what, "\\x%02x", (unsigned char)c);
-            fail_at(&lx, line, col, 1, false, "unexpected character '%s'", what);
+        int rc;
+        if (c == '\\')
+            rc = lex_continuation(&lx);
+        else if (c == '\n')
+            rc = lex_newline(&lx, space);
+        else if (c == '"' || c == '\'')
+            rc = lex_string(&lx, space);
+        else if (is_digit(c) || (c == '.' && is_digit(lx.src[lx.pos + 1])))
+            rc = lex_number(&lx, space);
+        else if (is_name_start(c))
+            rc = lex_name(&lx, space);
+        else
+            rc = lex_operator(&lx, space);
+        if (rc < 0)
             goto fail;
-        }
-        }
-        for (int i = 0; i < len; i++)
-            adv(&lx);
-        if (k == TK_LPAREN || k == TK_LBRACKET || k == TK_LBRACE) {
-            if (lx.depth >= (int)sizeof lx.stack) {
-                fail_at(&lx, line, col, 1, false, "too many nested brackets%s", "");
-                goto fail;
-            }
-            lx.stack[lx.depth] = c;
-            lx.stack_line[lx.depth] = line;
-            lx.stack_col[lx.depth] = col;
-            lx.depth++;
-        } else if (k == TK_RPAREN || k == TK_RBRACKET || k == TK_RBRACE) {
-            if (lx.depth > 0) {
-                char open = lx.stack[lx.depth - 1];
-                char want = open == '(' ? ')' : open == '[' ? ']' : '}';
-                if (c != want) {
-                    char msg[32];
-                    snprintf(msg, sizeof msg, "%c", c);
-                    lb_error_set(err, "SyntaxError", line, col,
-                                 "closing '%s' does not match '%c' opened at line %d, column %d",
-                                 msg, open, lx.stack_line[lx.depth - 1], lx.stack_col[lx.depth - 1]);
-                    goto fail;
-                }
-                lx.depth--;
-            }
-            /* an unmatched closer is left to the parser ("unexpected ')'") */
-        }
-        if (!push(&lx, k, start, line, col, space))
-            goto fail;
-        space = false;
+        /* the token after a line break has space before it */
+        space = c == '\\' || c == '\n';
     }
-    if (lx.depth > 0) {
-        int d = lx.depth - 1;
-        char open[2] = {lx.stack[d], 0};
-        lb_error_set(err, "SyntaxError", lx.stack_line[d], lx.stack_col[d],
-                     "'%s' was never closed (expected %s)", open, closer_for(lx.stack[d]));
-        if (incomplete)
-            *incomplete = true;
-        goto fail;
-    }
-    if (out->len > 0 && out->items[out->len - 1].kind != TK_NEWLINE) {
-        lb_token *t = push(&lx, TK_NEWLINE, lx.pos, lx.line, lx.col, space);
-        if (!t)
-            goto fail;
-    }
-    if (!push(&lx, TK_EOF, lx.pos, lx.line, lx.col, space))
+    if (lex_end(&lx, space) < 0)
         goto fail;
     return 0;
 fail:

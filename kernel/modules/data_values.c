@@ -801,138 +801,153 @@ static lb_value *fn_sample(lb_interp *in, lb_value **args, size_t nargs, lb_valu
 
 #define MAX_SAMPLES 256
 
-static int cmd_samples(lb_cmd_call *call, lb_error *err)
+/* What `samples` was asked to show, read from its arguments. */
+typedef struct samples_req {
+    lb_dataset *ds;
+    const lb_split *s;   /* the split the samples come from */
+    int64_t n;           /* how many (at most the split's size) */
+    int cols;            /* columns of the grid, 0 automatic */
+    bool seeded;         /* a random pick (seed=), else the first ones */
+    uint64_t seed;
+    int64_t c, h, w;     /* the image geometry */
+    lb_value *model;     /* predictions in the captions (model=), or NULL */
+    bool only_wrong;     /* only the model's mistakes (wrong=true) */
+} samples_req;
+
+/* The count, the second positional argument (16 when absent). */
+static int samples_count(lb_cmd_call *call, samples_req *r, lb_error *err)
 {
-    lb_value *v = lb_call_arg(call, 0, err);
-    if (!v)
-        return -1;
-    lb_dataset *ds = NULL;
-    const lb_split *s = NULL;
-    if (!lb_data_from_value(v, &ds, &s)) {
-        int rc = lb_node_error(err, call->args[0], "TypeError",
-                               "samples needs a dataset or a split (f, f.test), not a %s",
-                               lb_type_name(v));
-        lb_decref(v);
-        return rc;
-    }
-    if (!s)
-        s = &ds->splits[0];
-    int64_t n = 16;
+    r->n = 16;
     if (call->nargs > 1) {
         lb_value *nv = lb_call_arg(call, 1, err);
-        if (!nv) {
-            lb_decref(v);
+        if (!nv)
             return -1;
-        }
         bool ok = nv->kind == LB_NUM && lb_is_int(nv) && nv->u.num >= 1 && nv->u.num <= MAX_SAMPLES;
-        n = ok ? (int64_t)nv->u.num : 0;
+        r->n = ok ? (int64_t)nv->u.num : 0;
         lb_decref(nv);
-        if (!ok) {
-            lb_decref(v);
+        if (!ok)
             return lb_node_error(err, call->args[1], "ValueError",
                                  "samples shows 1 to %d samples", MAX_SAMPLES);
-        }
     }
-    if (n > s->n)
-        n = s->n;
+    if (r->n > r->s->n)
+        r->n = r->s->n;
+    return 0;
+}
+
+/* cols= and seed=. */
+static int samples_grid(lb_cmd_call *call, samples_req *r, lb_error *err)
+{
     lb_value *colsv = lb_call_param(call, "cols", err);
     lb_value *seedv = colsv ? lb_call_param(call, "seed", err) : NULL;
     if (!colsv || !seedv) {
         lb_decref(colsv);
-        lb_decref(v);
         return -1;
     }
     double colsd = colsv->kind == LB_NUM ? colsv->u.num : 0;
-    int cols = colsd >= 0 && colsd <= 64 ? (int)colsd : -1;
-    bool seeded = seedv->kind == LB_NUM;
-    double seedd = seeded ? seedv->u.num : 0;
-    uint64_t seed = seedd >= 0 && seedd < 9007199254740992.0 ? (uint64_t)seedd : UINT64_MAX;
+    r->cols = colsd >= 0 && colsd <= 64 ? (int)colsd : -1;
+    r->seeded = seedv->kind == LB_NUM;
+    double seedd = r->seeded ? seedv->u.num : 0;
+    r->seed = seedd >= 0 && seedd < 9007199254740992.0 ? (uint64_t)seedd : UINT64_MAX;
     lb_decref(colsv);
     lb_decref(seedv);
-    if (cols < 0 || cols > 64) {
-        lb_decref(v);
+    if (r->cols < 0 || r->cols > 64)
         return lb_node_error(err, lb_call_keyword(call, "cols"), "ValueError",
                              "cols must be between 0 (automatic) and 64");
-    }
-    if (seeded && seed == UINT64_MAX) {
-        lb_decref(v);
+    if (r->seeded && r->seed == UINT64_MAX)
         return lb_node_error(err, lb_call_keyword(call, "seed"), "ValueError",
                              "seed must be a non-negative integer");
-    }
-    /* the image geometry: [C, H, W] as is; flat [F] samples when F is a square */
-    int64_t c = s->c, h = s->h, w = s->w;
+    return 0;
+}
+
+/* The image geometry: [C, H, W] as is; flat [F] samples when F is a square. */
+static int samples_geometry(lb_cmd_call *call, samples_req *r, lb_error *err)
+{
+    const lb_split *s = r->s;
+    r->c = s->c;
+    r->h = s->h;
+    r->w = s->w;
     if (s->ndim == 1) {
-        int64_t r = (int64_t)llround(sqrt((double)s->numel));
-        if (r * r != s->numel) {
-            lb_decref(v);
+        int64_t q = (int64_t)llround(sqrt((double)s->numel));
+        if (q * q != s->numel)
             return lb_node_error(err, call->args[0], "ValueError",
                                  "samples draws images; these samples are %" PRId64
                                  " features, not a square number",
                                  s->numel);
-        }
-        c = 1;
-        h = w = r;
+        r->c = 1;
+        r->h = r->w = q;
     }
-    if (h > 4096 || w > 4096) {
-        lb_decref(v);
+    if (r->h > 4096 || r->w > 4096)
         return lb_node_error(err, call->args[0], "ValueError", "the images are too large to show");
-    }
+    return 0;
+}
+
+/* model= (none: no predictions) and wrong=. */
+static int samples_model(lb_cmd_call *call, samples_req *r, lb_error *err)
+{
     lb_value *mv = lb_call_param(call, "model", err);
     lb_value *wv = mv ? lb_call_param(call, "wrong", err) : NULL;
     if (!mv || !wv) {
         lb_decref(mv);
-        lb_decref(v);
         return -1;
     }
-    bool only_wrong = lb_truthy(wv);
+    r->only_wrong = lb_truthy(wv);
     lb_decref(wv);
     if (mv->kind == LB_NONE) {
         lb_decref(mv);
         mv = NULL;
     }
-    int64_t *pick = malloc((size_t)s->n * sizeof *pick);
-    float *pix = malloc((size_t)(n * s->numel) * sizeof *pix + 1);
-    lb_plot_image *ims = calloc((size_t)n, sizeof *ims);
-    /* predictions: of the whole split, so that wrong=true can pick among the mistakes */
-    int32_t *pred = mv ? malloc((size_t)s->n * sizeof *pred) : NULL;
-    char (*caps)[160] = mv ? calloc((size_t)n, sizeof *caps) : NULL;
-    char who[300] = "";
-    lb_plot *p = NULL;
-    if (!pick || !pix || !ims || (mv && (!pred || !caps))) {
-        lb_oom_null(err);
-        goto out;
-    }
+    r->model = mv;
+    return 0;
+}
+
+/* The order of the split's samples to show from (shuffled when seeded) and, with a model, its
+ * predictions of the whole split, so that wrong=true can pick among the mistakes (then r->n
+ * shrinks to their number when there are fewer). who gets the model's name. */
+static int samples_pick(lb_cmd_call *call, samples_req *r, int64_t *pick, int32_t *pred,
+                        char *who, size_t whosize, lb_error *err)
+{
+    const lb_split *s = r->s;
     for (int64_t i = 0; i < s->n; i++)
         pick[i] = i;
-    if (seeded)
-        lb_data_shuffle(pick, s->n, seed);
-    if (mv) {
-        if (lb_predict_split(call->in, mv, s, ds->nclasses, pred, who, sizeof who, err) < 0) {
-            const lb_node *mk = lb_call_keyword(call, "model");
-            if (mk)
-                lb_error_locate(err, mk->kids[0]->line, mk->kids[0]->col, mk->kids[0]->span);
-            goto out;
-        }
-        if (only_wrong) {
-            int64_t k = 0;
-            for (int64_t i = 0; i < s->n; i++)
-                if (pred[pick[i]] != s->y[pick[i]])
-                    pick[k++] = pick[i];
-            if (n > k)
-                n = k;
-        }
+    if (r->seeded)
+        lb_data_shuffle(pick, s->n, r->seed);
+    if (!r->model)
+        return 0;
+    if (lb_predict_split(call->in, r->model, s, r->ds->nclasses, pred, who, whosize, err) < 0) {
+        const lb_node *mk = lb_call_keyword(call, "model");
+        if (mk)
+            lb_error_locate(err, mk->kids[0]->line, mk->kids[0]->col, mk->kids[0]->span);
+        return -1;
     }
+    if (r->only_wrong) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < s->n; i++)
+            if (pred[pick[i]] != s->y[pick[i]])
+                pick[k++] = pick[i];
+        if (r->n > k)
+            r->n = k;
+    }
+    return 0;
+}
+
+/* The first r->n picked samples as images in pix (the normalisation undone for the eye),
+ * captioned with their class, or with the prediction and the true class in caps. */
+static void samples_images(const samples_req *r, const int64_t *pick, const int32_t *pred,
+                           float *pix, lb_plot_image *ims, char (*caps)[160])
+{
+    const lb_dataset *ds = r->ds;
+    const lb_split *s = r->s;
     int64_t gsize = ds->ngroups ? s->numel / ds->ngroups : 0;
-    for (int64_t k = 0; k < n; k++) {
+    for (int64_t k = 0; k < r->n; k++) {
         int64_t i = pick[k];
         float *dst = pix + k * s->numel;
         const float *src = s->x + i * s->numel;
         for (int64_t e = 0; e < s->numel; e++) /* undo the normalisation for the eye */
             dst[e] = ds->ngroups ? src[e] * ds->std[e / gsize] + ds->mean[e / gsize] : src[e];
         ims[k].pixels = dst;
-        ims[k].width = (int)w;
-        ims[k].height = (int)h;
-        ims[k].channels = c == 3 ? 3 : 1; /* other channel counts: the first channel */
+        ims[k].width = (int)r->w;
+        ims[k].height = (int)r->h;
+        ims[k].channels = r->c == 3 ? 3 : 1; /* other channel counts: the first channel */
         ims[k].layout = LB_IMG_CHW;
         if (ds->unit_scaled) {
             ims[k].has_range = true;
@@ -946,23 +961,63 @@ static int cmd_samples(lb_cmd_call *call, lb_error *err)
             ims[k].wrong = pred[i] != s->y[i];
         }
     }
+}
+
+static int cmd_samples(lb_cmd_call *call, lb_error *err)
+{
+    lb_value *v = lb_call_arg(call, 0, err);
+    if (!v)
+        return -1;
+    samples_req r = {0};
+    if (!lb_data_from_value(v, &r.ds, &r.s)) {
+        int rc = lb_node_error(err, call->args[0], "TypeError",
+                               "samples needs a dataset or a split (f, f.test), not a %s",
+                               lb_type_name(v));
+        lb_decref(v);
+        return rc;
+    }
+    if (!r.s)
+        r.s = &r.ds->splits[0];
+    if (samples_count(call, &r, err) < 0 || samples_grid(call, &r, err) < 0 ||
+        samples_geometry(call, &r, err) < 0 || samples_model(call, &r, err) < 0) {
+        lb_decref(v);
+        return -1;
+    }
+    const lb_dataset *ds = r.ds;
+    const lb_split *s = r.s;
+    int64_t *pick = malloc((size_t)s->n * sizeof *pick);
+    float *pix = malloc((size_t)(r.n * s->numel) * sizeof *pix + 1);
+    lb_plot_image *ims = calloc((size_t)r.n, sizeof *ims);
+    /* predictions: of the whole split */
+    int32_t *pred = r.model ? malloc((size_t)s->n * sizeof *pred) : NULL;
+    char (*caps)[160] = r.model ? calloc((size_t)r.n, sizeof *caps) : NULL;
+    char who[300] = "";
+    lb_plot *p = NULL;
+    if (!pick || !pix || !ims || (r.model && (!pred || !caps))) {
+        lb_oom_null(err);
+        goto out;
+    }
+    if (samples_pick(call, &r, pick, pred, who, sizeof who, err) < 0)
+        goto out;
+    samples_images(&r, pick, pred, pix, ims, caps);
     char title[512], cnt[32];
     lb_format_count(s->n, cnt, sizeof cnt);
     if (pred)
         snprintf(title, sizeof title, "%s on %s.%s: %s%" PRId64 "%s of %s, predicted (true)", who,
-                 ds->name, s->name, seeded ? "random " : "", n, only_wrong ? " mistakes" : "", cnt);
+                 ds->name, s->name, r.seeded ? "random " : "", r.n, r.only_wrong ? " mistakes" : "",
+                 cnt);
     else
         snprintf(title, sizeof title, "%s.%s: %s%" PRId64 " of %s", ds->name, s->name,
-                 seeded ? "random " : "", n, cnt);
+                 r.seeded ? "random " : "", r.n, cnt);
     lb_plot_opts opts = {.title = title};
-    p = lb_plot_images(ims, (size_t)n, cols, &opts, err);
+    p = lb_plot_images(ims, (size_t)r.n, r.cols, &opts, err);
 out:
     free(pick);
     free(pix);
     free(ims);
     free(pred);
     free(caps);
-    lb_decref(mv);
+    lb_decref(r.model);
     lb_decref(v);
     if (!p)
         return -1;

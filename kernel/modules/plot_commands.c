@@ -661,110 +661,114 @@ static const lb_param bars_params[] = {
     {"height", LB_PARAM_INT, "400", "height in pixels"},
     {0}};
 
-static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err)
+/* A bar chart's data read from a value (malloc'd arrays; names borrowed from the value). */
+typedef struct bars_data {
+    size_t ng, ns;                /* groups, bars per group */
+    const char **groups, **series;
+    double *vals;                 /* ng*ns */
+    int *colors;                  /* colors= as tab10 indices, or NULL */
+    char (*numnames)[32];         /* the groups "1", "2", ... of a list */
+} bars_data;
+
+/* {run: {metric: value}}: groups are the metrics (in order of appearance), bars the runs. */
+static int bars_of_runs(lb_value *data, bars_data *d, lb_error *err)
 {
-    *bad = 0;
-    size_t ng = 0, ns = 1;
-    const char **groups = NULL, **series = NULL;
-    double *vals = NULL;
-    int *colors = NULL;
-    lb_plot *plot = NULL;
-    char (*numnames)[32] = NULL;
-    if (data->kind == LB_MAP && lb_map_len(data) && data->u.map.entries[0].value->kind == LB_MAP) {
-        /* {run: {metric: value}}: groups are the metrics (in order of appearance), bars the runs */
-        ns = lb_map_len(data);
-        groups = calloc(256, sizeof *groups);
-        series = calloc(ns, sizeof *series);
-        if (!groups || !series) {
-            lb_oom(err);
-            goto done;
+    size_t ns = d->ns = lb_map_len(data);
+    d->groups = calloc(256, sizeof *d->groups);
+    d->series = calloc(ns, sizeof *d->series);
+    if (!d->groups || !d->series)
+        return lb_oom(err);
+    for (size_t s = 0; s < ns; s++) {
+        lb_value *m = data->u.map.entries[s].value;
+        d->series[s] = data->u.map.entries[s].key;
+        if (m->kind != LB_MAP) {
+            lb_error_set(err, "TypeError", 0, 0, "bars: every run maps metric names to numbers; "
+                                                 "'%s' is a %s", d->series[s], lb_type_name(m));
+            return -1;
         }
+        for (size_t i = 0; i < lb_map_len(m); i++) {
+            const char *k = m->u.map.entries[i].key;
+            bool seen = false;
+            for (size_t g = 0; g < d->ng; g++)
+                seen |= strcmp(d->groups[g], k) == 0;
+            if (!seen) {
+                if (d->ng == 200) {
+                    lb_error_set(err, "ValueError", 0, 0, "bars: at most 200 groups");
+                    return -1;
+                }
+                d->groups[d->ng++] = k;
+            }
+        }
+    }
+    d->vals = malloc((d->ng ? d->ng : 1) * ns * sizeof *d->vals);
+    if (!d->vals)
+        return lb_oom(err);
+    for (size_t g = 0; g < d->ng; g++)
         for (size_t s = 0; s < ns; s++) {
-            lb_value *m = data->u.map.entries[s].value;
-            series[s] = data->u.map.entries[s].key;
-            if (m->kind != LB_MAP) {
-                lb_error_set(err, "TypeError", 0, 0, "bars: every run maps metric names to numbers; "
-                                                     "'%s' is a %s", series[s], lb_type_name(m));
-                goto done;
-            }
-            for (size_t i = 0; i < lb_map_len(m); i++) {
-                const char *k = m->u.map.entries[i].key;
-                bool seen = false;
-                for (size_t g = 0; g < ng; g++)
-                    seen |= strcmp(groups[g], k) == 0;
-                if (!seen) {
-                    if (ng == 200) {
-                        lb_error_set(err, "ValueError", 0, 0, "bars: at most 200 groups");
-                        goto done;
-                    }
-                    groups[ng++] = k;
-                }
+            lb_value *x = lb_map_get(data->u.map.entries[s].value, d->groups[g]);
+            d->vals[g * ns + s] = NAN;
+            if (x && !num_of(x, &d->vals[g * ns + s])) {
+                lb_error_set(err, "TypeError", 0, 0, "bars: %s of %s is a %s, not a number",
+                             d->groups[g], d->series[s], lb_type_name(x));
+                return -1;
             }
         }
-        vals = malloc((ng ? ng : 1) * ns * sizeof *vals);
-        if (!vals) {
-            lb_oom(err);
-            goto done;
+    return 0;
+}
+
+/* {run: value} or a list of numbers: one bar per group (the list's groups are 1, 2, ...). */
+static int bars_of_values(lb_value *data, bars_data *d, lb_error *err)
+{
+    size_t ng = d->ng = data->kind == LB_MAP ? lb_map_len(data) : lb_list_len(data);
+    d->groups = calloc(ng + 1, sizeof *d->groups);
+    d->vals = malloc((ng ? ng : 1) * sizeof *d->vals);
+    d->numnames = calloc(ng + 1, sizeof *d->numnames);
+    if (!d->groups || !d->vals || !d->numnames)
+        return lb_oom(err);
+    for (size_t g = 0; g < ng; g++) {
+        lb_value *x;
+        if (data->kind == LB_MAP) {
+            d->groups[g] = data->u.map.entries[g].key;
+            x = data->u.map.entries[g].value;
+        } else {
+            snprintf(d->numnames[g], 32, "%zu", g + 1);
+            d->groups[g] = d->numnames[g];
+            x = lb_list_get(data, g);
         }
-        for (size_t g = 0; g < ng; g++)
-            for (size_t s = 0; s < ns; s++) {
-                lb_value *x = lb_map_get(data->u.map.entries[s].value, groups[g]);
-                vals[g * ns + s] = NAN;
-                if (x && !num_of(x, &vals[g * ns + s])) {
-                    lb_error_set(err, "TypeError", 0, 0, "bars: %s of %s is a %s, not a number", groups[g],
-                                 series[s], lb_type_name(x));
-                    goto done;
-                }
-            }
-    } else if (data->kind == LB_MAP || data->kind == LB_LIST) {
-        ng = data->kind == LB_MAP ? lb_map_len(data) : lb_list_len(data);
-        groups = calloc(ng + 1, sizeof *groups);
-        vals = malloc((ng ? ng : 1) * sizeof *vals);
-        numnames = calloc(ng + 1, sizeof *numnames);
-        if (!groups || !vals || !numnames) {
-            lb_oom(err);
-            goto done;
+        if (!num_of(x, &d->vals[g])) {
+            lb_error_set(err, "TypeError", 0, 0, "bars: %s is a %s, not a number", d->groups[g],
+                         lb_type_name(x));
+            return -1;
         }
-        for (size_t g = 0; g < ng; g++) {
-            lb_value *x;
-            if (data->kind == LB_MAP) {
-                groups[g] = data->u.map.entries[g].key;
-                x = data->u.map.entries[g].value;
-            } else {
-                snprintf(numnames[g], 32, "%zu", g + 1);
-                groups[g] = numnames[g];
-                x = lb_list_get(data, g);
-            }
-            if (!num_of(x, &vals[g])) {
-                lb_error_set(err, "TypeError", 0, 0, "bars: %s is a %s, not a number", groups[g],
-                             lb_type_name(x));
-                goto done;
-            }
-        }
-    } else {
-        lb_error_set(err, "TypeError", 0, 0,
-                     "bars takes a map {run: value} or {run: {metric: value}}, or a list of numbers; "
-                     "got a %s", lb_type_name(data));
-        goto done;
     }
-    *bad = -1;
+    return 0;
+}
+
+/* colors=: a tab10 index per series (several bars per group) or per group; the default
+ * for the ones the list does not reach. */
+static int bars_colors(lb_value *o, bars_data *d, lb_error *err)
+{
     lb_value *cv = lb_map_get(o, "colors");
-    size_t want = ns > 1 ? ns : ng;
-    if (cv && cv->kind == LB_LIST) {
-        colors = calloc(want + 1, sizeof *colors);
-        if (!colors) {
-            lb_oom(err);
-            goto done;
+    size_t want = d->ns > 1 ? d->ns : d->ng;
+    if (!cv || cv->kind != LB_LIST)
+        return 0;
+    d->colors = calloc(want + 1, sizeof *d->colors);
+    if (!d->colors)
+        return lb_oom(err);
+    for (size_t i = 0; i < want; i++) {
+        lb_value *c = i < lb_list_len(cv) ? lb_list_get(cv, i) : NULL;
+        if (c && (!lb_is_int(c) || c->u.num < 0)) {
+            lb_error_set(err, "ValueError", 0, 0, "colors holds tab10 indices (non-negative integers)");
+            return -1;
         }
-        for (size_t i = 0; i < want; i++) {
-            lb_value *c = i < lb_list_len(cv) ? lb_list_get(cv, i) : NULL;
-            if (c && (!lb_is_int(c) || c->u.num < 0)) {
-                lb_error_set(err, "ValueError", 0, 0, "colors holds tab10 indices (non-negative integers)");
-                goto done;
-            }
-            colors[i] = c ? (int)fmod(c->u.num, 10) : (int)i;
-        }
+        d->colors[i] = c ? (int)fmod(c->u.num, 10) : (int)i;
     }
+    return 0;
+}
+
+/* best=: "max" (the default), "min" or "none". */
+static int bars_best(lb_value *o, lb_best *out, lb_error *err)
+{
     const char *best = opt_str(o, "best");
     lb_best b = LB_BEST_MAX;
     if (best && strcmp(best, "min") == 0)
@@ -773,20 +777,44 @@ static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err
         b = LB_BEST_NONE;
     else if (best && strcmp(best, "max") != 0) {
         lb_error_set(err, "ValueError", 0, 0, "best must be \"max\", \"min\" or \"none\"");
-        goto done;
+        return -1;
     }
-    lb_bars B = {.groups = groups, .ngroups = ng, .series = series, .nseries = ns, .values = vals,
-                 .colors = colors, .ylabel = opt_str(o, "y"), .best = b,
+    *out = b;
+    return 0;
+}
+
+static lb_plot *build_bars(lb_value *data, lb_value *o, long *bad, lb_error *err)
+{
+    *bad = 0;
+    bars_data d = {.ns = 1};
+    lb_plot *plot = NULL;
+    int rc = -1;
+    if (data->kind == LB_MAP && lb_map_len(data) && data->u.map.entries[0].value->kind == LB_MAP)
+        rc = bars_of_runs(data, &d, err);
+    else if (data->kind == LB_MAP || data->kind == LB_LIST)
+        rc = bars_of_values(data, &d, err);
+    else
+        lb_error_set(err, "TypeError", 0, 0,
+                     "bars takes a map {run: value} or {run: {metric: value}}, or a list of numbers; "
+                     "got a %s", lb_type_name(data));
+    if (rc < 0)
+        goto done;
+    *bad = -1;
+    lb_best b;
+    if (bars_colors(o, &d, err) < 0 || bars_best(o, &b, err) < 0)
+        goto done;
+    lb_bars B = {.groups = d.groups, .ngroups = d.ng, .series = d.series, .nseries = d.ns,
+                 .values = d.vals, .colors = d.colors, .ylabel = opt_str(o, "y"), .best = b,
                  .labels = opt_bool(o, "labels") != 0};
     lb_plot_opts po = {.title = opt_str(o, "title"), .width = opt_int(o, "width", 0),
                        .height = opt_int(o, "height", 0)};
     plot = lb_plot_bars(&B, &po, err);
 done:
-    free(groups);
-    free(series);
-    free(vals);
-    free(colors);
-    free(numnames);
+    free(d.groups);
+    free(d.series);
+    free(d.vals);
+    free(d.colors);
+    free(d.numnames);
     return plot;
 }
 

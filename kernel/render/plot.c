@@ -209,8 +209,20 @@ static void font_options(cairo_t *cr)
 
 /* ---- figures ------------------------------------------------------------------------------ */
 
-/* A new figure and a context drawing into its recording, the background painted white. */
-static lb_plot *figure_begin(const char *kind, int w, int h, cairo_t **crp, lb_error *err)
+/* The figure's title, centred at height y across the width w. */
+static void title_band(cairo_t *cr, const char *title, double w, double y)
+{
+    set_font(cr, true, 15);
+    set_gray(cr, 0.1);
+    char *t = fit_text(cr, title, w - 20);
+    text_at(cr, w / 2, y, t, 0.5, 0.5);
+    free(t);
+}
+
+/* A new figure and a context drawing into its recording, the background painted white and the
+ * title (unless NULL) centred at the top. */
+static lb_plot *figure_begin(const char *kind, int w, int h, const char *title, cairo_t **crp,
+                             lb_error *err)
 {
     lb_plot *p = calloc(1, sizeof *p);
     if (!p)
@@ -230,6 +242,8 @@ static lb_plot *figure_begin(const char *kind, int w, int h, cairo_t **crp, lb_e
     font_options(cr);
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
+    if (title)
+        title_band(cr, title, w, 20);
     *crp = cr;
     return p;
 }
@@ -268,15 +282,6 @@ void lb_plot_free(lb_plot *p)
 int lb_plot_width(const lb_plot *p) { return p ? p->w : 0; }
 int lb_plot_height(const lb_plot *p) { return p ? p->h : 0; }
 const char *lb_plot_description(const lb_plot *p) { return p && p->desc ? p->desc : ""; }
-
-static void title_band(cairo_t *cr, const char *title, double w, double y)
-{
-    set_font(cr, true, 15);
-    set_gray(cr, 0.1);
-    char *t = fit_text(cr, title, w - 20);
-    text_at(cr, w / 2, y, t, 0.5, 0.5);
-    free(t);
-}
 
 /* ---- ticks -------------------------------------------------------------------------------- */
 
@@ -459,16 +464,25 @@ static void dash(cairo_t *cr, lb_line_style st)
         cairo_set_dash(cr, NULL, 0, 0);
 }
 
-static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
+/* A panel's axes fitted to its data, and the plot area they are drawn in. */
+typedef struct panel_frame {
+    axis ax, ay;
+    rect pa;       /* the plot area, on pixel centres */
+    double top;    /* the margin above it (the title sits in the middle of it) */
+    size_t named;  /* series with a name: a legend from 2 on */
+    bool nodata;   /* no point to show */
+} panel_frame;
+
+/* The axes over the finite points of every series (or the panel's y limits). */
+static void panel_axes(const lb_panel *pn, panel_frame *f)
 {
-    /* data ranges */
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     bool xint = true, xpow2 = true;
-    size_t named = 0;
+    f->named = 0;
     for (size_t s = 0; s < pn->nseries; s++) {
         const lb_series *S = &pn->series[s];
         if (S->name && *S->name)
-            named++;
+            f->named++;
         for (size_t i = 0; i < S->n; i++) {
             double x = series_x(S, i), y = S->y[i];
             if (!point_ok(pn, x, y))
@@ -484,43 +498,52 @@ static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
                 xpow2 = false;
         }
     }
-    if (!isfinite(xlo))
+    f->nodata = !isfinite(xlo);
+    if (f->nodata)
         xint = xpow2 = false;
     if (pn->has_ylim && pn->ymax > pn->ymin && (!pn->logy || pn->ymin > 0)) {
         ylo = pn->ymin;
         yhi = pn->ymax;
     }
-    axis ax = {.log = pn->logx, .integer = xint, .pow2 = pn->logx && xpow2};
-    axis ay = {.log = pn->logy};
-    axis_setup(&ax, xlo, xhi, 0.03, 6);
+    f->ax = (axis){.log = pn->logx, .integer = xint, .pow2 = pn->logx && xpow2};
+    f->ay = (axis){.log = pn->logy};
+    axis_setup(&f->ax, xlo, xhi, 0.03, 6);
     if (pn->has_ylim && pn->ymax > pn->ymin && (!pn->logy || pn->ymin > 0))
-        axis_setup(&ay, ylo, yhi, 0, 6);
+        axis_setup(&f->ay, ylo, yhi, 0, 6);
     else
-        axis_setup(&ay, ylo, yhi, 0.05, 6);
+        axis_setup(&f->ay, ylo, yhi, 0.05, 6);
+}
 
-    /* margins */
+/* The plot area inside box, after the margins for the title, the labels and the widest y
+ * tick label; false when too little is left to draw in. */
+static bool panel_area(cairo_t *cr, const lb_panel *pn, rect box, panel_frame *f)
+{
     set_font(cr, false, 11);
     double ylab_w = 0;
     char buf[64];
-    for (int i = 0; i < ay.nticks; i++) {
-        tick_label(&ay, ay.ticks[i], buf, sizeof buf);
+    for (int i = 0; i < f->ay.nticks; i++) {
+        tick_label(&f->ay, f->ay.ticks[i], buf, sizeof buf);
         ylab_w = fmax(ylab_w, text_w(cr, buf));
     }
     double left = 12 + (pn->ylabel && *pn->ylabel ? 22 : 0) + ylab_w + 8;
-    double top = pn->title && *pn->title ? 32 : 14;
+    f->top = pn->title && *pn->title ? 32 : 14;
     double bottom = 26 + (pn->xlabel && *pn->xlabel ? 22 : 0) + 4;
-    rect pa = {floor(box.x + left) + 0.5, floor(box.y + top) + 0.5, 0, 0};
+    rect pa = {floor(box.x + left) + 0.5, floor(box.y + f->top) + 0.5, 0, 0};
     pa.w = floor(box.x + box.w - 18 - pa.x);
     pa.h = floor(box.y + box.h - bottom - pa.y);
-    if (pa.w < 20 || pa.h < 20)
-        return;
+    f->pa = pa;
+    return !(pa.w < 20 || pa.h < 20);
+}
 
-    /* title and axis labels */
+/* The panel's title and axis labels (the y label turned a quarter left). */
+static void panel_labels(cairo_t *cr, const lb_panel *pn, rect box, const panel_frame *f)
+{
+    rect pa = f->pa;
     if (pn->title && *pn->title) {
         set_font(cr, true, 13);
         set_gray(cr, 0.1);
         char *t = fit_text(cr, pn->title, box.w - 20);
-        text_at(cr, pa.x + pa.w / 2, box.y + top / 2 + 2, t, 0.5, 0.5);
+        text_at(cr, pa.x + pa.w / 2, box.y + f->top / 2 + 2, t, 0.5, 0.5);
         free(t);
     }
     set_font(cr, false, 12);
@@ -536,12 +559,18 @@ static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
         free(t);
         cairo_restore(cr);
     }
+}
 
-    /* grid, ticks, labels */
+/* Grid lines, tick marks and tick labels of both axes; "no data" when there is none. */
+static void panel_grid(cairo_t *cr, const panel_frame *f)
+{
+    const axis *ax = &f->ax, *ay = &f->ay;
+    rect pa = f->pa;
+    char buf[64];
     cairo_set_line_width(cr, 1);
     set_font(cr, false, 11);
-    for (int i = 0; i < ax.nticks; i++) {
-        double px = floor(pa.x + ax_frac(&ax, ax.ticks[i]) * pa.w) + 0.5;
+    for (int i = 0; i < ax->nticks; i++) {
+        double px = floor(pa.x + ax_frac(ax, ax->ticks[i]) * pa.w) + 0.5;
         if (px < pa.x - 0.01 || px > pa.x + pa.w + 0.01)
             continue;
         cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
@@ -552,12 +581,12 @@ static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
         cairo_move_to(cr, px, pa.y + pa.h);
         cairo_line_to(cr, px, pa.y + pa.h + 4);
         cairo_stroke(cr);
-        tick_label(&ax, ax.ticks[i], buf, sizeof buf);
+        tick_label(ax, ax->ticks[i], buf, sizeof buf);
         set_gray(cr, 0.2);
         text_at(cr, px, pa.y + pa.h + 6, buf, 0.5, 0);
     }
-    for (int i = 0; i < ay.nticks; i++) {
-        double py = floor(pa.y + pa.h - ax_frac(&ay, ay.ticks[i]) * pa.h) + 0.5;
+    for (int i = 0; i < ay->nticks; i++) {
+        double py = floor(pa.y + pa.h - ax_frac(ay, ay->ticks[i]) * pa.h) + 0.5;
         if (py < pa.y - 0.01 || py > pa.y + pa.h + 0.01)
             continue;
         cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
@@ -568,107 +597,107 @@ static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
         cairo_move_to(cr, pa.x - 4, py);
         cairo_line_to(cr, pa.x, py);
         cairo_stroke(cr);
-        tick_label(&ay, ay.ticks[i], buf, sizeof buf);
+        tick_label(ay, ay->ticks[i], buf, sizeof buf);
         set_gray(cr, 0.2);
         text_at(cr, pa.x - 6, py, buf, 1, 0.5);
     }
-    if (!isfinite(xlo)) {
+    if (f->nodata) {
         set_gray(cr, 0.5);
         text_at(cr, pa.x + pa.w / 2, pa.y + pa.h / 2, "no data", 0.5, 0.5);
     }
+}
 
-    /* the series, clipped to the plot area */
-    cairo_save(cr);
-    cairo_rectangle(cr, pa.x, pa.y, pa.w, pa.h);
-    cairo_clip(cr);
-    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-    cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
+/* One series: its runs of valid points as lines (a lone point as a dot), then its markers. */
+static void panel_series(cairo_t *cr, const lb_panel *pn, const panel_frame *f, const lb_series *S)
+{
+    const axis *ax = &f->ax, *ay = &f->ay;
+    rect pa = f->pa;
+    set_rgb(cr, lb_plot_tab10(S->color));
+    cairo_set_line_width(cr, 2);
+    dash(cr, S->style);
+    bool markers = S->markers > 0 || (S->markers < 0 && S->n <= 30);
+    size_t run = 0;
+    for (size_t i = 0; i <= S->n; i++) {
+        bool ok = i < S->n && point_ok(pn, series_x(S, i), S->y[i]);
+        if (ok) {
+            double px = pa.x + ax_frac(ax, series_x(S, i)) * pa.w;
+            double py = pa.y + pa.h - ax_frac(ay, S->y[i]) * pa.h;
+            if (run == 0)
+                cairo_move_to(cr, px, py);
+            else
+                cairo_line_to(cr, px, py);
+            run++;
+            continue;
+        }
+        if (run == 1) { /* an isolated point: a dot */
+            double px, py;
+            cairo_get_current_point(cr, &px, &py);
+            cairo_new_path(cr);
+            cairo_arc(cr, px, py, 2.5, 0, 2 * M_PI);
+            cairo_fill(cr);
+        } else if (run > 1)
+            cairo_stroke(cr);
+        run = 0;
+    }
+    cairo_new_path(cr);
+    if (markers) {
+        for (size_t i = 0; i < S->n; i++) {
+            if (!point_ok(pn, series_x(S, i), S->y[i]))
+                continue;
+            cairo_arc(cr, pa.x + ax_frac(ax, series_x(S, i)) * pa.w,
+                      pa.y + pa.h - ax_frac(ay, S->y[i]) * pa.h, 3, 0, 2 * M_PI);
+            cairo_fill(cr);
+        }
+    }
+}
+
+/* How much of the series a legend at box would hide: 2 for each point in it (with a 4 px
+ * margin), 1 for each midpoint towards the next point. */
+static size_t legend_hits(const lb_panel *pn, const panel_frame *f, rect box)
+{
+    const axis *ax = &f->ax, *ay = &f->ay;
+    rect pa = f->pa;
+    size_t hits = 0;
     for (size_t s = 0; s < pn->nseries; s++) {
         const lb_series *S = &pn->series[s];
-        set_rgb(cr, lb_plot_tab10(S->color));
-        cairo_set_line_width(cr, 2);
-        dash(cr, S->style);
-        bool markers = S->markers > 0 || (S->markers < 0 && S->n <= 30);
-        size_t run = 0;
-        for (size_t i = 0; i <= S->n; i++) {
-            bool ok = i < S->n && point_ok(pn, series_x(S, i), S->y[i]);
-            if (ok) {
-                double px = pa.x + ax_frac(&ax, series_x(S, i)) * pa.w;
-                double py = pa.y + pa.h - ax_frac(&ay, S->y[i]) * pa.h;
-                if (run == 0)
-                    cairo_move_to(cr, px, py);
-                else
-                    cairo_line_to(cr, px, py);
-                run++;
+        for (size_t i = 0; i < S->n; i++) {
+            if (!point_ok(pn, series_x(S, i), S->y[i]))
                 continue;
-            }
-            if (run == 1) { /* an isolated point: a dot */
-                double px, py;
-                cairo_get_current_point(cr, &px, &py);
-                cairo_new_path(cr);
-                cairo_arc(cr, px, py, 2.5, 0, 2 * M_PI);
-                cairo_fill(cr);
-            } else if (run > 1)
-                cairo_stroke(cr);
-            run = 0;
-        }
-        cairo_new_path(cr);
-        if (markers) {
-            for (size_t i = 0; i < S->n; i++) {
-                if (!point_ok(pn, series_x(S, i), S->y[i]))
-                    continue;
-                cairo_arc(cr, pa.x + ax_frac(&ax, series_x(S, i)) * pa.w,
-                          pa.y + pa.h - ax_frac(&ay, S->y[i]) * pa.h, 3, 0, 2 * M_PI);
-                cairo_fill(cr);
+            double px = pa.x + ax_frac(ax, series_x(S, i)) * pa.w;
+            double py = pa.y + pa.h - ax_frac(ay, S->y[i]) * pa.h;
+            if (px >= box.x - 4 && px <= box.x + box.w + 4 && py >= box.y - 4 &&
+                py <= box.y + box.h + 4)
+                hits += 2;
+            if (i + 1 < S->n && point_ok(pn, series_x(S, i + 1), S->y[i + 1])) {
+                double qx = (px + pa.x + ax_frac(ax, series_x(S, i + 1)) * pa.w) / 2;
+                double qy = (py + pa.y + pa.h - ax_frac(ay, S->y[i + 1]) * pa.h) / 2;
+                if (qx >= box.x && qx <= box.x + box.w && qy >= box.y && qy <= box.y + box.h)
+                    hits++;
             }
         }
     }
-    cairo_restore(cr);
-    dash(cr, LB_LINE_SOLID);
+    return hits;
+}
 
-    /* frame */
-    cairo_set_line_width(cr, 1);
-    set_gray(cr, 0.27);
-    cairo_rectangle(cr, pa.x, pa.y, pa.w, pa.h);
-    cairo_stroke(cr);
-
-    /* legend: in the corner that hides the fewest points */
-    if (named < 2)
-        return;
+/* The legend of the named series, in the corner of the plot area that hides the fewest
+ * points. */
+static void panel_legend(cairo_t *cr, const lb_panel *pn, const panel_frame *f)
+{
+    rect pa = f->pa;
     set_font(cr, false, 11);
     double tw = 0;
     for (size_t s = 0; s < pn->nseries; s++)
         if (pn->series[s].name && *pn->series[s].name)
             tw = fmax(tw, text_w(cr, pn->series[s].name));
     tw = fmin(tw, pa.w * 0.6);
-    double lw = 8 + 26 + 6 + tw + 8, rowh = 17, lh = 6 + named * rowh + 4;
+    double lw = 8 + 26 + 6 + tw + 8, rowh = 17, lh = 6 + f->named * rowh + 4;
     rect corners[4] = {{pa.x + pa.w - lw - 8, pa.y + 8, lw, lh},
                        {pa.x + 8, pa.y + 8, lw, lh},
                        {pa.x + pa.w - lw - 8, pa.y + pa.h - lh - 8, lw, lh},
                        {pa.x + 8, pa.y + pa.h - lh - 8, lw, lh}};
     size_t best = 0, best_hits = (size_t)-1;
     for (size_t c = 0; c < 4; c++) {
-        size_t hits = 0;
-        for (size_t s = 0; s < pn->nseries; s++) {
-            const lb_series *S = &pn->series[s];
-            for (size_t i = 0; i < S->n; i++) {
-                if (!point_ok(pn, series_x(S, i), S->y[i]))
-                    continue;
-                double px = pa.x + ax_frac(&ax, series_x(S, i)) * pa.w;
-                double py = pa.y + pa.h - ax_frac(&ay, S->y[i]) * pa.h;
-                /* points and the midpoints towards the next point */
-                if (px >= corners[c].x - 4 && px <= corners[c].x + lw + 4 && py >= corners[c].y - 4 &&
-                    py <= corners[c].y + lh + 4)
-                    hits += 2;
-                if (i + 1 < S->n && point_ok(pn, series_x(S, i + 1), S->y[i + 1])) {
-                    double qx = (px + pa.x + ax_frac(&ax, series_x(S, i + 1)) * pa.w) / 2;
-                    double qy = (py + pa.y + pa.h - ax_frac(&ay, S->y[i + 1]) * pa.h) / 2;
-                    if (qx >= corners[c].x && qx <= corners[c].x + lw && qy >= corners[c].y &&
-                        qy <= corners[c].y + lh)
-                        hits++;
-                }
-            }
-        }
+        size_t hits = legend_hits(pn, f, corners[c]);
         if (hits < best_hits) {
             best_hits = hits;
             best = c;
@@ -700,6 +729,38 @@ static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
         free(t);
         y += rowh;
     }
+}
+
+/* One panel of a line chart in box: axes, grid, the series, the frame and the legend. */
+static void draw_panel(cairo_t *cr, const lb_panel *pn, rect box)
+{
+    panel_frame f;
+    panel_axes(pn, &f);
+    if (!panel_area(cr, pn, box, &f))
+        return;
+    panel_labels(cr, pn, box, &f);
+    panel_grid(cr, &f);
+
+    /* the series, clipped to the plot area */
+    rect pa = f.pa;
+    cairo_save(cr);
+    cairo_rectangle(cr, pa.x, pa.y, pa.w, pa.h);
+    cairo_clip(cr);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
+    for (size_t s = 0; s < pn->nseries; s++)
+        panel_series(cr, pn, &f, &pn->series[s]);
+    cairo_restore(cr);
+    dash(cr, LB_LINE_SOLID);
+
+    /* frame */
+    cairo_set_line_width(cr, 1);
+    set_gray(cr, 0.27);
+    cairo_rectangle(cr, pa.x, pa.y, pa.w, pa.h);
+    cairo_stroke(cr);
+
+    if (f.named >= 2)
+        panel_legend(cr, pn, &f);
 }
 
 static void desc_names(lb_strbuf *b, const lb_panel *panels, size_t np)
@@ -745,11 +806,9 @@ lb_plot *lb_plot_lines(const lb_panel *panels, size_t npanels, const lb_plot_opt
     const char *title = opts && opts->title && *opts->title ? opts->title : NULL;
     int band = title ? 34 : 0;
     cairo_t *cr;
-    lb_plot *p = figure_begin("line chart", pw * (int)npanels, ph + band, &cr, err);
+    lb_plot *p = figure_begin("line chart", pw * (int)npanels, ph + band, title, &cr, err);
     if (!p)
         return NULL;
-    if (title)
-        title_band(cr, title, p->w, 20);
     for (size_t i = 0; i < npanels; i++)
         draw_panel(cr, &panels[i], (rect){(double)i * pw, band, pw, ph});
     lb_strbuf b = {0};
@@ -777,17 +836,23 @@ static void cell_text(double v, int decimals, char *buf, size_t n)
         memmove(buf, buf + 1, strlen(buf));
 }
 
-lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error *err)
+/* A heatmap's colour scale and layout, shared by the steps that draw it. */
+typedef struct heat_frame {
+    double vmin, vmax;   /* the colour scale */
+    int decimals;        /* of the values in the cells */
+    double c;            /* the side of a cell */
+    bool annotate;       /* values in the cells */
+    bool rotate;         /* column labels turned 45 degrees */
+    double collab_h;     /* the height the column labels take */
+    double gx, gy;       /* the grid's top left corner */
+    double gw, gh;       /* its size */
+    axis cb;             /* the colour bar's ticks */
+} heat_frame;
+
+/* The colour scale (the finite values' range, or the heatmap's own), the decimals of the
+ * cell values and the cell size (about 440 px for the larger side, 4 to 44 px a cell). */
+static void heat_scale(const lb_heatmap *h, heat_frame *f)
 {
-    if (!h || h->rows == 0 || h->cols == 0 || !h->values) {
-        lb_error_set(err, "ValueError", 0, 0, "a heatmap needs at least one row and one column");
-        return NULL;
-    }
-    if (h->rows > 500 || h->cols > 500) {
-        lb_error_set(err, "ValueError", 0, 0, "a heatmap has at most 500 rows and 500 columns "
-                                              "(got %zux%zu)", h->rows, h->cols);
-        return NULL;
-    }
     size_t n = h->rows * h->cols;
     double vmin = INFINITY, vmax = -INFINITY;
     bool ints = true;
@@ -811,12 +876,20 @@ lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error
     if (vmax - vmin < 1e-300) {
         vmax = vmin + 1;
     }
-    int decimals = h->decimals >= 0 ? (h->decimals > 6 ? 6 : h->decimals) : ints ? 0 : 2;
+    f->vmin = vmin;
+    f->vmax = vmax;
+    f->decimals = h->decimals >= 0 ? (h->decimals > 6 ? 6 : h->decimals) : ints ? 0 : 2;
     size_t big = h->rows > h->cols ? h->rows : h->cols;
     double c = floor(440.0 / (double)big);
-    c = c > 44 ? 44 : c < 4 ? 4 : c;
+    f->c = c > 44 ? 44 : c < 4 ? 4 : c;
+}
 
-    /* measure */
+/* Measures the row labels, column labels and cell values (on a scratch surface, before the
+ * figure's size is known) to decide whether values go in the cells and whether the column
+ * labels turn; returns the width of the widest row label. */
+static double heat_measure(const lb_heatmap *h, heat_frame *f)
+{
+    double c = f->c;
     cairo_surface_t *scratch = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, NULL);
     cairo_t *m = cairo_create(scratch);
     font_options(m);
@@ -840,60 +913,42 @@ lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error
         }
     }
     set_font(m, false, c >= 34 ? 11 : 10);
-    for (size_t i = 0; i < n; i++) {
-        cell_text(h->values[i], decimals, buf, sizeof buf);
+    for (size_t i = 0; i < h->rows * h->cols; i++) {
+        cell_text(h->values[i], f->decimals, buf, sizeof buf);
         valw = fmax(valw, text_w(m, buf));
     }
     cairo_destroy(m);
     cairo_surface_destroy(scratch);
-    bool annotate = h->annotate > 0 || (h->annotate < 0 && c >= 22 && valw <= c - 4);
-    bool rotate = h->rotate_xlabels > 0 || (h->rotate_xlabels < 0 && clw > c - 4);
-    double collab_h = rotate ? clw * 0.7072 + 12 : 16;
+    f->annotate = h->annotate > 0 || (h->annotate < 0 && c >= 22 && valw <= c - 4);
+    f->rotate = h->rotate_xlabels > 0 || (h->rotate_xlabels < 0 && clw > c - 4);
+    f->collab_h = f->rotate ? clw * 0.7072 + 12 : 16;
+    return rlw;
+}
 
-    /* colour bar ticks */
-    axis cb = {0};
-    axis_setup(&cb, vmin, vmax, 0, 5);
-    cb.lo = vmin;
-    cb.hi = vmax;
-    const char *title = opts && opts->title && *opts->title ? opts->title : NULL;
-    double left = 10 + (h->ylabel && *h->ylabel ? 22 : 0) + rlw + 8;
-    double top = title ? 40 : 14;
-    double gw = c * (double)h->cols, gh = c * (double)h->rows;
-    double cbw = 0;
-    if (h->colorbar) {
-        cairo_surface_t *s2 = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, NULL);
-        cairo_t *m2 = cairo_create(s2);
-        font_options(m2);
-        set_font(m2, false, 11);
-        double tw = 0;
-        for (int i = 0; i < cb.nticks; i++) {
-            tick_label(&cb, cb.ticks[i], buf, sizeof buf);
-            tw = fmax(tw, text_w(m2, buf));
-        }
-        cairo_destroy(m2);
-        cairo_surface_destroy(s2);
-        cbw = 18 + 16 + 6 + tw;
+/* The width the colour bar takes with its gap, its tick marks and their widest label. */
+static double colorbar_width(const axis *cb)
+{
+    cairo_surface_t *s2 = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, NULL);
+    cairo_t *m2 = cairo_create(s2);
+    font_options(m2);
+    set_font(m2, false, 11);
+    char buf[64];
+    double tw = 0;
+    for (int i = 0; i < cb->nticks; i++) {
+        tick_label(cb, cb->ticks[i], buf, sizeof buf);
+        tw = fmax(tw, text_w(m2, buf));
     }
-    double right = 16;
-    double bottom = 6 + collab_h + (h->xlabel && *h->xlabel ? 24 : 0) + 8;
-    int W = (int)ceil(left + gw + cbw + right), H = (int)ceil(top + gh + bottom);
-    if (W < 240)
-        W = 240;
-    if (title && W < 300)
-        W = 300;
-    if (H < 120)
-        H = 120;
-    if (opts && opts->width > 0 && opts->width > W)
-        W = opts->width;
-    if (opts && opts->height > 0 && opts->height > H)
-        H = opts->height;
-    cairo_t *cr;
-    lb_plot *p = figure_begin("heatmap", W, H, &cr, err);
-    if (!p)
-        return NULL;
-    if (title)
-        title_band(cr, title, W, 20);
-    double gx = floor(left), gy = floor(top);
+    cairo_destroy(m2);
+    cairo_surface_destroy(s2);
+    return 18 + 16 + 6 + tw;
+}
+
+/* The cells in viridis (NaN light grey), with their values in black or white, whichever
+ * contrasts with the cell. */
+static void heat_cells(cairo_t *cr, const lb_heatmap *h, const heat_frame *f)
+{
+    double c = f->c, gx = f->gx, gy = f->gy, vmin = f->vmin, vmax = f->vmax;
+    char buf[64];
     for (size_t r = 0; r < h->rows; r++)
         for (size_t k = 0; k < h->cols; k++) {
             double v = h->values[r * h->cols + k];
@@ -901,15 +956,22 @@ lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error
             set_rgb(cr, col);
             cairo_rectangle(cr, gx + (double)k * c, gy + (double)r * c, c, c);
             cairo_fill(cr);
-            if (annotate && !isnan(v)) {
-                cell_text(v, decimals, buf, sizeof buf);
+            if (f->annotate && !isnan(v)) {
+                cell_text(v, f->decimals, buf, sizeof buf);
                 double lum = 0.299 * col.r + 0.587 * col.g + 0.114 * col.b;
                 set_gray(cr, lum < 128 ? 1 : 0);
                 set_font(cr, false, c >= 34 ? 11 : 10);
                 text_at(cr, gx + ((double)k + 0.5) * c, gy + ((double)r + 0.5) * c, buf, 0.5, 0.5);
             }
         }
-    /* labels */
+}
+
+/* Row and column labels (every few when the cells are small; the index when there is no
+ * label) and the axis titles. */
+static void heat_labels(cairo_t *cr, const lb_heatmap *h, const heat_frame *f)
+{
+    double c = f->c, gx = f->gx, gy = f->gy;
+    char buf[64];
     set_font(cr, false, 11);
     set_gray(cr, 0.2);
     for (size_t r = 0; r < h->rows; r++) {
@@ -933,8 +995,8 @@ lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error
         if (c < 9 && k % (size_t)ceil(9 / c))
             continue;
         char *t = fit_text(cr, s, 160);
-        double x = gx + ((double)k + 0.5) * c, y = gy + gh + 5;
-        if (rotate) {
+        double x = gx + ((double)k + 0.5) * c, y = gy + f->gh + 5;
+        if (f->rotate) {
             cairo_save(cr);
             cairo_translate(cr, x + 4, y);
             cairo_rotate(cr, -M_PI / 4);
@@ -947,45 +1009,101 @@ lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error
     set_font(cr, false, 12);
     set_gray(cr, 0.15);
     if (h->xlabel && *h->xlabel)
-        text_at(cr, gx + gw / 2, gy + gh + 6 + collab_h + 2, h->xlabel, 0.5, 0);
+        text_at(cr, gx + f->gw / 2, gy + f->gh + 6 + f->collab_h + 2, h->xlabel, 0.5, 0);
     if (h->ylabel && *h->ylabel) {
         cairo_save(cr);
-        cairo_translate(cr, 10, gy + gh / 2);
+        cairo_translate(cr, 10, gy + f->gh / 2);
         cairo_rotate(cr, -M_PI / 2);
         text_at(cr, 0, 0, h->ylabel, 0.5, 0);
         cairo_restore(cr);
     }
-    /* colour bar */
-    if (h->colorbar) {
-        double bx = gx + gw + 18, by = gy, bh = gh < 60 ? 60 : gh;
-        cairo_pattern_t *g = cairo_pattern_create_linear(0, by + bh, 0, by);
-        for (int i = 0; i < 256; i++)
-            cairo_pattern_add_color_stop_rgb(g, i / 255.0, viridis[i][0] / 255.0, viridis[i][1] / 255.0,
-                                             viridis[i][2] / 255.0);
-        cairo_rectangle(cr, bx, by, 16, bh);
-        cairo_set_source(cr, g);
-        cairo_fill(cr);
-        cairo_pattern_destroy(g);
-        cairo_set_line_width(cr, 1);
-        set_font(cr, false, 11);
-        for (int i = 0; i < cb.nticks; i++) {
-            double y = floor(by + bh - (cb.ticks[i] - vmin) / (vmax - vmin) * bh) + 0.5;
-            set_gray(cr, 0.27);
-            cairo_move_to(cr, bx + 16, y);
-            cairo_line_to(cr, bx + 20, y);
-            cairo_stroke(cr);
-            tick_label(&cb, cb.ticks[i], buf, sizeof buf);
-            set_gray(cr, 0.2);
-            text_at(cr, bx + 23, y, buf, 0, 0.5);
-        }
+}
+
+/* The colour bar right of the grid (at least 60 px high) with its ticks. */
+static void heat_colorbar(cairo_t *cr, const heat_frame *f)
+{
+    const axis *cb = &f->cb;
+    double vmin = f->vmin, vmax = f->vmax;
+    double bx = f->gx + f->gw + 18, by = f->gy, bh = f->gh < 60 ? 60 : f->gh;
+    cairo_pattern_t *g = cairo_pattern_create_linear(0, by + bh, 0, by);
+    for (int i = 0; i < 256; i++)
+        cairo_pattern_add_color_stop_rgb(g, i / 255.0, viridis[i][0] / 255.0, viridis[i][1] / 255.0,
+                                         viridis[i][2] / 255.0);
+    cairo_rectangle(cr, bx, by, 16, bh);
+    cairo_set_source(cr, g);
+    cairo_fill(cr);
+    cairo_pattern_destroy(g);
+    cairo_set_line_width(cr, 1);
+    set_font(cr, false, 11);
+    char buf[64];
+    for (int i = 0; i < cb->nticks; i++) {
+        double y = floor(by + bh - (cb->ticks[i] - vmin) / (vmax - vmin) * bh) + 0.5;
+        set_gray(cr, 0.27);
+        cairo_move_to(cr, bx + 16, y);
+        cairo_line_to(cr, bx + 20, y);
+        cairo_stroke(cr);
+        tick_label(cb, cb->ticks[i], buf, sizeof buf);
+        set_gray(cr, 0.2);
+        text_at(cr, bx + 23, y, buf, 0, 0.5);
     }
+}
+
+lb_plot *lb_plot_heatmap(const lb_heatmap *h, const lb_plot_opts *opts, lb_error *err)
+{
+    if (!h || h->rows == 0 || h->cols == 0 || !h->values) {
+        lb_error_set(err, "ValueError", 0, 0, "a heatmap needs at least one row and one column");
+        return NULL;
+    }
+    if (h->rows > 500 || h->cols > 500) {
+        lb_error_set(err, "ValueError", 0, 0, "a heatmap has at most 500 rows and 500 columns "
+                                              "(got %zux%zu)", h->rows, h->cols);
+        return NULL;
+    }
+    heat_frame f;
+    heat_scale(h, &f);
+    double rlw = heat_measure(h, &f);
+
+    /* colour bar ticks */
+    f.cb = (axis){0};
+    axis_setup(&f.cb, f.vmin, f.vmax, 0, 5);
+    f.cb.lo = f.vmin;
+    f.cb.hi = f.vmax;
+    const char *title = opts && opts->title && *opts->title ? opts->title : NULL;
+    double left = 10 + (h->ylabel && *h->ylabel ? 22 : 0) + rlw + 8;
+    double top = title ? 40 : 14;
+    f.gw = f.c * (double)h->cols;
+    f.gh = f.c * (double)h->rows;
+    double cbw = h->colorbar ? colorbar_width(&f.cb) : 0;
+    double right = 16;
+    double bottom = 6 + f.collab_h + (h->xlabel && *h->xlabel ? 24 : 0) + 8;
+    int W = (int)ceil(left + f.gw + cbw + right), H = (int)ceil(top + f.gh + bottom);
+    if (W < 240)
+        W = 240;
+    if (title && W < 300)
+        W = 300;
+    if (H < 120)
+        H = 120;
+    if (opts && opts->width > 0 && opts->width > W)
+        W = opts->width;
+    if (opts && opts->height > 0 && opts->height > H)
+        H = opts->height;
+    cairo_t *cr;
+    lb_plot *p = figure_begin("heatmap", W, H, title, &cr, err);
+    if (!p)
+        return NULL;
+    f.gx = floor(left);
+    f.gy = floor(top);
+    heat_cells(cr, h, &f);
+    heat_labels(cr, h, &f);
+    if (h->colorbar)
+        heat_colorbar(cr, &f);
     lb_strbuf b = {0};
     lb_sb_printf(&b, "heatmap %dx%d: %zux%zu", W, H, h->rows, h->cols);
     if (title)
         lb_sb_printf(&b, ", %s", title);
     char lo[32], hi[32];
-    lb_format_number(vmin, lo, sizeof lo);
-    lb_format_number(vmax, hi, sizeof hi);
+    lb_format_number(f.vmin, lo, sizeof lo);
+    lb_format_number(f.vmax, hi, sizeof hi);
     lb_sb_printf(&b, ", values %s..%s", lo, hi);
     return figure_end(p, cr, lb_sb_take(&b), err);
 }
@@ -1156,11 +1274,9 @@ lb_plot *lb_plot_images(const lb_plot_image *images, size_t n, int cols, const l
     if (title && W < 240)
         W = 240;
     cairo_t *cr;
-    lb_plot *p = figure_begin("image grid", W, H, &cr, err);
+    lb_plot *p = figure_begin("image grid", W, H, title, &cr, err);
     if (!p)
         return NULL;
-    if (title)
-        title_band(cr, title, W, 20);
     size_t wrong = 0;
     for (size_t i = 0; i < n; i++) {
         const lb_plot_image *im = &images[i];
@@ -1237,6 +1353,174 @@ static void value_label(double v, char *buf, size_t n)
     }
 }
 
+/* A bar chart's value axis and geometry, shared by the steps that draw it. */
+typedef struct bars_frame {
+    axis ay;           /* the value axis */
+    rect pa;           /* the plot area, on pixel centres */
+    double legend_tw;  /* the width of the legend's names (several series), else 0 */
+    double slot, bw;   /* the width of a group, of one bar */
+    double zero;       /* the y of the value 0 */
+} bars_frame;
+
+/* The plot area of a W x H figure after the margins for the title, the y labels and, with
+ * several series, the legend to the right of the bars; then the width of a group and a bar. */
+static void bars_area(cairo_t *cr, const lb_bars *B, bool title, int W, int H, bars_frame *f)
+{
+    size_t ng = B->ngroups, ns = B->nseries;
+    set_font(cr, false, 11);
+    char buf[64];
+    double ylab_w = 0;
+    for (int i = 0; i < f->ay.nticks; i++) {
+        tick_label(&f->ay, f->ay.ticks[i], buf, sizeof buf);
+        ylab_w = fmax(ylab_w, text_w(cr, buf));
+    }
+    rect pa = {floor(12 + (B->ylabel && *B->ylabel ? 22 : 0) + ylab_w + 8) + 0.5,
+               (title ? 40 : 14) + 0.5, 0, 0};
+    pa.w = floor(W - 18 - pa.x);
+    pa.h = floor(H - 34 - pa.y);
+    /* with several runs, the legend goes to the right of the bars */
+    f->legend_tw = 0;
+    if (ns > 1 && B->series) {
+        for (size_t s = 0; s < ns; s++)
+            f->legend_tw = fmax(f->legend_tw, text_w(cr, B->series[s] ? B->series[s] : ""));
+        f->legend_tw = fmin(f->legend_tw, 200);
+        pa.w -= floor(8 + 14 + 6 + f->legend_tw + 8 + 10);
+    }
+    f->pa = pa;
+    f->slot = pa.w / (double)ng;
+    f->bw = f->slot * 0.8 / (double)ns;
+}
+
+/* The value axis: grid lines with their labels, and the y label turned a quarter left. */
+static void bars_axis(cairo_t *cr, const lb_bars *B, const bars_frame *f)
+{
+    const axis *ay = &f->ay;
+    rect pa = f->pa;
+    char buf[64];
+    cairo_set_line_width(cr, 1);
+    for (int i = 0; i < ay->nticks; i++) {
+        double py = floor(pa.y + pa.h - ax_frac(ay, ay->ticks[i]) * pa.h) + 0.5;
+        cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+        cairo_move_to(cr, pa.x, py);
+        cairo_line_to(cr, pa.x + pa.w, py);
+        cairo_stroke(cr);
+        tick_label(ay, ay->ticks[i], buf, sizeof buf);
+        set_gray(cr, 0.2);
+        text_at(cr, pa.x - 6, py, buf, 1, 0.5);
+    }
+    if (B->ylabel && *B->ylabel) {
+        set_font(cr, false, 12);
+        set_gray(cr, 0.15);
+        cairo_save(cr);
+        cairo_translate(cr, 10, pa.y + pa.h / 2);
+        cairo_rotate(cr, -M_PI / 2);
+        text_at(cr, 0, 0, B->ylabel, 0.5, 0);
+        cairo_restore(cr);
+    }
+}
+
+/* With one bar per group (runs on the x axis) the best is across the groups: its group, or
+ * -1 (none asked for, or several bars per group). */
+static long bars_best_group(const lb_bars *B)
+{
+    long best1 = -1;
+    for (size_t g = 0; B->nseries == 1 && g < B->ngroups && B->best != LB_BEST_NONE; g++) {
+        double v = B->values[g];
+        if (isfinite(v) && (best1 < 0 || (B->best == LB_BEST_MAX ? v > B->values[best1]
+                                                                : v < B->values[best1])))
+            best1 = (long)g;
+    }
+    return best1;
+}
+
+/* The series of group g whose bar is marked best, or -1; best1 is bars_best_group's answer.
+ * A chart of a single bar marks none. */
+static long bars_best_in_group(const lb_bars *B, size_t g, long best1)
+{
+    size_t ng = B->ngroups, ns = B->nseries;
+    long best = ns == 1 ? ((long)g == best1 ? 0 : -1) : -1;
+    for (size_t s = 0; s < ns && ns > 1 && B->best != LB_BEST_NONE; s++) {
+        double v = B->values[g * ns + s];
+        if (!isfinite(v))
+            continue;
+        if (best < 0 || (B->best == LB_BEST_MAX ? v > B->values[g * ns + (size_t)best]
+                                                : v < B->values[g * ns + (size_t)best]))
+            best = (long)s;
+    }
+    if (ns * ng == 1)
+        best = -1;
+    return best;
+}
+
+/* The bars of group g (the best one outlined, its value label starred and bold) and the
+ * group's name below them. */
+static void bars_group(cairo_t *cr, const lb_bars *B, const bars_frame *f, size_t g, long best)
+{
+    size_t ns = B->nseries;
+    rect pa = f->pa;
+    double slot = f->slot, bw = f->bw, zero = f->zero;
+    char buf[64];
+    for (size_t s = 0; s < ns; s++) {
+        double v = B->values[g * ns + s];
+        if (!isfinite(v))
+            continue;
+        double x = pa.x + slot * (double)g + slot * 0.1 + bw * (double)s;
+        double y = pa.y + pa.h - ax_frac(&f->ay, v) * pa.h;
+        size_t ci = ns > 1 ? s : g;
+        set_rgb(cr, lb_plot_tab10(B->colors ? B->colors[ci] : (int)ci));
+        cairo_rectangle(cr, x, fmin(y, zero), bw, fabs(zero - y));
+        cairo_fill(cr);
+        bool isbest = (long)s == best;
+        if (isbest) {
+            cairo_set_line_width(cr, 2);
+            set_gray(cr, 0.1);
+            cairo_rectangle(cr, x + 1, fmin(y, zero) + 1, bw - 2, fabs(zero - y) - 2 > 0 ? fabs(zero - y) - 2 : 0);
+            cairo_stroke(cr);
+        }
+        if (B->labels) {
+            value_label(v, buf, sizeof buf);
+            char lab[80];
+            snprintf(lab, sizeof lab, "%s%s", isbest ? "\xe2\x98\x85 " : "", buf);
+            set_font(cr, isbest, bw >= 40 ? 11 : 9);
+            set_gray(cr, 0.1);
+            if (v >= 0)
+                text_at(cr, x + bw / 2, y - 3, lab, 0.5, 1);
+            else
+                text_at(cr, x + bw / 2, y + 3, lab, 0.5, 0);
+        }
+    }
+    set_font(cr, false, 11);
+    set_gray(cr, 0.2);
+    char *t = fit_text(cr, B->groups && B->groups[g] ? B->groups[g] : "", slot - 4);
+    text_at(cr, pa.x + slot * ((double)g + 0.5), pa.y + pa.h + 6, t, 0.5, 0);
+    free(t);
+}
+
+/* The legend of the series, right of the plot area. */
+static void bars_legend(cairo_t *cr, const lb_bars *B, const bars_frame *f)
+{
+    size_t ns = B->nseries;
+    set_font(cr, false, 11);
+    double tw = f->legend_tw;
+    double lw = 8 + 14 + 6 + tw + 8, lh = 6 + (double)ns * 17 + 4;
+    double lx = floor(f->pa.x + f->pa.w + 10) + 0.5, ly = f->pa.y;
+    cairo_rectangle(cr, lx, ly, floor(lw), floor(lh));
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.88);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
+    cairo_stroke(cr);
+    for (size_t s = 0; s < ns; s++) {
+        double y = ly + 6 + 17 * (double)s + 8.5;
+        set_rgb(cr, lb_plot_tab10(B->colors ? B->colors[s] : (int)s));
+        cairo_rectangle(cr, lx + 8, y - 6, 14, 12);
+        cairo_fill(cr);
+        set_gray(cr, 0.1);
+        char *t = fit_text(cr, B->series[s] ? B->series[s] : "", tw);
+        text_at(cr, lx + 28, y, t, 0, 0.5);
+        free(t);
+    }
+}
+
 lb_plot *lb_plot_bars(const lb_bars *B, const lb_plot_opts *opts, lb_error *err)
 {
     if (!B || B->ngroups == 0 || B->nseries == 0 || !B->values || B->ngroups > 200 ||
@@ -1265,143 +1549,33 @@ lb_plot *lb_plot_bars(const lb_bars *B, const lb_plot_opts *opts, lb_error *err)
                                               "4000 high");
         return NULL;
     }
-    axis ay = {0};
+    bars_frame f = {.ay = {0}};
     double span = hi - lo;
-    axis_setup(&ay, lo < 0 ? lo - span * 0.08 : lo, hi > 0 ? hi + span * 0.1 : hi, 0, 6);
-    ay.lo = lo < 0 ? lo - span * 0.08 : lo;
-    ay.hi = hi > 0 ? hi + span * 0.1 : hi;
+    axis_setup(&f.ay, lo < 0 ? lo - span * 0.08 : lo, hi > 0 ? hi + span * 0.1 : hi, 0, 6);
+    f.ay.lo = lo < 0 ? lo - span * 0.08 : lo;
+    f.ay.hi = hi > 0 ? hi + span * 0.1 : hi;
     const char *title = opts && opts->title && *opts->title ? opts->title : NULL;
     cairo_t *cr;
-    lb_plot *p = figure_begin("bar chart", W, H, &cr, err);
+    lb_plot *p = figure_begin("bar chart", W, H, title, &cr, err);
     if (!p)
         return NULL;
-    if (title)
-        title_band(cr, title, W, 20);
-    set_font(cr, false, 11);
-    char buf[64];
-    double ylab_w = 0;
-    for (int i = 0; i < ay.nticks; i++) {
-        tick_label(&ay, ay.ticks[i], buf, sizeof buf);
-        ylab_w = fmax(ylab_w, text_w(cr, buf));
-    }
-    rect pa = {floor(12 + (B->ylabel && *B->ylabel ? 22 : 0) + ylab_w + 8) + 0.5,
-               (title ? 40 : 14) + 0.5, 0, 0};
-    pa.w = floor(W - 18 - pa.x);
-    pa.h = floor(H - 34 - pa.y);
-    /* with several runs, the legend goes to the right of the bars */
-    double legend_tw = 0;
-    if (ns > 1 && B->series) {
-        for (size_t s = 0; s < ns; s++)
-            legend_tw = fmax(legend_tw, text_w(cr, B->series[s] ? B->series[s] : ""));
-        legend_tw = fmin(legend_tw, 200);
-        pa.w -= floor(8 + 14 + 6 + legend_tw + 8 + 10);
-    }
-    double slot = pa.w / (double)ng, bw = slot * 0.8 / (double)ns;
-    cairo_set_line_width(cr, 1);
-    for (int i = 0; i < ay.nticks; i++) {
-        double py = floor(pa.y + pa.h - ax_frac(&ay, ay.ticks[i]) * pa.h) + 0.5;
-        cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-        cairo_move_to(cr, pa.x, py);
-        cairo_line_to(cr, pa.x + pa.w, py);
-        cairo_stroke(cr);
-        tick_label(&ay, ay.ticks[i], buf, sizeof buf);
-        set_gray(cr, 0.2);
-        text_at(cr, pa.x - 6, py, buf, 1, 0.5);
-    }
-    if (B->ylabel && *B->ylabel) {
-        set_font(cr, false, 12);
-        set_gray(cr, 0.15);
-        cairo_save(cr);
-        cairo_translate(cr, 10, pa.y + pa.h / 2);
-        cairo_rotate(cr, -M_PI / 2);
-        text_at(cr, 0, 0, B->ylabel, 0.5, 0);
-        cairo_restore(cr);
-    }
-    double zero = pa.y + pa.h - ax_frac(&ay, 0) * pa.h;
-    /* one bar per group (runs on the x axis): the best is across the groups */
-    long best1 = -1;
-    for (size_t g = 0; ns == 1 && g < ng && B->best != LB_BEST_NONE; g++) {
-        double v = B->values[g];
-        if (isfinite(v) && (best1 < 0 || (B->best == LB_BEST_MAX ? v > B->values[best1]
-                                                                : v < B->values[best1])))
-            best1 = (long)g;
-    }
-    for (size_t g = 0; g < ng; g++) {
-        long best = ns == 1 ? ((long)g == best1 ? 0 : -1) : -1;
-        for (size_t s = 0; s < ns && ns > 1 && B->best != LB_BEST_NONE; s++) {
-            double v = B->values[g * ns + s];
-            if (!isfinite(v))
-                continue;
-            if (best < 0 || (B->best == LB_BEST_MAX ? v > B->values[g * ns + (size_t)best]
-                                                    : v < B->values[g * ns + (size_t)best]))
-                best = (long)s;
-        }
-        if (ns * ng == 1)
-            best = -1;
-        for (size_t s = 0; s < ns; s++) {
-            double v = B->values[g * ns + s];
-            if (!isfinite(v))
-                continue;
-            double x = pa.x + slot * (double)g + slot * 0.1 + bw * (double)s;
-            double y = pa.y + pa.h - ax_frac(&ay, v) * pa.h;
-            size_t ci = ns > 1 ? s : g;
-            set_rgb(cr, lb_plot_tab10(B->colors ? B->colors[ci] : (int)ci));
-            cairo_rectangle(cr, x, fmin(y, zero), bw, fabs(zero - y));
-            cairo_fill(cr);
-            bool isbest = (long)s == best;
-            if (isbest) {
-                cairo_set_line_width(cr, 2);
-                set_gray(cr, 0.1);
-                cairo_rectangle(cr, x + 1, fmin(y, zero) + 1, bw - 2, fabs(zero - y) - 2 > 0 ? fabs(zero - y) - 2 : 0);
-                cairo_stroke(cr);
-            }
-            if (B->labels) {
-                value_label(v, buf, sizeof buf);
-                char lab[80];
-                snprintf(lab, sizeof lab, "%s%s", isbest ? "\xe2\x98\x85 " : "", buf);
-                set_font(cr, isbest, bw >= 40 ? 11 : 9);
-                set_gray(cr, 0.1);
-                if (v >= 0)
-                    text_at(cr, x + bw / 2, y - 3, lab, 0.5, 1);
-                else
-                    text_at(cr, x + bw / 2, y + 3, lab, 0.5, 0);
-            }
-        }
-        set_font(cr, false, 11);
-        set_gray(cr, 0.2);
-        char *t = fit_text(cr, B->groups && B->groups[g] ? B->groups[g] : "", slot - 4);
-        text_at(cr, pa.x + slot * ((double)g + 0.5), pa.y + pa.h + 6, t, 0.5, 0);
-        free(t);
-    }
+    bars_area(cr, B, title != NULL, W, H, &f);
+    bars_axis(cr, B, &f);
+    rect pa = f.pa;
+    f.zero = pa.y + pa.h - ax_frac(&f.ay, 0) * pa.h;
+    long best1 = bars_best_group(B);
+    for (size_t g = 0; g < ng; g++)
+        bars_group(cr, B, &f, g, bars_best_in_group(B, g, best1));
     /* axis line at zero and frame */
     cairo_set_line_width(cr, 1);
     set_gray(cr, 0.27);
-    cairo_move_to(cr, pa.x, floor(zero) + 0.5);
-    cairo_line_to(cr, pa.x + pa.w, floor(zero) + 0.5);
+    cairo_move_to(cr, pa.x, floor(f.zero) + 0.5);
+    cairo_line_to(cr, pa.x + pa.w, floor(f.zero) + 0.5);
     cairo_stroke(cr);
     cairo_rectangle(cr, pa.x, pa.y, pa.w, pa.h);
     cairo_stroke(cr);
-    if (ns > 1 && B->series) {
-        set_font(cr, false, 11);
-        double tw = legend_tw;
-        double lw = 8 + 14 + 6 + tw + 8, lh = 6 + (double)ns * 17 + 4;
-        double lx = floor(pa.x + pa.w + 10) + 0.5, ly = pa.y;
-        cairo_rectangle(cr, lx, ly, floor(lw), floor(lh));
-        cairo_set_source_rgba(cr, 1, 1, 1, 0.88);
-        cairo_fill_preserve(cr);
-        cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
-        cairo_stroke(cr);
-        for (size_t s = 0; s < ns; s++) {
-            double y = ly + 6 + 17 * (double)s + 8.5;
-            set_rgb(cr, lb_plot_tab10(B->colors ? B->colors[s] : (int)s));
-            cairo_rectangle(cr, lx + 8, y - 6, 14, 12);
-            cairo_fill(cr);
-            set_gray(cr, 0.1);
-            char *t = fit_text(cr, B->series[s] ? B->series[s] : "", tw);
-            text_at(cr, lx + 28, y, t, 0, 0.5);
-            free(t);
-        }
-    }
+    if (ns > 1 && B->series)
+        bars_legend(cr, B, &f);
     lb_strbuf b = {0};
     lb_sb_printf(&b, "bar chart %dx%d", W, H);
     if (title || (B->ylabel && *B->ylabel))
