@@ -307,9 +307,9 @@ lb_run *lb_run_from_value(const lb_value *v) { return lb_object_data(v, &run_cla
 /* ---- the comparison table -------------------------------------------------------------------- */
 
 typedef struct col {
-    const char *title;
-    const char *metric; /* lb_run_metric name, or NULL for text columns */
-    int kind;           /* 0 metric 4 decimals, 1 count, 2 seconds, 3 samples/s */
+    char title[40];
+    char metric[40]; /* lb_run_metric name, or "" for text columns */
+    int kind;        /* 0 metric 4 decimals, 1 count, 2 seconds, 3 samples/s, 4 text */
 } col;
 
 static int cmp_sort_metric;
@@ -336,140 +336,238 @@ static lb_better better_of(const lb_value *list, const char *metric)
     return LB_BETTER_NONE;
 }
 
-lb_table *lb_runs_table(const lb_value *list, const char *sort)
+#define MAX_COLS 48
+#define MAX_SWEPT 16
+
+/* The table being made: the runs in display order, the columns, and per column whether any
+ * run has it and its best value. */
+typedef struct runs_view {
+    const lb_value *list;
+    lb_value **order;
+    size_t n;
+    col cols[MAX_COLS];
+    size_t ncols;
+    bool present[MAX_COLS];
+    double best[MAX_COLS];
+    const char *swept[MAX_SWEPT];
+    size_t nswept;
+} runs_view;
+
+static void add_col(runs_view *v, const char *title, const char *metric, int kind)
 {
-    size_t n = lb_list_len(list);
-    lb_value **order = malloc((n ? n : 1) * sizeof *order);
-    lb_table *t = lb_table_new();
-    if (!order || !t) {
-        free(order);
-        lb_table_free(t);
-        return NULL;
+    if (v->ncols == MAX_COLS)
+        return;
+    col *c = &v->cols[v->ncols++];
+    snprintf(c->title, sizeof c->title, "%s", title);
+    snprintf(c->metric, sizeof c->metric, "%s", metric ? metric : "");
+    c->kind = kind;
+}
+
+/* The split metrics of a run's task, in the task's order ("loss", "acc", "top5"): the record's
+ * task.metrics (records older than tasks: loss, acc and the top-k of the valid split). */
+static size_t task_metrics(const json_t *rec, const char *out[], size_t max)
+{
+    json_t *m = json_object_get(json_object_get(rec, "task"), "metrics");
+    size_t n = 0;
+    if (json_is_array(m)) {
+        for (size_t i = 0; i < json_array_size(m) && n < max; i++)
+            if (json_string_value(json_array_get(m, i)))
+                out[n++] = json_string_value(json_array_get(m, i));
+        return n;
     }
-    for (size_t i = 0; i < n; i++)
-        order[i] = lb_list_get(list, i);
-    if (sort) {
-        cmp_metric = sort;
-        cmp_sort_metric = better_of(list, sort) == LB_BETTER_LOWER;
-        qsort(order, n, sizeof *order, cmp_runs);
+    out[n++] = "loss";
+    out[n++] = "acc";
+    const char *k;
+    json_t *x;
+    json_object_foreach(json_object_get(json_object_get(rec, "final"), "valid"), k, x)
+    {
+        if (strncmp(k, "top", 3) == 0 && n < max)
+            out[n++] = k;
     }
-    /* which metric columns any run has */
-    char topk[24] = "valid.top5", ttopk[24] = "test.top5";
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(json_object_get(lb_run_from_value(order[i])->record, "final"), "valid");
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            if (strncmp(k, "top", 3) == 0) {
-                snprintf(topk, sizeof topk, "valid.%s", k);
-                snprintf(ttopk, sizeof ttopk, "test.%s", k);
-            }
+    return n;
+}
+
+/* The metric columns from the runs' tasks: train.loss, valid.<each metric>, test.<each but the
+ * loss>, in the order of first appearance over the runs, then the timings. */
+static void metric_columns(runs_view *v)
+{
+    const char *names[MAX_COLS];
+    size_t nn = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const char *m[16];
+        size_t k = task_metrics(lb_run_from_value(v->order[i])->record, m, 16);
+        for (size_t j = 0; j < k; j++) {
+            bool seen = false;
+            for (size_t q = 0; q < nn; q++)
+                seen |= strcmp(names[q], m[j]) == 0;
+            if (!seen && nn < MAX_COLS)
+                names[nn++] = m[j];
         }
     }
-    col cols[] = {{"run", NULL, 0},          {"model", NULL, 0},        {"status", NULL, 0},
-                  {"epochs", "epochs", 1},   {"params", "params", 1},   {"train.loss", "train.loss", 0},
-                  {"valid.loss", "valid.loss", 0}, {"valid.acc", "valid.acc", 0}, {topk, topk, 0},
-                  {"test.acc", "test.acc", 0}, {ttopk, ttopk, 0},     {"s/epoch", "seconds_per_epoch", 2},
-                  {"samples/s", "samples_per_s", 3}};
-    size_t ncols = sizeof cols / sizeof cols[0];
-    bool present[sizeof cols / sizeof cols[0]];
-    for (size_t c = 0; c < ncols; c++) {
-        present[c] = !cols[c].metric;
-        for (size_t i = 0; i < n && !present[c]; i++)
-            present[c] = !isnan(lb_run_metric(lb_run_from_value(order[i]), cols[c].metric));
+    add_col(v, "train.loss", "train.loss", 0);
+    char buf[40];
+    for (size_t q = 0; q < nn; q++) {
+        snprintf(buf, sizeof buf, "valid.%s", names[q]);
+        add_col(v, buf, buf, 0);
     }
-    /* swept settings columns, from the union of the runs' "swept" keys */
-    const char *swept[16];
-    size_t nswept = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t q = 0; q < nn; q++)
+        if (strcmp(names[q], "loss") != 0) {
+            snprintf(buf, sizeof buf, "test.%s", names[q]);
+            add_col(v, buf, buf, 0);
+        }
+    add_col(v, "s/epoch", "seconds_per_epoch", 2);
+    add_col(v, "samples/s", "samples_per_s", 3);
+}
+
+/* Swept settings columns, from the union of the runs' "swept" keys. */
+static void swept_columns(runs_view *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
         const char *k;
         json_t *x;
-        json_object_foreach(json_object_get(lb_run_from_value(order[i])->record, "swept"), k, x)
+        json_object_foreach(json_object_get(lb_run_from_value(v->order[i])->record, "swept"), k, x)
         {
             bool seen = false;
-            for (size_t s = 0; s < nswept; s++)
-                seen |= strcmp(swept[s], k) == 0;
-            if (!seen && nswept < 16)
-                swept[nswept++] = k;
+            for (size_t s = 0; s < v->nswept; s++)
+                seen |= strcmp(v->swept[s], k) == 0;
+            if (!seen && v->nswept < MAX_SWEPT)
+                v->swept[v->nswept++] = k;
         }
     }
-    /* each metric column's best value, in the direction the records declare (none: unmarked) */
-    double bestv[sizeof cols / sizeof cols[0]];
-    for (size_t c = 0; c < ncols; c++) {
-        bestv[c] = NAN;
-        lb_better dir = cols[c].metric ? better_of(list, cols[c].metric) : LB_BETTER_NONE;
+}
+
+/* Which columns any run has, and each metric column's best value in the direction the records
+ * declare (none: unmarked). */
+static void column_stats(runs_view *v)
+{
+    for (size_t c = 0; c < v->ncols; c++) {
+        const char *metric = v->cols[c].metric;
+        v->present[c] = !*metric;
+        v->best[c] = NAN;
+        for (size_t i = 0; i < v->n && !v->present[c]; i++)
+            v->present[c] = !isnan(lb_run_metric(lb_run_from_value(v->order[i]), metric));
+        lb_better dir = *metric ? better_of(v->list, metric) : LB_BETTER_NONE;
         if (dir == LB_BETTER_NONE)
             continue;
         bool low = dir == LB_BETTER_LOWER;
-        for (size_t i = 0; i < n; i++) {
-            double w = lb_run_metric(lb_run_from_value(order[i]), cols[c].metric);
-            if (!isnan(w) && (isnan(bestv[c]) || (low ? w < bestv[c] : w > bestv[c])))
-                bestv[c] = w;
+        for (size_t i = 0; i < v->n; i++) {
+            double w = lb_run_metric(lb_run_from_value(v->order[i]), metric);
+            if (!isnan(w) && (isnan(v->best[c]) || (low ? w < v->best[c] : w > v->best[c])))
+                v->best[c] = w;
         }
     }
+}
+
+/* The text cells of run r for column c (the model column is followed by the swept settings);
+ * the next column index. */
+static size_t text_cells(const runs_view *v, lb_table *t, size_t row, size_t cc, size_t c, const lb_run *r)
+{
+    if (c == 0) {
+        lb_table_set(t, row, cc++, run_name(r), false);
+    } else if (c == 1) {
+        const char *m = json_string_value(json_object_get(r->record, "model"));
+        lb_table_set(t, row, cc++, m ? m : "", false);
+        for (size_t s = 0; s < v->nswept; s++) {
+            json_t *x = json_object_get(json_object_get(r->record, "swept"), v->swept[s]);
+            lb_value *val = x ? from_json(x) : NULL;
+            if (val)
+                lb_table_set_value(t, row, cc, val);
+            else
+                lb_table_set(t, row, cc, "", false);
+            lb_decref(val);
+            cc++;
+        }
+    } else {
+        lb_table_set(t, row, cc++, run_status(r), false);
+    }
+    return cc;
+}
+
+static void metric_cell(const runs_view *v, lb_table *t, size_t row, size_t cc, size_t c, const lb_run *r)
+{
+    char buf[64];
+    double x = lb_run_metric(r, v->cols[c].metric);
+    if (isnan(x))
+        snprintf(buf, sizeof buf, "-");
+    else if (v->cols[c].kind == 1 || v->cols[c].kind == 3)
+        lb_format_count((int64_t)llround(x), buf, sizeof buf);
+    else if (v->cols[c].kind == 2)
+        snprintf(buf, sizeof buf, "%.2f", x);
+    else
+        lb_format_metric(x, buf, sizeof buf);
+    lb_table_set(t, row, cc, buf, true);
+    /* the best value of the column among the runs, marked */
+    if (v->n > 1 && !isnan(x) && v->cols[c].kind != 1 && x == v->best[c])
+        lb_table_emphasize(t, row, cc, true);
+}
+
+static void fill_rows(const runs_view *v, lb_table *t)
+{
     size_t cc = 0;
     lb_table_set_header(t, cc++, "#");
-    for (size_t c = 0; c < ncols; c++) {
-        if (!present[c])
+    for (size_t c = 0; c < v->ncols; c++) {
+        if (!v->present[c])
             continue;
-        lb_table_set_header(t, cc++, cols[c].title);
+        lb_table_set_header(t, cc++, v->cols[c].title);
         if (c == 1)
-            for (size_t s = 0; s < nswept; s++)
-                lb_table_set_header(t, cc++, swept[s]);
+            for (size_t s = 0; s < v->nswept; s++)
+                lb_table_set_header(t, cc++, v->swept[s]);
     }
-    for (size_t i = 0; i < n; i++) {
-        const lb_run *r = lb_run_from_value(order[i]);
+    for (size_t i = 0; i < v->n; i++) {
+        const lb_run *r = lb_run_from_value(v->order[i]);
         long row = lb_table_add_row(t);
         if (row < 0)
             break;
-        char buf[64];
+        char buf[32];
         cc = 0;
         snprintf(buf, sizeof buf, "%d", r->id);
         lb_table_set(t, (size_t)row, cc++, buf, true);
-        for (size_t c = 0; c < ncols; c++) {
-            if (!present[c])
+        for (size_t c = 0; c < v->ncols; c++) {
+            if (!v->present[c])
                 continue;
-            if (c == 0) {
-                lb_table_set(t, (size_t)row, cc++, run_name(r), false);
-                continue;
-            }
-            if (c == 1) {
-                const char *m = json_string_value(json_object_get(r->record, "model"));
-                lb_table_set(t, (size_t)row, cc++, m ? m : "", false);
-                for (size_t s = 0; s < nswept; s++) {
-                    json_t *x = json_object_get(json_object_get(r->record, "swept"), swept[s]);
-                    lb_value *v = x ? from_json(x) : NULL;
-                    if (v)
-                        lb_table_set_value(t, (size_t)row, cc, v);
-                    else
-                        lb_table_set(t, (size_t)row, cc, "", false);
-                    lb_decref(v);
-                    cc++;
-                }
+            if (v->cols[c].kind == 4) {
+                cc = text_cells(v, t, (size_t)row, cc, c, r);
                 continue;
             }
-            if (c == 2) {
-                lb_table_set(t, (size_t)row, cc++, run_status(r), false);
-                continue;
-            }
-            double v = lb_run_metric(r, cols[c].metric);
-            if (isnan(v))
-                snprintf(buf, sizeof buf, "-");
-            else if (cols[c].kind == 1 || cols[c].kind == 3)
-                lb_format_count((int64_t)llround(v), buf, sizeof buf);
-            else if (cols[c].kind == 2)
-                snprintf(buf, sizeof buf, "%.2f", v);
-            else
-                lb_format_metric(v, buf, sizeof buf);
-            lb_table_set(t, (size_t)row, cc, buf, true);
-            /* the best value of the column among the runs, marked */
-            if (n > 1 && !isnan(v) && cols[c].kind != 1 && v == bestv[c])
-                lb_table_emphasize(t, (size_t)row, cc, true);
-            cc++;
+            metric_cell(v, t, (size_t)row, cc++, c, r);
         }
     }
-    free(order);
+}
+
+lb_table *lb_runs_table(const lb_value *list, const char *sort)
+{
+    runs_view *v = calloc(1, sizeof *v);
+    size_t n = lb_list_len(list);
+    lb_table *t = lb_table_new();
+    if (v)
+        v->order = malloc((n ? n : 1) * sizeof *v->order);
+    if (!v || !v->order || !t) {
+        if (v)
+            free(v->order);
+        free(v);
+        lb_table_free(t);
+        return NULL;
+    }
+    v->list = list;
+    v->n = n;
+    for (size_t i = 0; i < n; i++)
+        v->order[i] = lb_list_get(list, i);
+    if (sort) {
+        cmp_metric = sort;
+        cmp_sort_metric = better_of(list, sort) == LB_BETTER_LOWER;
+        qsort(v->order, n, sizeof *v->order, cmp_runs);
+    }
+    add_col(v, "run", NULL, 4);
+    add_col(v, "model", NULL, 4);
+    add_col(v, "status", NULL, 4);
+    add_col(v, "epochs", "epochs", 1);
+    add_col(v, "params", "params", 1);
+    metric_columns(v);
+    swept_columns(v);
+    column_stats(v);
+    fill_rows(v, t);
+    free(v->order);
+    free(v);
     return t;
 }
 
