@@ -700,6 +700,27 @@ lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training
     return y;
 }
 
+int lb_model_ninputs(const lb_model *m) { return m ? 1 : 0; }
+const char *lb_model_input_name(const lb_model *m, int i) { return m && i == 0 ? "x" : NULL; }
+const char *lb_model_output_name(const lb_model *m) { return m ? "y" : NULL; }
+
+int lb_model_input_shape_at(const lb_model *m, int i, int64_t shape[LB_MAXDIM])
+{
+    return i == 0 ? lb_model_input_shape(m, shape) : -1;
+}
+
+lb_tensor *lb_model_forward_inputs(lb_model *m, lb_graph *g, lb_tensor *const *xs, int n, int training,
+                                   lb_rng *rng)
+{
+    if (n != lb_model_ninputs(m)) {
+        if (g && !lb_graph_error(g))
+            lb_status_set(lb_graph_status(g), LB_EVALUE, "model %s takes %d input(s), got %d",
+                          m ? m->name : "?", lb_model_ninputs(m), n);
+        return NULL;
+    }
+    return lb_model_forward(m, g, xs[0], training, rng);
+}
+
 /* The input shape when `model` is given none: the type's default_input, recursively through
  * the first layer of a sequential; else Fashion-MNIST's [1, 28, 28]. */
 static int default_input(const lb_value *specv, int64_t shape[LB_MAXDIM])

@@ -21,6 +21,19 @@ int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM]); /* ndim;
  * training selects batch statistics / dropout; rng NULL uses the model's own (seeded) one.
  * NULL with g's status set on failure. */
 lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng);
+
+/* Named inputs and output. A model has 1..LB_MODEL_MAXINPUTS inputs, each with a name and a
+ * shape (batch excluded); a model type that names none has one input, "x". Its one output is
+ * named too ("y" unless the type names it). The trainer feeds input i from the data field of
+ * the same name. */
+#define LB_MODEL_MAXINPUTS 4
+int lb_model_ninputs(const lb_model *m);
+const char *lb_model_input_name(const lb_model *m, int i);
+int lb_model_input_shape_at(const lb_model *m, int i, int64_t shape[LB_MAXDIM]); /* ndim */
+const char *lb_model_output_name(const lb_model *m);
+/* xs[i] [N, *input i] for each of the n == lb_model_ninputs inputs -> output [N, *output]. */
+lb_tensor *lb_model_forward_inputs(lb_model *m, lb_graph *g, lb_tensor *const *xs, int n, int training,
+                                   lb_rng *rng);
 /* The canonical source of the model's layers ("cnn(channels=[16, 32], pool=\"max\")"), borrowed. */
 const char *lb_model_spec_text(const lb_model *m);
 uint64_t lb_model_seed(const lb_model *m);
