@@ -57,6 +57,9 @@ static void split_clear(lb_split *s)
     free(s->y);
     free(s->src);
     free(s->counts);
+    free(s->t);
+    for (int f = 0; f < LB_MAX_FIELDS; f++)
+        free(s->len[f]);
     memset(s, 0, sizeof *s);
 }
 
@@ -85,8 +88,20 @@ const lb_split *lb_dataset_split(const lb_dataset *ds, const char *name)
     return NULL;
 }
 
+const lb_field *lb_dataset_field(const lb_dataset *ds, const char *name, int *index)
+{
+    for (int i = 0; ds && name && i < ds->nfields; i++)
+        if (strcmp(ds->fields[i].name, name) == 0) {
+            if (index)
+                *index = i;
+            return &ds->fields[i];
+        }
+    return NULL;
+}
+
 /* One file's samples before splitting: values either in an IDX array (any dtype) or already
- * float32 (CSV), labels already mapped to class numbers. */
+ * float32 (CSV, fields), labels already mapped to class numbers (or none); for data sets from
+ * fields, float targets and the lengths of variable fields. */
 typedef struct source {
     int64_t n;
     int ndim;
@@ -95,6 +110,9 @@ typedef struct source {
     const lb_idx *idx;  /* or */
     const float *f;
     const int32_t *labels;
+    const float *t;
+    int64_t tnumel;
+    const int64_t *const *len; /* LB_MAX_FIELDS entries, or NULL */
 } source;
 
 static void fill_sample(const source *s, int64_t i, float *out)
@@ -181,7 +199,19 @@ static int make_split(lb_split *sp, const char *name, const source *s, const int
     sp->y = malloc((size_t)n * sizeof *sp->y + 1);
     sp->src = malloc((size_t)n * sizeof *sp->src + 1);
     sp->counts = calloc((size_t)nclasses + 1, sizeof *sp->counts);
-    if (!sp->x || !sp->y || !sp->src || !sp->counts) {
+    if (!s->labels) {
+        free(sp->y);
+        sp->y = NULL;
+    }
+    bool ok = sp->x && (sp->y || !s->labels) && sp->src && sp->counts;
+    if (ok && s->t) {
+        sp->tnumel = s->tnumel;
+        ok = (sp->t = malloc((size_t)(n * s->tnumel) * sizeof *sp->t + 1)) != NULL;
+    }
+    for (int f = 0; ok && s->len && f < LB_MAX_FIELDS; f++)
+        if (s->len[f])
+            ok = (sp->len[f] = malloc((size_t)n * sizeof *sp->len[f] + 1)) != NULL;
+    if (!ok) {
         split_clear(sp);
         return lb_oom(err);
     }
@@ -203,9 +233,16 @@ static int make_split(lb_split *sp, const char *name, const source *s, const int
             if (nm)
                 apply_norm(nm, x, s->numel);
         }
-        sp->y[i] = s->labels[r];
+        if (s->labels) {
+            sp->y[i] = s->labels[r];
+            sp->counts[s->labels[r]]++;
+        }
+        if (s->t)
+            memcpy(sp->t + i * s->tnumel, s->t + r * s->tnumel, (size_t)s->tnumel * sizeof *sp->t);
+        for (int f = 0; s->len && f < LB_MAX_FIELDS; f++)
+            if (s->len[f])
+                sp->len[f][i] = s->len[f][r];
         sp->src[i] = r;
-        sp->counts[s->labels[r]]++;
     }
     return 0;
 }
@@ -438,6 +475,9 @@ static int test_split(lb_dataset *ds, const source *test, int64_t ntest, uint64_
 
 /* Builds the data set from the training file's samples and optionally the test file's. Takes
  * ownership of classes (nclasses malloc'd names) and of name/source. */
+static void classify_fields(lb_dataset *ds);
+static int64_t shape_numel(int ndim, const int64_t *shape);
+
 static lb_dataset *build(char *name, char *source_desc, const source *train, const source *test,
                          char **classes, int nclasses, const lb_data_options *o, lb_error *err)
 {
@@ -474,10 +514,94 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
     free(nmv.lut);
     if (rc < 0)
         goto fail;
+    classify_fields(ds);
     return ds;
 fail:
     lb_dataset_free(ds);
     return NULL;
+}
+
+static int64_t shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= shape[d];
+    return n;
+}
+
+/* The fields of today's image and CSV data sets: "x" (the sample, float) and "y" (its class). */
+static void classify_fields(lb_dataset *ds)
+{
+    const lb_split *s = &ds->splits[0];
+    lb_field *x = &ds->fields[0], *y = &ds->fields[1];
+    *x = (lb_field){.name = "x", .type = LB_FIELD_FLOAT, .ndim = s->ndim, .block = LB_BLOCK_X,
+                    .numel = s->numel, .maxlen = s->ndim ? s->shape[0] : 1};
+    memcpy(x->shape, s->shape, sizeof x->shape);
+    *y = (lb_field){.name = "y", .type = LB_FIELD_INT, .target = true, .block = LB_BLOCK_LABEL,
+                    .numel = 1, .maxlen = 1, .pad = -100};
+    ds->nfields = 2;
+    snprintf(ds->task, sizeof ds->task, "classify");
+}
+
+/* Places the fields in their blocks (offsets in declaration order) and checks them against
+ * the file's blocks. */
+static int place_fields(lb_dataset *ds, const lb_field *fields, int nfields, const lb_fields_file *f,
+                        lb_error *err)
+{
+    if (nfields < 1 || nfields > LB_MAX_FIELDS)
+        return lb_error_set(err, "ValueError", 0, 0, "%s: between 1 and %d fields", ds->name, LB_MAX_FIELDS);
+    int64_t used[3] = {0, 0, 0};
+    for (int i = 0; i < nfields; i++) {
+        lb_field *d = &ds->fields[i];
+        *d = fields[i];
+        int64_t inner = 1;
+        for (int k = 1; k < d->ndim; k++)
+            inner *= d->shape[k];
+        bool var = d->ndim > 0 && d->shape[0] < 0;
+        d->maxlen = d->ndim == 0 ? 1 : d->shape[0];
+        if (var) {
+            d->maxlen = 0;
+            for (int64_t r = 0; f->len[i] && r < f->n; r++)
+                d->maxlen = f->len[i][r] > d->maxlen ? f->len[i][r] : d->maxlen;
+            if (!f->len[i])
+                return lb_error_set(err, "ValueError", 0, 0, "%s: field %s has a variable length "
+                                    "but no lengths", ds->name, d->name);
+        }
+        d->numel = (d->ndim ? d->maxlen : 1) * inner;
+        d->offset = used[d->block];
+        used[d->block] += d->block == LB_BLOCK_LABEL ? 1 : d->numel;
+    }
+    if (used[LB_BLOCK_X] != (f->x ? shape_numel(f->xndim, f->xshape) : 0) ||
+        used[LB_BLOCK_T] != (f->t ? f->tnumel : 0) || used[LB_BLOCK_LABEL] > (f->labels ? 1 : 0))
+        return lb_error_set(err, "ValueError", 0, 0, "%s: the fields do not cover the file's values", ds->name);
+    ds->nfields = nfields;
+    return 0;
+}
+
+lb_dataset *lb_dataset_from_fields(char *name, char *source_desc, const lb_field *fields, int nfields,
+                                   const char *task, char **classes, int nclasses,
+                                   const lb_fields_file *train, const lb_fields_file *test,
+                                   const lb_data_options *o, lb_error *err)
+{
+    source s[2];
+    for (int k = 0; k < 2; k++) {
+        const lb_fields_file *f = k ? test : train;
+        if (!f)
+            continue;
+        s[k] = (source){.n = f->n, .ndim = f->xndim, .numel = shape_numel(f->xndim, f->xshape), .f = f->x,
+                        .labels = f->labels, .t = f->t, .tnumel = f->tnumel, .len = f->len};
+        memcpy(s[k].shape, f->xshape, sizeof s[k].shape);
+    }
+    lb_dataset *ds = build(name, source_desc, &s[0], test ? &s[1] : NULL, classes, nclasses, o, err);
+    if (!ds)
+        return NULL;
+    ds->from_fields = true;
+    snprintf(ds->task, sizeof ds->task, "%s", task);
+    if (place_fields(ds, fields, nfields, train, err) < 0) {
+        lb_dataset_free(ds);
+        return NULL;
+    }
+    return ds;
 }
 
 /* ---- labels --------------------------------------------------------------------------------------- */
@@ -1183,8 +1307,22 @@ const char *lb_dataset_fingerprint(lb_dataset *ds)
         lb_sha256_add(ctx, line, (size_t)n);
         /* int32 and float32 little-endian: the host order on every machine labbook runs on */
         _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "fingerprint assumes little-endian");
-        lb_sha256_add(ctx, s->y, (size_t)s->n * sizeof *s->y);
+        if (s->y)
+            lb_sha256_add(ctx, s->y, (size_t)s->n * sizeof *s->y);
         lb_sha256_add(ctx, s->x, (size_t)(s->n * s->numel) * sizeof *s->x);
+        /* data sets from fields: their declarations, targets and lengths too (today's image and
+         * CSV sets hash as they always did) */
+        for (int f = 0; ds->from_fields && f < ds->nfields; f++) {
+            const lb_field *d = &ds->fields[f];
+            n = snprintf(line, sizeof line, "field=%s type=%d target=%d ndim=%d shape=%lld,%lld,%lld pad=%.17g\n",
+                         d->name, (int)d->type, (int)d->target, d->ndim, (long long)d->shape[0],
+                         (long long)d->shape[1], (long long)d->shape[2], d->pad);
+            lb_sha256_add(ctx, line, (size_t)n);
+            if (s->len[f])
+                lb_sha256_add(ctx, s->len[f], (size_t)s->n * sizeof *s->len[f]);
+        }
+        if (s->t)
+            lb_sha256_add(ctx, s->t, (size_t)(s->n * s->tnumel) * sizeof *s->t);
     }
     lb_sha256_end(ctx, NULL, ds->fingerprint);
     return ds->fingerprint;
@@ -1227,6 +1365,18 @@ json_t *lb_dataset_record(lb_dataset *ds)
     json_object_set_new(o, "classes", classes);
     json_object_set_new(o, "shape", shape);
     json_object_set_new(o, "splits", splits);
+    json_object_set_new(o, "task", json_string(ds->task));
+    json_t *fields = json_array();
+    for (int f = 0; fields && f < ds->nfields; f++) {
+        const lb_field *d = &ds->fields[f];
+        json_t *sh = json_array();
+        for (int k = 0; k < d->ndim; k++)
+            json_array_append_new(sh, d->shape[k] < 0 ? json_null() : json_integer(d->shape[k]));
+        json_array_append_new(fields, json_pack("{s:s, s:s, s:s, s:o, s:f}", "name", d->name, "type",
+                                                d->type == LB_FIELD_INT ? "int" : "float", "role",
+                                                d->target ? "target" : "input", "shape", sh, "pad", d->pad));
+    }
+    json_object_set_new(o, "fields", fields ? fields : json_array());
     return o;
 }
 
@@ -1242,8 +1392,13 @@ int lb_epoch_init(lb_epoch_iter *it, const lb_split *s, int64_t batch, bool shuf
         return lb_error_set(err, "ValueError", 0, 0, "the batch size must be at least 1 (got %lld)",
                             (long long)batch);
     it->order = malloc((size_t)s->n * sizeof *it->order);
-    if (!it->order)
+    it->idx = malloc((size_t)batch * sizeof *it->idx);
+    if (!it->order || !it->idx) {
+        free(it->order);
+        free(it->idx);
+        it->order = it->idx = NULL;
         return lb_oom(err);
+    }
     it->split = s;
     it->batch = batch;
     it->shuffle = shuffle;
@@ -1266,6 +1421,7 @@ void lb_epoch_free(lb_epoch_iter *it)
     if (!it)
         return;
     free(it->order);
+    free(it->idx);
     memset(it, 0, sizeof *it);
 }
 
@@ -1317,4 +1473,42 @@ int64_t lb_epoch_next_idx(lb_epoch_iter *it, float *x, float *y, int32_t *yi, in
 int64_t lb_epoch_next(lb_epoch_iter *it, float *x, float *y, int32_t *yi)
 {
     return lb_epoch_next_idx(it, x, y, yi, NULL);
+}
+
+int64_t lb_field_batch_numel(const lb_field *f, int64_t b) { return b * f->numel; }
+
+/* Sample i's values of field f (the start of its run in its block). */
+static void field_values(const lb_split *s, const lb_field *f, int64_t i, float *out, int64_t nvals)
+{
+    if (f->block == LB_BLOCK_LABEL) {
+        out[0] = (float)s->y[i];
+        return;
+    }
+    const float *src = f->block == LB_BLOCK_X ? s->x + i * s->numel : s->t + i * s->tnumel;
+    memcpy(out, src + f->offset, (size_t)nvals * sizeof *out);
+}
+
+int64_t lb_epoch_fields(lb_epoch_iter *it, const lb_dataset *ds, float *const *out, int64_t *lens)
+{
+    int64_t b = lb_epoch_next_idx(it, NULL, NULL, NULL, it->idx);
+    const lb_split *s = it->split;
+    for (int f = 0; f < ds->nfields && b > 0; f++) {
+        const lb_field *d = &ds->fields[f];
+        int64_t inner = d->ndim ? d->numel / d->maxlen : 1, L = d->ndim ? d->maxlen : 1;
+        if (s->len[f]) { /* the batch's longest sample */
+            L = 0;
+            for (int64_t k = 0; k < b; k++)
+                L = s->len[f][it->idx[k]] > L ? s->len[f][it->idx[k]] : L;
+        }
+        for (int64_t k = 0; k < b; k++) {
+            float *o = out[f] + k * L * inner;
+            int64_t have = s->len[f] ? s->len[f][it->idx[k]] * inner : L * inner;
+            field_values(s, d, it->idx[k], o, have);
+            for (int64_t q = have; q < L * inner; q++)
+                o[q] = (float)d->pad;
+        }
+        if (lens)
+            lens[f] = L;
+    }
+    return b;
 }

@@ -31,6 +31,33 @@
 
 #include "base/error.h"
 
+/* ---- fields ---------------------------------------------------------------------------------------
+ * A data set declares its fields: what one sample is made of, by name. A model's inputs are
+ * fed from the fields of the same names; a task reads its targets from them. Image and CSV
+ * classification data sets have two: "x" (float, the sample's shape) and "y" (int, one class
+ * per sample). The values sit in a split's blocks: X (float inputs, numel per sample), T
+ * (float targets, tnumel per sample) or the class labels y; a field is a run of values at
+ * `offset` in its sample's row of its block. A variable first dimension (shape[0] == -1) is
+ * stored at its largest length with each sample's own length in split->len[field]; batches
+ * are padded with `pad` to their longest sample (lb_epoch_fields). */
+#define LB_MAX_FIELDS 6
+
+typedef enum { LB_FIELD_FLOAT = 0, LB_FIELD_INT = 1 } lb_field_type;
+typedef enum { LB_BLOCK_X = 0, LB_BLOCK_T = 1, LB_BLOCK_LABEL = 2 } lb_block;
+
+typedef struct lb_field {
+    char name[24];
+    lb_field_type type;  /* int values are whole numbers (class ids, token ids), carried as floats */
+    bool target;         /* false: a model input */
+    int ndim;            /* 0 (one value per sample) to 3 */
+    int64_t shape[3];    /* -1 first: a variable dimension */
+    int64_t maxlen;      /* a variable dimension's largest length (else shape[0]) */
+    double pad;          /* value of padded positions; for int targets the ignore index too */
+    lb_block block;
+    int64_t offset;      /* of the field's first value in its sample's row of the block */
+    int64_t numel;       /* values per sample as stored (a variable dimension at maxlen) */
+} lb_field;
+
 /* ---- splits and data sets -------------------------------------------------------------------- */
 
 typedef struct lb_split {
@@ -44,6 +71,9 @@ typedef struct lb_split {
     int32_t *y;         /* n labels, each in [0, nclasses) */
     int64_t *src;       /* sample i's 0-based position in its source file (ascending) */
     int64_t *counts;    /* samples per class, nclasses entries */
+    float *t;           /* NULL, or n * tnumel float targets (block T) */
+    int64_t tnumel;
+    int64_t *len[LB_MAX_FIELDS]; /* variable fields: each sample's length; NULL for the others */
 } lb_split;
 
 typedef struct lb_dataset {
@@ -66,11 +96,18 @@ typedef struct lb_dataset {
     int ngroups;
     float *mean, *std;
     char fingerprint[65]; /* hex SHA-256, "" until lb_dataset_fingerprint computed it */
+    lb_field fields[LB_MAX_FIELDS];
+    int nfields;
+    bool from_fields;   /* made by lb_dataset_from_fields */
+    char task[24];      /* the task its data calls for by default: "classify", "regress", ... */
 } lb_dataset;
 
 void lb_dataset_free(lb_dataset *ds);
 /* The split "train", "valid" or "test", or NULL when the data set has none. */
 const lb_split *lb_dataset_split(const lb_dataset *ds, const char *name);
+/* The field `name` (its index in *index, may be NULL), or NULL. */
+const lb_field *lb_dataset_field(const lb_dataset *ds, const char *name, int *index);
+
 /* The hex SHA-256 fingerprint (64 characters) over the settings and every split's labels
  * and values (spec/language.md §"Data"); computed on first use, then cached. */
 const char *lb_dataset_fingerprint(lb_dataset *ds);
@@ -118,6 +155,26 @@ lb_dataset *lb_csv_dataset_load(const char *path, const char *label, const char 
                                 int ndim, const int64_t *sample_shape, const char *const *classes,
                                 int nclasses, const lb_data_options *o, lb_error *err);
 
+/* A data set from fields (for data sources beyond image/CSV classification): one file's samples
+ * as blocks, each nfields field placed in a block (offset, numel filled in here; maxlen of a
+ * variable field from its lengths). X is normalised per group as for CSV (flat samples) or
+ * images ([C, H, W]: per channel) when o->normalize. labels (may be NULL) are classes in
+ * [0, nclasses). Takes name, source and classes. */
+typedef struct lb_fields_file {
+    int64_t n;
+    const float *x;      /* n * xnumel */
+    int xndim;           /* X's sample shape as shown ([F] or [C, H, W]) */
+    int64_t xshape[3];
+    const float *t;      /* n * tnumel, or NULL */
+    int64_t tnumel;
+    const int32_t *labels;
+    const int64_t *len[LB_MAX_FIELDS]; /* variable fields: per-sample lengths */
+} lb_fields_file;
+lb_dataset *lb_dataset_from_fields(char *name, char *source, const lb_field *fields, int nfields,
+                                   const char *task, char **classes, int nclasses,
+                                   const lb_fields_file *train, const lb_fields_file *test,
+                                   const lb_data_options *o, lb_error *err);
+
 /* ---- epoch iterator ---------------------------------------------------------------------------- */
 
 typedef struct lb_epoch_iter {
@@ -131,6 +188,7 @@ typedef struct lb_epoch_iter {
     int64_t *order;     /* split->n sample indices */
     int rank, nranks;   /* this process's share of every batch (lb_epoch_share); 0 of 1 */
     int64_t global;     /* the size of the last global batch (all processes' shares) */
+    int64_t *idx;       /* the last batch's sample indices (batch entries) */
 } lb_epoch_iter;
 
 /* Allocates the order buffer (the only allocation) and starts epoch 0. -1 with *err on a bad
@@ -155,6 +213,14 @@ void lb_epoch_share(lb_epoch_iter *it, int rank, int nranks);
  * epoch. `idx` variant: also the split indices of the batch's samples (may be NULL). */
 int64_t lb_epoch_next(lb_epoch_iter *it, float *x, float *y, int32_t *yi);
 int64_t lb_epoch_next_idx(lb_epoch_iter *it, float *x, float *y, int32_t *yi, int64_t *idx);
+
+/* Values of field f in a batch of b samples at most (a variable dimension at its longest). */
+int64_t lb_field_batch_numel(const lb_field *f, int64_t b);
+/* The next batch, every field of ds: out[f] (lb_field_batch_numel floats) receives field f's
+ * values [b, *shape], int values as exact floats; a variable first dimension is padded with
+ * the field's pad to the batch's longest sample, whose length goes to lens[f] (lens may be
+ * NULL; fixed fields get shape[0], or 1 for ndim 0). Returns the batch's size, 0 at the end. */
+int64_t lb_epoch_fields(lb_epoch_iter *it, const lb_dataset *ds, float *const *out, int64_t *lens);
 
 /* The documented permutations (spec/language.md §"Data"):
  * lb_data_shuffle: Fisher–Yates on order[0..n) with PCG32 seeded with seed: for i = n-1 down

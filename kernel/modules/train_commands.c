@@ -49,7 +49,8 @@ static const lb_param train_params[] = {
     {"label_smoothing", LB_PARAM_ANY, "0", "label smoothing of the cross-entropy"},
     {"seed", LB_PARAM_ANY, NULL, "seed of the batch order and dropout (default: the `seed` in force, else 0)"},
     {"patience", LB_PARAM_ANY, "0", "early stopping: epochs without improvement of monitor (0: off)"},
-    {"monitor", LB_PARAM_STRING, "\"valid.acc\"", "the validation metric that ranks epochs and runs"},
+    {"monitor", LB_PARAM_STRING, NULL, "the validation metric that ranks epochs and runs (default: the task's, e.g. valid.acc)"},
+    {"task", LB_PARAM_STRING, NULL, "the task: \"classify\", \"regress\", \"segment\" or a plugin's (default: the data's)"},
     {"min_delta", LB_PARAM_NUMBER, "0", "early stopping: the smallest change that counts as improvement"},
     {"restore_best", LB_PARAM_BOOL, "true", "with patience: keep the weights of the best epoch"},
     {"eval_batch", LB_PARAM_INT, "500", "samples per batch when evaluating"},
@@ -62,7 +63,7 @@ static const lb_param train_params[] = {
 /* The settings that can be swept (lists expand), in schema order. */
 static bool sweepable(const char *name)
 {
-    static const char *const fixed[] = {"monitor", "min_delta", "restore_best", "eval_batch",
+    static const char *const fixed[] = {"monitor", "task", "min_delta", "restore_best", "eval_batch",
                                         "topk", "test", "live", "curves"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(fixed[i], name) == 0)
@@ -184,6 +185,10 @@ static int set_value(cfg *c, const char *name, const lb_value *v, const lb_node 
         if (strlen(v->u.str.s) >= sizeof c->monitor)
             return lb_node_error(err, at, "ValueError", "monitor \"%.40s...\" is too long", v->u.str.s);
         snprintf(c->monitor, sizeof c->monitor, "%s", v->u.str.s);
+    } else if (strcmp(name, "task") == 0) { /* checked against the registered tasks later */
+        if (strlen(v->u.str.s) >= sizeof c->task)
+            return lb_node_error(err, at, "ValueError", "task \"%.20s...\" is too long", v->u.str.s);
+        snprintf(c->task, sizeof c->task, "%s", v->u.str.s);
     } else if (v->kind != LB_BOOL) {
         return lb_node_error(err, at, "TypeError", "%s must be true or false", name);
     } else if (strcmp(name, "nesterov") == 0) {
@@ -405,6 +410,19 @@ static int read_setting(sweep *S, const lb_param *p, lb_error *err)
     return rc;
 }
 
+/* "unknown <setting> "given" (did you mean ...?) (one of ...)" at the setting's value. */
+static int unknown_choice(sweep *S, const char *setting, const char *given, const char *const *names, size_t n,
+                          lb_error *err)
+{
+    const lb_node *k = lb_call_keyword(S->call, setting);
+    const char *sug = lb_suggest(given, names, n);
+    char list[256] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", names[i]);
+    return lb_node_error(err, k ? k->kids[0] : S->call->node, "ValueError", "unknown %s \"%s\"%s%s%s (one of %s)",
+                         setting, given, sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "", list);
+}
+
 /* monitor names one of the metrics the epochs record, with a direction (the task's). */
 static int check_monitor(sweep *S, lb_error *err)
 {
@@ -413,13 +431,7 @@ static int check_monitor(sweep *S, lb_error *err)
     for (size_t i = 0; i < nm; i++)
         if (strcmp(names[i], S->base.monitor) == 0)
             return 0;
-    const lb_node *k = lb_call_keyword(S->call, "monitor");
-    const char *sug = lb_suggest(S->base.monitor, names, nm);
-    char list[256] = "";
-    for (size_t i = 0; i < nm; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", names[i]);
-    return lb_node_error(err, k ? k->kids[0] : S->call->node, "ValueError", "unknown monitor \"%s\"%s%s%s (one of %s)",
-                         S->base.monitor, sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "", list);
+    return unknown_choice(S, "monitor", S->base.monitor, names, nm, err);
 }
 
 /* The base settings (schema defaults, then every non-list value given) and the sweep's axes, in
@@ -433,8 +445,6 @@ static int read_settings(sweep *S, lb_error *err)
     for (const lb_param *p = train_params; p->name; p++)
         if (read_setting(S, p, err) < 0)
             return -1;
-    if (check_monitor(S, err) < 0)
-        return -1;
     axis *ax = S->axes;
     for (size_t i = 1; i < S->naxes; i++)
         for (size_t j = i; j > 0 && ax[j].at->line * 100000 + ax[j].at->col < ax[j - 1].at->line * 100000 + ax[j - 1].at->col;
@@ -443,6 +453,23 @@ static int read_settings(sweep *S, lb_error *err)
             ax[j] = ax[j - 1];
             ax[j - 1] = t;
         }
+    return 0;
+}
+
+/* The task: task= (a registered one), else the data's; then monitor's default, the task's. */
+static int read_task(sweep *S, const lb_dataset *ds, lb_error *err)
+{
+    const lb_node *k = lb_call_keyword(S->call, "task");
+    if (!k)
+        snprintf(S->base.task, sizeof S->base.task, "%s", ds->task);
+    const lb_task *t = lb_task_find(S->base.task);
+    if (!t) {
+        size_t n = 0;
+        const char *const *names = lb_task_names(&n);
+        return unknown_choice(S, "task", S->base.task, names, n, err);
+    }
+    if (!lb_call_keyword(S->call, "monitor"))
+        snprintf(S->base.monitor, sizeof S->base.monitor, "%s", t->monitor);
     return 0;
 }
 
@@ -460,10 +487,12 @@ static int read_data(sweep *S, trainer *T, lb_error *err)
     T->d.test = only ? NULL : lb_dataset_split(ds, "test");
     if (!T->d.train || T->d.train->n == 0)
         return lb_node_error(err, call->args[call->nargs - 1], "ValueError", "the data set has no training samples");
+    if (read_task(S, ds, err) < 0 || check_monitor(S, err) < 0)
+        return -1;
     if (!T->d.valid && strncmp(S->base.monitor, "valid.", 6) == 0) /* rank by the training loss */
         snprintf(S->base.monitor, sizeof S->base.monitor, "train.loss");
     for (size_t i = 0; i < S->nmodels; i++)
-        if (lb_train_check(lb_model_from_value(S->models[i]), T->d.train, ds->nclasses, err) < 0) {
+        if (lb_train_check(lb_model_from_value(S->models[i]), ds, &S->base, err) < 0) {
             lb_error_locate(err, call->args[i]->line, call->args[i]->col, call->args[i]->span);
             return -1;
         }
@@ -741,7 +770,13 @@ static int read_target(lb_cmd_call *call, const char *verb, target *t, lb_error 
         lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);
         return -1;
     }
-    if (lb_train_check(t->m, t->s, t->ds->nclasses, err) < 0) {
+    lb_train_config c = {.topk = 5};
+    snprintf(c.task, sizeof c.task, "classify");
+    if (strcmp(t->ds->task, "classify") != 0)
+        return lb_node_error(err, call->args[call->nargs - 1], "ValueError",
+                             "%s shows classification results; %s is a %s data set (train's run records hold "
+                             "its metrics)", verb, t->ds->name, t->ds->task);
+    if (lb_train_check(t->m, t->ds, &c, err) < 0) {
         lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);
         return -1;
     }

@@ -74,7 +74,9 @@ json_t *lb_train_config_json(const lb_train_config *c)
     }
     json_object_set_new(o, "eval_batch", json_integer(c->eval_batch));
     json_object_set_new(o, "topk", json_integer(c->topk));
-    json_object_set_new(o, "loss", json_string("cross_entropy"));
+    const lb_task *t = lb_task_find(c->task);
+    json_object_set_new(o, "task", json_string(c->task));
+    json_object_set_new(o, "loss", json_string(t ? t->loss_name : "?"));
     return o;
 }
 
@@ -117,19 +119,6 @@ static int check_classes(lb_model *m, int nclasses, lb_error *err)
     return 0;
 }
 
-/* Copies logits [b, C] (any strides) into rows of C floats when they are not already. */
-static const float *logit_rows(const lb_tensor *y, float *scratch, int64_t *ld)
-{
-    if (y->stride[1] == 1) {
-        *ld = y->stride[0];
-        return y->data;
-    }
-    for (int64_t i = 0; i < y->numel; i++)
-        scratch[i] = lb_get(y, i);
-    *ld = y->shape[1];
-    return scratch;
-}
-
 static int graph_error(lb_graph *g, const char *what, lb_error *err)
 {
     const char *e = lb_graph_error(g);
@@ -169,7 +158,7 @@ int lb_evaluate_split(lb_model *m, const lb_split *s, int64_t batch, lb_metrics 
             break;
         }
         int64_t ld;
-        const float *rows = logit_rows(y, scratch, &ld);
+        const float *rows = lb_logit_rows(y, scratch, &ld);
         lb_metrics_add(met, rows, ld, s->y + i, b, loss->data[0], preds ? preds + i : NULL);
         rc = poll(h, err);
     }
@@ -211,18 +200,43 @@ json_t *lb_metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full)
 
 /* ---- metrics and their directions ---------------------------------------------------------- */
 
-/* The classification task's metrics of a split, and the run's own. */
-static void metric_names(const lb_train_config *c, char topk[16])
+/* The task's split metrics (for settings c; classification if c names no known task). */
+static int task_metrics(const lb_train_config *c, lb_task_metric *out)
 {
-    snprintf(topk, 16, "top%d", c->topk);
+    const lb_task *t = lb_task_find(c->task);
+    lb_task_env e = {.task = t ? t : &lb_task_classify, .c = c};
+    return e.task->metrics(&e, out);
 }
 
+static const char *better_name(lb_better b)
+{
+    return b == LB_BETTER_LOWER ? "lower" : b == LB_BETTER_HIGHER ? "higher" : "none";
+}
+
+/* {"loss": "lower", ...} for the task's metrics, then the run's own. */
 static json_t *metrics_declared(const lb_train_config *c)
 {
-    char topk[16];
-    metric_names(c, topk);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "loss", "lower", "acc", "higher", topk, "higher", "seconds",
-                     "lower", "seconds_per_epoch", "lower", "samples_per_s", "higher");
+    lb_task_metric m[LB_TASK_MAXMETRICS];
+    int n = task_metrics(c, m);
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, m[i].name, json_string(better_name(m[i].better)));
+    json_object_set_new(o, "seconds", json_string("lower"));
+    json_object_set_new(o, "seconds_per_epoch", json_string("lower"));
+    json_object_set_new(o, "samples_per_s", json_string("higher"));
+    return o;
+}
+
+/* {"name", "loss", "metrics": [the split metrics in order]} */
+static json_t *task_declared(const lb_train_config *c)
+{
+    const lb_task *t = lb_task_find(c->task);
+    lb_task_metric m[LB_TASK_MAXMETRICS];
+    int n = task_metrics(c, m);
+    json_t *names = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(names, json_string(m[i].name));
+    return json_pack("{s:s, s:s, s:o}", "name", c->task, "loss", t ? t->loss_name : "?", "metrics", names);
 }
 
 lb_better lb_record_better(const json_t *rec, const char *name)
@@ -240,18 +254,19 @@ lb_better lb_record_better(const json_t *rec, const char *name)
 
 const char *const *lb_train_monitor_names(const lb_train_config *c, size_t *n)
 {
-    static char names[5][24];
-    static const char *out[5];
-    char topk[16];
-    metric_names(c, topk);
-    snprintf(names[0], sizeof names[0], "train.loss");
-    snprintf(names[1], sizeof names[1], "train.acc");
-    snprintf(names[2], sizeof names[2], "valid.loss");
-    snprintf(names[3], sizeof names[3], "valid.acc");
-    snprintf(names[4], sizeof names[4], "valid.%s", topk);
-    for (int i = 0; i < 5; i++)
+    static char names[2 * LB_TASK_MAXMETRICS][32];
+    static const char *out[2 * LB_TASK_MAXMETRICS];
+    lb_task_metric m[LB_TASK_MAXMETRICS];
+    int nm = task_metrics(c, m);
+    size_t k = 0;
+    for (int i = 0; i < nm; i++)
+        if (m[i].on_train)
+            snprintf(names[k++], sizeof names[0], "train.%.23s", m[i].name);
+    for (int i = 0; i < nm; i++)
+        snprintf(names[k++], sizeof names[0], "valid.%.23s", m[i].name);
+    for (size_t i = 0; i < k; i++)
         out[i] = names[i];
-    *n = 5;
+    *n = k;
     return out;
 }
 
@@ -309,6 +324,8 @@ json_t *lb_train_record_new(const lb_train_config *c, lb_model *m, lb_dataset *d
              "and weights",
              c->seed, threads, threads == 1 ? "" : "s", blas->version, blas->core);
     json_object_set_new(rec, "reproducible", json_string(repro));
+    json_object_set_new(rec, "task", task_declared(c));
+    json_object_set_new(rec, "task", task_declared(c));
     json_object_set_new(rec, "metrics", metrics_declared(c));
     json_object_set_new(rec, "history", history);
     return rec;
@@ -330,6 +347,138 @@ static bool improves(const lb_train_config *c, lb_better better, double a, doubl
     return better == LB_BETTER_LOWER ? a < b - c->min_delta : a > b + c->min_delta;
 }
 
+/* ---- batches as named tensors ------------------------------------------------------------ */
+
+/* Checks the model's inputs against the data's fields (each input fed from the input field of
+ * its name, with the same number of values per sample: flat [784] models take [1, 28, 28]
+ * images) and the task's own check. */
+static int check_run(const lb_task_env *e, lb_error *err)
+{
+    for (int i = 0; i < lb_model_ninputs(e->m); i++) {
+        const char *name = lb_model_input_name(e->m, i);
+        const lb_field *f = lb_dataset_field(e->ds, name, NULL);
+        int64_t in[LB_MAXDIM], n = 1;
+        int nd = lb_model_input_shape_at(e->m, i, in);
+        for (int d = 0; d < nd; d++)
+            n *= in[d];
+        char want[96], got[96];
+        lb_format_shape(nd, in, want, sizeof want);
+        if (!f || f->target)
+            return lb_error_set(err, "ValueError", 0, 0, "model %s has an input %s %s, but data set %s has no input field %s",
+                                lb_model_name(e->m), name, want, e->ds->name, name);
+        if (f->numel != n || (f->ndim && f->shape[0] < 0)) {
+            lb_format_shape(f->ndim, f->shape, got, sizeof got);
+            if (strcmp(name, "x") == 0)
+                return lb_error_set(err, "ValueError", 0, 0, "model %s takes inputs of shape %s, but the %s samples are %s",
+                                    lb_model_name(e->m), want, e->ds->splits[0].name, got);
+            return lb_error_set(err, "ValueError", 0, 0, "model %s takes input %s of shape %s, but field %s of %s is %s",
+                                lb_model_name(e->m), name, want, name, e->ds->name, got);
+        }
+    }
+    return e->task->check ? e->task->check(e, err) : 0;
+}
+
+int lb_train_check(lb_model *m, const lb_dataset *ds, const lb_train_config *c, lb_error *err)
+{
+    const lb_task *t = lb_task_find(c->task);
+    if (!t)
+        return lb_error_set(err, "ValueError", 0, 0, "no task named %s", c->task);
+    lb_task_env e = {.task = t, .m = m, .ds = ds, .c = c};
+    return check_run(&e, err);
+}
+
+/* One buffer per field for batches of up to `batch` samples. */
+typedef struct fieldbufs {
+    float *buf[LB_MAX_FIELDS];
+    int64_t lens[LB_MAX_FIELDS];
+} fieldbufs;
+
+static void fieldbufs_free(fieldbufs *f)
+{
+    for (int i = 0; i < LB_MAX_FIELDS; i++)
+        free(f->buf[i]);
+}
+
+static int fieldbufs_alloc(fieldbufs *f, const lb_dataset *ds, int64_t batch, lb_error *err)
+{
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < ds->nfields; i++)
+        if (!(f->buf[i] = malloc((size_t)lb_field_batch_numel(&ds->fields[i], batch) * sizeof(float) + 1))) {
+            fieldbufs_free(f);
+            return lb_oom(err);
+        }
+    return 0;
+}
+
+/* The batch's tensors in g over the filled buffers, and the model's inputs (the input fields,
+ * shaped as the model takes them: same values, the model's shape). */
+static void wrap_batch(const lb_task_env *e, lb_graph *g, fieldbufs *f, int64_t b, lb_batch *B,
+                       lb_tensor **xs)
+{
+    B->n = b;
+    B->nfields = e->ds->nfields;
+    for (int i = 0; i < e->ds->nfields; i++) {
+        const lb_field *d = &e->ds->fields[i];
+        int64_t shape[LB_MAXDIM] = {b};
+        for (int k = 0; k < d->ndim && k + 1 < LB_MAXDIM; k++)
+            shape[k + 1] = k == 0 ? f->lens[i] : d->shape[k];
+        B->field[i] = d;
+        B->t[i] = lb_wrap(g, d->ndim + 1, shape, f->buf[i]);
+    }
+    for (int i = 0; i < lb_model_ninputs(e->m); i++) {
+        int64_t shape[LB_MAXDIM] = {b}, in[LB_MAXDIM];
+        int nd = lb_model_input_shape_at(e->m, i, in);
+        for (int k = 0; k < nd && k + 1 < LB_MAXDIM; k++)
+            shape[k + 1] = in[k];
+        int fi = 0;
+        lb_dataset_field(e->ds, lb_model_input_name(e->m, i), &fi);
+        xs[i] = lb_wrap(g, nd + 1, shape, f->buf[fi]);
+    }
+}
+
+/* Runs the model over split s in no-grad mode (eval-mode layers), batches of `batch` in order,
+ * accumulating the task's metrics into acc (reset first). */
+static int evaluate_task(const lb_task_env *e, const lb_split *s, int64_t batch, void *acc,
+                         const lb_train_hooks *h, lb_error *err)
+{
+    lb_epoch_iter it;
+    if (lb_epoch_init(&it, s, batch, false, false, 0, err) < 0)
+        return -1;
+    fieldbufs f;
+    lb_graph *g = lb_graph_new();
+    int rc = fieldbufs_alloc(&f, e->ds, batch, err);
+    if (rc == 0 && !g)
+        rc = lb_oom(err);
+    if (rc < 0)
+        goto out;
+    lb_graph_set_grad(g, 0);
+    e->task->acc_reset(acc);
+    int64_t b;
+    while (rc == 0 && (b = lb_epoch_fields(&it, e->ds, f.buf, f.lens)) > 0) {
+        lb_graph_reset(g);
+        lb_batch B;
+        lb_tensor *xs[LB_MODEL_MAXINPUTS];
+        wrap_batch(e, g, &f, b, &B, xs);
+        if (e->task->prepare && (rc = e->task->prepare(e, g, &B, err)) < 0)
+            break;
+        lb_tensor *y = lb_model_forward_inputs(e->m, g, xs, lb_model_ninputs(e->m), 0, NULL);
+        lb_tensor *loss = y ? e->task->loss(e, g, y, &B, false) : NULL;
+        if (!loss) {
+            rc = graph_error(g, "evaluating", err);
+            break;
+        }
+        e->task->acc_add(acc, y, &B, loss->data[0]);
+        rc = poll(h, err);
+    }
+out:
+    lb_epoch_free(&it);
+    fieldbufs_free(&f);
+    lb_graph_free(g);
+    return rc;
+}
+
+/* ---- one run's loop ----------------------------------------------------------------------- */
+
 /* The buffers and state of one run's loop. */
 typedef struct loop {
     const lb_train_config *c;
@@ -340,23 +489,70 @@ typedef struct loop {
     lb_params *P;
     size_t nvals;
     lb_graph *g;
-    float *x, *yf, *scratch, *best_w;
-    int32_t *yi;
-    lb_metrics tm, vm;
-    int64_t shape[LB_MAXDIM];
-    int nd;
+    float *best_w;
+    fieldbufs f;
+    lb_task_env env;
+    lb_task_metric met[LB_TASK_MAXMETRICS];
+    int nmet;
+    void *tacc, *vacc; /* the task's metrics of the training batches and of the valid split */
 } loop;
 
 static void loop_free(loop *L)
 {
     lb_graph_free(L->g);
-    free(L->x);
-    free(L->yf);
-    free(L->yi);
-    free(L->scratch);
     free(L->best_w);
-    lb_metrics_free(&L->tm);
-    lb_metrics_free(&L->vm);
+    fieldbufs_free(&L->f);
+    if (L->env.task) {
+        if (L->tacc)
+            L->env.task->acc_free(L->tacc);
+        if (L->vacc)
+            L->env.task->acc_free(L->vacc);
+    }
+}
+
+/* One training step on the filled batch of b samples at rate lr; its loss in *lv. 1 when the
+ * loss is not finite (nothing updated). */
+static int train_step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_error *err)
+{
+    lb_graph_reset(L->g);
+    lb_batch B;
+    lb_tensor *xs[LB_MODEL_MAXINPUTS];
+    wrap_batch(&L->env, L->g, &L->f, b, &B, xs);
+    if (L->env.task->prepare && L->env.task->prepare(&L->env, L->g, &B, err) < 0)
+        return -1;
+    lb_tensor *out = lb_model_forward_inputs(L->m, L->g, xs, lb_model_ninputs(L->m), 1, NULL);
+    lb_tensor *loss = out ? L->env.task->loss(&L->env, L->g, out, &B, true) : NULL;
+    if (!loss)
+        return graph_error(L->g, "training", err);
+    *lv = loss->data[0];
+    if (!isfinite(*lv))
+        return 1;
+    lb_params_zero_grad(L->P);
+    if (lb_backward(L->g, loss) < 0)
+        return graph_error(L->g, "backward", err);
+    if (L->h && L->h->grads && L->h->grads(L->h->ctx, L->P, err) < 0)
+        return -1;
+    if (L->c->clip > 0)
+        lb_clip_grad_norm(L->P, (float)L->c->clip);
+    o->lr = lr;
+    if (lb_optim_step(o, L->P, lb_graph_status(L->g)) < 0)
+        return graph_error(L->g, "optimizer", err);
+    L->env.task->acc_add(L->tacc, out, &B, *lv);
+    return 0;
+}
+
+/* The values of acc as "<split>.<metric>" entries of ep (only the on_train ones for train). */
+static void put_metrics(loop *L, void *acc, const char *split, bool train_only, json_t *ep)
+{
+    double v[LB_TASK_MAXMETRICS];
+    L->env.task->acc_values(acc, v);
+    for (int i = 0; i < L->nmet; i++) {
+        if (train_only && !L->met[i].on_train)
+            continue;
+        char k[48];
+        snprintf(k, sizeof k, "%s.%s", split, L->met[i].name);
+        json_object_set_new(ep, k, jnum(v[i]));
+    }
 }
 
 /* One epoch of training; the epoch's record entry (new) through *ep. -1 with *err. */
@@ -366,44 +562,28 @@ static int train_epoch(loop *L, lb_epoch_iter *it, lb_optim *o, const lb_sched *
     const lb_train_config *c = L->c;
     double te0 = lb_now();
     lb_epoch_start(it, e);
-    lb_metrics_reset(&L->tm);
+    L->env.task->acc_reset(L->tacc);
     int64_t b, bi = 0, seen = 0;
     float lr = (float)c->lr;
-    while ((b = lb_epoch_next(it, L->x, L->yf, L->yi)) > 0) {
+    double loss_sum = 0;
+    while ((b = lb_epoch_fields(it, L->ds, L->f.buf, L->f.lens)) > 0) {
         bi++;
-        lb_graph_reset(L->g);
-        L->shape[0] = b;
-        lb_tensor *X = lb_wrap(L->g, L->nd, L->shape, L->x);
-        lb_tensor *Y = lb_wrap(L->g, 1, &b, L->yf);
-        lb_tensor *out = lb_model_forward(L->m, L->g, X, 1, NULL);
-        lb_tensor *loss = out ? lb_cross_entropy(L->g, out, Y, -100, (float)c->label_smoothing) : NULL;
-        if (!loss)
-            return graph_error(L->g, "training", err);
-        float lv = loss->data[0];
-        if (!isfinite(lv))
+        lr = lb_sched_lr(sch, *step);
+        float lv = 0;
+        int rc = train_step(L, b, o, lr, &lv, err);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
             return lb_error_set(err, "TrainingError", 0, 0,
                                 "the loss is %s at epoch %" PRId64 ", batch %" PRId64
                                 " of %s; training stopped. The model keeps the weights "
                                 "of the last finite step; a smaller lr (now %g) or clip=1 may help",
                                 isnan(lv) ? "NaN" : "infinite", e + 1, bi, run_label, c->lr);
-        lb_params_zero_grad(L->P);
-        if (lb_backward(L->g, loss) < 0)
-            return graph_error(L->g, "backward", err);
-        if (L->h && L->h->grads && L->h->grads(L->h->ctx, L->P, err) < 0)
-            return -1;
-        if (c->clip > 0)
-            lb_clip_grad_norm(L->P, (float)c->clip);
-        lr = lb_sched_lr(sch, *step);
-        o->lr = lr;
-        if (lb_optim_step(o, L->P, lb_graph_status(L->g)) < 0)
-            return graph_error(L->g, "optimizer", err);
         (*step)++;
-        int64_t ld;
-        const float *rows = logit_rows(out, L->scratch, &ld);
-        lb_metrics_add(&L->tm, rows, ld, L->yi, b, lv, NULL);
         seen += b;
+        loss_sum += (double)lv * (double)b;
         if (L->h && L->h->batch)
-            L->h->batch(L->h->ctx, e, bi, lb_metrics_loss(&L->tm), seen);
+            L->h->batch(L->h->ctx, e, bi, loss_sum / (double)seen, seen);
         if (poll(L->h, err) < 0) {
             *state = LB_RUN_INTERRUPTED;
             return -1;
@@ -412,22 +592,16 @@ static int train_epoch(loop *L, lb_epoch_iter *it, lb_optim *o, const lb_sched *
     double train_s = lb_now() - te0;
     *ep = json_object();
     json_object_set_new(*ep, "epoch", json_integer(e + 1));
-    json_object_set_new(*ep, "train.loss", jnum(lb_metrics_loss(&L->tm)));
-    json_object_set_new(*ep, "train.acc", jnum(lb_metrics_accuracy(&L->tm)));
+    put_metrics(L, L->tacc, "train", true, *ep);
     if (L->va) {
-        lb_metrics_reset(&L->vm);
-        if (lb_evaluate_split(L->m, L->va, c->eval_batch, &L->vm, NULL, L->h, err) < 0) {
+        if (evaluate_task(&L->env, L->va, c->eval_batch, L->vacc, L->h, err) < 0) {
             if (strcmp(err->ename, "Interrupted") == 0)
                 *state = LB_RUN_INTERRUPTED;
             json_decref(*ep);
             *ep = NULL;
             return -1;
         }
-        char k[24];
-        snprintf(k, sizeof k, "valid.top%d", L->vm.k);
-        json_object_set_new(*ep, "valid.loss", jnum(lb_metrics_loss(&L->vm)));
-        json_object_set_new(*ep, "valid.acc", jnum(lb_metrics_accuracy(&L->vm)));
-        json_object_set_new(*ep, k, jnum(lb_metrics_topk(&L->vm)));
+        put_metrics(L, L->vacc, "valid", false, *ep);
     }
     char lrb[32];
     snprintf(lrb, sizeof lrb, "%.7g", (double)lr); /* the float32 rate, without its binary tail */
@@ -453,26 +627,46 @@ static void record_finals(loop *L, json_t *rec, json_t *history, int64_t kept, d
     json_t *fin = json_object();
     if (kept > 0) {
         json_t *ep = json_array_get(history, (size_t)kept - 1);
-        json_object_set_new(fin, "train", json_pack("{s:O, s:O}", "loss", json_object_get(ep, "train.loss"),
-                                                    "acc", json_object_get(ep, "train.acc")));
-        if (L->va) {
-            char k[24];
-            snprintf(k, sizeof k, "valid.top%d", L->vm.k);
-            json_t *v = json_pack("{s:O, s:O}", "loss", json_object_get(ep, "valid.loss"), "acc",
-                                  json_object_get(ep, "valid.acc"));
-            json_object_set(v, k + 6, json_object_get(ep, k));
-            json_object_set_new(fin, "valid", v);
+        json_t *tr = json_object(), *va = L->va ? json_object() : NULL;
+        for (int i = 0; i < L->nmet; i++) {
+            char k[48];
+            snprintf(k, sizeof k, "train.%s", L->met[i].name);
+            if (L->met[i].on_train)
+                json_object_set(tr, L->met[i].name, json_object_get(ep, k));
+            snprintf(k, sizeof k, "valid.%s", L->met[i].name);
+            if (va)
+                json_object_set(va, L->met[i].name, json_object_get(ep, k));
         }
+        json_object_set_new(fin, "train", tr);
+        if (va)
+            json_object_set_new(fin, "valid", va);
     }
     json_object_set_new(rec, "final", fin);
 }
 
-int lb_train_check(lb_model *m, const lb_split *s, int nclasses, lb_error *err)
+/* The test split's results at the end: the task's metrics, the sample count and its details. */
+static int test_results(loop *L, json_t *rec, lb_run_state *state, lb_error *err)
 {
-    int64_t shape[LB_MAXDIM];
-    if (input_shape(m, s, shape, err) < 0)
-        return -1;
-    return check_classes(m, nclasses, err);
+    void *acc = L->env.task->acc_new(&L->env);
+    if (!acc)
+        return lb_oom(err);
+    int rc = evaluate_task(&L->env, L->te, L->c->eval_batch, acc, L->h, err);
+    if (rc < 0) {
+        if (strcmp(err->ename, "Interrupted") == 0)
+            *state = LB_RUN_INTERRUPTED;
+    } else {
+        double v[LB_TASK_MAXMETRICS];
+        L->env.task->acc_values(acc, v);
+        json_t *o = json_object();
+        for (int i = 0; i < L->nmet; i++)
+            json_object_set_new(o, L->met[i].name, jnum(v[i]));
+        json_object_set_new(o, "samples", json_integer(L->te->n));
+        if (L->env.task->acc_detail)
+            L->env.task->acc_detail(acc, &L->env, o);
+        json_object_set_new(json_object_get(rec, "final"), "test", o);
+    }
+    L->env.task->acc_free(acc);
+    return rc;
 }
 
 int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, const float *start, size_t nstart,
@@ -484,7 +678,6 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     L.P = lb_model_params(m);
     float *vals = lb_params_values(L.P, &L.nvals);
     json_t *history = json_object_get(rec, "history");
-    int nclasses = ds->nclasses;
     *state = LB_RUN_FAILED;
     *weights = NULL;
     *nweights = 0;
@@ -500,24 +693,25 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     lb_params_reset_state(L.P);
     lb_model_seed_run(m, c->seed ^ 0x2545F4914F6CDD1DULL);
 
-    if ((L.nd = input_shape(m, L.tr, L.shape, err)) < 0)
+    L.env = (lb_task_env){.task = lb_task_find(c->task), .m = m, .ds = ds, .c = c};
+    if (!L.env.task)
+        return lb_error_set(err, "ValueError", 0, 0, "no task named %s", c->task);
+    if (check_run(&L.env, err) < 0)
         return -1;
+    L.nmet = L.env.task->metrics(&L.env, L.met);
     lb_epoch_iter it;
     if (lb_epoch_init(&it, L.tr, c->batch, true, false, c->seed, err) < 0)
         return -1;
     int64_t nb = lb_epoch_batches(&it);
     L.g = lb_graph_new();
-    L.x = malloc((size_t)(c->batch * L.tr->numel) * sizeof *L.x);
-    L.yf = malloc((size_t)c->batch * sizeof *L.yf);
-    L.yi = malloc((size_t)c->batch * sizeof *L.yi);
-    L.scratch = malloc((size_t)(c->batch * nclasses) * sizeof *L.scratch);
     L.best_w = c->patience && c->restore_best ? malloc(L.nvals * sizeof *L.best_w) : NULL;
-    int rc = 0;
-    if (!L.g || !L.x || !L.yf || !L.yi || !L.scratch || (c->patience && c->restore_best && !L.best_w) ||
-        lb_metrics_init(&L.tm, nclasses, c->topk) < 0 || lb_metrics_init(&L.vm, nclasses, c->topk) < 0) {
+    L.tacc = L.env.task->acc_new(&L.env);
+    L.vacc = L.env.task->acc_new(&L.env);
+    int rc = fieldbufs_alloc(&L.f, ds, c->batch, err);
+    if (rc == 0 && (!L.g || (c->patience && c->restore_best && !L.best_w) || !L.tacc || !L.vacc))
         rc = lb_oom(err);
+    if (rc < 0)
         goto out;
-    }
 
     lb_optim o = c->opt == LB_SGD    ? lb_optim_sgd((float)c->lr, (float)c->momentum, 0, (float)c->weight_decay, c->nesterov)
                  : c->opt == LB_ADAM ? lb_optim_adam((float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay)
@@ -565,19 +759,8 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     json_object_set_new(rec, "best_epoch", best_epoch ? json_integer(best_epoch) : json_null());
     json_object_set_new(rec, "kept_epoch", kept ? json_integer(kept) : json_null());
     record_finals(&L, rec, history, kept, total);
-    if (rc == 0 && c->test && L.te) {
-        lb_metrics te = {0};
-        if (lb_metrics_init(&te, nclasses, c->topk) < 0) {
-            rc = lb_oom(err);
-        } else if (lb_evaluate_split(m, L.te, c->eval_batch, &te, NULL, h, err) < 0) {
-            if (strcmp(err->ename, "Interrupted") == 0)
-                *state = LB_RUN_INTERRUPTED;
-            rc = -1;
-        } else {
-            json_object_set_new(json_object_get(rec, "final"), "test", lb_metrics_json(&te, ds, true));
-        }
-        lb_metrics_free(&te);
-    }
+    if (rc == 0 && c->test && L.te)
+        rc = test_results(&L, rec, state, err);
     if (rc == 0)
         *state = stopped ? LB_RUN_STOPPED : LB_RUN_FINISHED;
     json_object_set_new(rec, "status", json_string(lb_run_state_name(*state)));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops.h"
 #include "train/metrics.h"
 
 int lb_metrics_init(lb_metrics *m, int nclasses, int k)
@@ -77,4 +78,16 @@ double lb_metrics_class_accuracy(const lb_metrics *m, int c)
         return NAN;
     int64_t n = lb_metrics_class_count(m, c);
     return n ? (double)m->confusion[(size_t)c * (size_t)m->nclasses + (size_t)c] / (double)n : NAN;
+}
+
+const float *lb_logit_rows(const lb_tensor *y, float *scratch, int64_t *ld)
+{
+    if (y->stride[1] == 1) {
+        *ld = y->stride[0];
+        return y->data;
+    }
+    for (int64_t i = 0; i < y->numel; i++)
+        scratch[i] = lb_get(y, i);
+    *ld = y->shape[1];
+    return scratch;
 }

@@ -35,6 +35,10 @@ void lb_metrics_free(lb_metrics *m);
 void lb_metrics_add(lb_metrics *m, const float *logits, int64_t ld, const int32_t *y, int64_t b,
                     double batch_loss, int32_t *preds);
 double lb_metrics_loss(const lb_metrics *m);
+/* Rows of C logits of y [b, C]: y's data with its row stride in *ld, or a copy into scratch
+ * (b * C floats) when its columns are strided. */
+struct lb_tensor;
+const float *lb_logit_rows(const struct lb_tensor *y, float *scratch, int64_t *ld);
 double lb_metrics_accuracy(const lb_metrics *m);
 double lb_metrics_topk(const lb_metrics *m);
 double lb_metrics_class_accuracy(const lb_metrics *m, int c);

@@ -20,6 +20,7 @@
 #include "data/dataset.h"
 #include "host/model.h"
 #include "train/metrics.h"
+#include "train/task.h"
 
 /* The settings of one run, resolved (every field set; spec/language.md lists the defaults). */
 typedef struct lb_train_config {
@@ -33,6 +34,7 @@ typedef struct lb_train_config {
     int topk;
     uint64_t seed;
     char monitor[48];    /* the validation metric that ranks epochs ("valid.acc") */
+    char task[24];       /* the task (train/task.h): the data's default unless set */
 } lb_train_config;
 
 extern const char *const lb_opt_names[3];   /* "sgd", "adam", "adamw" */
@@ -95,9 +97,10 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
                  json_t *rec, const lb_train_hooks *h, lb_run_state *state, float **weights, size_t *nweights,
                  lb_error *err);
 
-/* Whether m fits the data: samples of s's element count in, nclasses scores out. -1 with a
- * ValueError saying what differs. */
-int lb_train_check(lb_model *m, const lb_split *s, int nclasses, lb_error *err);
+/* Whether m fits the data for c's task: each of the model's inputs fed by the data's input field
+ * of its name (the same number of values per sample), then the task's check of the output
+ * against the targets. -1 with a ValueError saying what differs. */
+int lb_train_check(lb_model *m, const lb_dataset *ds, const lb_train_config *c, lb_error *err);
 
 /* Runs m over split s in no-grad mode (eval-mode layers), batches of `batch`, accumulating into
  * met (initialised by the caller with the data set's class count); preds (may be NULL) receives

@@ -57,6 +57,7 @@ static lb_train_config config(void)
     lb_train_config c = {.epochs = 2, .batch = 50, .eval_batch = 100, .opt = LB_SGD, .lr = 0.05, .schedule = LB_SCHED_CONSTANT,
                          .step_size = 1, .gamma = 0.1, .topk = 5, .seed = 3, .test = true};
     snprintf(c.monitor, sizeof c.monitor, "valid.acc");
+    snprintf(c.task, sizeof c.task, "classify");
     return c;
 }
 
@@ -73,7 +74,7 @@ static void test_loop_and_hooks(void)
         return;
     lb_train_data d = {ds, lb_dataset_split(ds, "train"), lb_dataset_split(ds, "valid"), lb_dataset_split(ds, "test")};
     lb_train_config c = config();
-    CHECK(lb_train_check(m, d.train, ds->nclasses, &ERR) == 0);
+    CHECK(lb_train_check(m, ds, &c, &ERR) == 0);
     size_t nv = 0;
     const float *v = lb_params_values(lb_model_params(m), &nv);
     float *start = malloc(nv * sizeof *start);
