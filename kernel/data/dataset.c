@@ -1512,3 +1512,59 @@ int64_t lb_epoch_fields(lb_epoch_iter *it, const lb_dataset *ds, float *const *o
     }
     return b;
 }
+
+/* ---- regression from CSV ------------------------------------------------------------------- */
+
+/* The target column's texts as numbers; a DataError naming the file and line otherwise. */
+static float *csv_targets(const csv_data *d, const char *path, const char *target, lb_error *err)
+{
+    float *t = malloc((size_t)d->n * sizeof *t + 1);
+    if (!t) {
+        lb_oom(err);
+        return NULL;
+    }
+    for (int64_t i = 0; i < d->n; i++) {
+        double v;
+        if (!parse_num(d->labels[i], &v) || !isfinite(v)) {
+            lb_error_set(err, "DataError", 0, 0, "%s, line %d: the target column %s holds \"%.40s\", not a number",
+                         path, d->lines[i], target, d->labels[i]);
+            free(t);
+            return NULL;
+        }
+        t[i] = (float)v;
+    }
+    return t;
+}
+
+lb_dataset *lb_csv_regression_load(const char *path, const char *target, const char *test_path,
+                                   const lb_data_options *o, lb_error *err)
+{
+    csv_data tr = {0}, te = {0};
+    size_t lc = 0, lc2 = 0;
+    float *tt = NULL, *st = NULL;
+    lb_dataset *ds = NULL;
+    if (csv_load_file(path, target, NULL, &tr, &lc, err) < 0)
+        return NULL;
+    if (test_path && csv_load_file(test_path, target, &tr, &te, &lc2, err) < 0)
+        goto out;
+    if (!(tt = csv_targets(&tr, path, target, err)) || (test_path && !(st = csv_targets(&te, test_path, target, err))))
+        goto out;
+    int64_t nf = (int64_t)tr.ncols - 1;
+    lb_fields_file f1 = {.n = tr.n, .x = tr.x, .xndim = 1, .xshape = {nf}, .t = tt, .tnumel = 1};
+    lb_fields_file f2 = f1;
+    f2.n = te.n;
+    f2.x = te.x;
+    f2.t = st;
+    lb_field fields[2] = {{.name = "x", .type = LB_FIELD_FLOAT, .ndim = 1, .shape = {nf}, .block = LB_BLOCK_X},
+                          {.name = "y", .type = LB_FIELD_FLOAT, .target = true, .block = LB_BLOCK_T}};
+    char *src = NULL;
+    if (test_path ? asprintf(&src, "%s, %s", path, test_path) < 0 : !(src = strdup(path)))
+        src = NULL;
+    ds = lb_dataset_from_fields(base_name(path), src, fields, 2, "regress", NULL, 0, &f1, test_path ? &f2 : NULL, o, err);
+out:
+    free(tt);
+    free(st);
+    csv_data_free(&tr);
+    csv_data_free(&te);
+    return ds;
+}

@@ -175,6 +175,23 @@ lb_dataset *lb_dataset_from_fields(char *name, char *source, const lb_field *fie
                                    const lb_fields_file *train, const lb_fields_file *test,
                                    const lb_data_options *o, lb_error *err);
 
+/* Regression from a CSV file with a header row: the column `target` holds a number per row
+ * (field "y", float), every other column a feature (field "x", float [F]); task "regress".
+ * test_path (may be NULL) is a second file with the same columns. */
+lb_dataset *lb_csv_regression_load(const char *path, const char *target, const char *test_path,
+                                   const lb_data_options *o, lb_error *err);
+
+/* Generated data (generated.c; spec/language.md §"Generated data"): n training samples (valid
+ * held out of them as for files) and ntest test samples, from o->seed.
+ * shapes: images "x" [1, size, size] of a square and a disc on a noisy background, labels "y"
+ * [size, size] (0 background, 1 square, 2 disc, 255 ignored boundary); task "segment".
+ * pairs: inputs "a" [8] and "b" [4] from two hidden classes, label "y" their sum mod classes;
+ * task "classify". */
+lb_dataset *lb_shapes_load(int64_t n, int64_t ntest, int64_t size, double noise, const lb_data_options *o,
+                           lb_error *err);
+lb_dataset *lb_pairs_load(int64_t n, int64_t ntest, int classes, double noise, const lb_data_options *o,
+                          lb_error *err);
+
 /* ---- epoch iterator ---------------------------------------------------------------------------- */
 
 typedef struct lb_epoch_iter {

@@ -147,8 +147,24 @@ static char *dataset_repr(const lb_value *self)
         lb_sb_printf(&b, "%s %s %s", i ? "," : "", ds->splits[i].name, cnt);
     }
     char shp[96];
-    lb_format_shape(ds->splits[0].ndim, ds->splits[0].shape, shp, sizeof shp);
-    lb_sb_printf(&b, "; samples %s; %d classes>", shp, ds->nclasses);
+    if (!ds->from_fields) {
+        lb_format_shape(ds->splits[0].ndim, ds->splits[0].shape, shp, sizeof shp);
+        lb_sb_printf(&b, "; samples %s; %d classes>", shp, ds->nclasses);
+        return lb_sb_take(&b);
+    }
+    /* fields: inputs -> targets, then the task */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0, k = 0; i < ds->nfields; i++) {
+            const lb_field *f = &ds->fields[i];
+            if (f->target != (pass == 1))
+                continue;
+            lb_format_shape(f->ndim, f->shape, shp, sizeof shp);
+            lb_sb_printf(&b, "%s%s %s %s", k++ ? ", " : pass ? " -> " : "; ", f->name,
+                         f->type == LB_FIELD_INT ? "int" : "float", shp);
+        }
+    if (ds->nclasses)
+        lb_sb_printf(&b, "; %d classes", ds->nclasses);
+    lb_sb_printf(&b, "; task %s>", ds->task);
     return lb_sb_take(&b);
 }
 
@@ -686,7 +702,7 @@ static lb_value *fn_csv(lb_interp *in, lb_value **args, size_t nargs, lb_value *
 {
     (void)in;
     (void)data;
-    static const char *const allowed[] = {"file", "label", "test_file", "shape", "classes", "valid",
+    static const char *const allowed[] = {"file", "label", "target", "test_file", "shape", "classes", "valid",
                                           "seed", "train", "test", "normalize", NULL};
     kw_reader k = {"csv", kwargs, allowed};
     lb_data_options o = LB_DATA_OPTIONS_INIT;
@@ -696,6 +712,20 @@ static lb_value *fn_csv(lb_interp *in, lb_value **args, size_t nargs, lb_value *
         positional_string(k.fname, args, nargs, 0, "file", &k, &file, err) < 0 ||
         kw_string(&k, "test_file", &test_file, err) < 0)
         return NULL;
+    const char *target = NULL;
+    if (kw_string(&k, "target", &target, err) < 0)
+        return NULL;
+    if (target) { /* regression: a number per row */
+        if (kw(&k, "label") || kw(&k, "classes") || kw(&k, "shape")) {
+            lb_error_set(err, "TypeError", 0, 0, "csv(): target= (regression) takes no label=, classes= or shape=");
+            return NULL;
+        }
+        if (!file) {
+            lb_error_set(err, "TypeError", 0, 0, "csv() needs a file: csv(\"data.csv\", target=\"price\")");
+            return NULL;
+        }
+        return lb_dataset_value_new(lb_csv_regression_load(file, target, test_file, &o, err), err);
+    }
     lb_value *lv = kw(&k, "label");
     if (lv) {
         if (lv->kind != LB_STR) {
@@ -736,6 +766,69 @@ static lb_value *fn_csv(lb_interp *in, lb_value **args, size_t nargs, lb_value *
                                          err);
     free(classes);
     return lb_dataset_value_new(ds, err);
+}
+
+/* A number (or none: *out unchanged). */
+static int kw_number(const kw_reader *k, const char *name, double *out, lb_error *err)
+{
+    lb_value *v = kw(k, name);
+    if (!v)
+        return 0;
+    if (v->kind != LB_NUM)
+        return lb_error_set(err, "TypeError", 0, 0, "%s(): %s must be a number, not a %s", k->fname, name,
+                            lb_type_name(v));
+    *out = v->u.num;
+    return 0;
+}
+
+/* n, test, valid, seed, normalize and noise of a generated data set. */
+static int generated_options(const kw_reader *k, size_t nargs, int64_t *n, int64_t *ntest, double *noise,
+                             lb_data_options *o, lb_error *err)
+{
+    int64_t seed = 0;
+    if (no_positional(k->fname, nargs, 0, err) < 0 || check_keywords(k, err) < 0 || kw_count(k, "n", 1, n, err) < 0 ||
+        kw_count(k, "test", 0, ntest, err) < 0 || kw_count(k, "seed", 0, &seed, err) < 0 ||
+        kw_bool(k, "normalize", &o->normalize, err) < 0 || kw_number(k, "noise", noise, err) < 0)
+        return -1;
+    lb_value *v = kw(k, "valid");
+    if (v && v->kind == LB_NUM && v->u.num > 0 && v->u.num < 1)
+        o->valid_fraction = v->u.num;
+    else if (kw_count(k, "valid", 0, &o->valid, err) < 0)
+        return -1;
+    o->seed = (uint64_t)seed;
+    return 0;
+}
+
+static lb_value *fn_shapes(lb_interp *in, lb_value **args, size_t nargs, lb_value *kwargs, void *data, lb_error *err)
+{
+    (void)in;
+    (void)args;
+    (void)data;
+    static const char *const allowed[] = {"n", "test", "size", "noise", "valid", "seed", "normalize", NULL};
+    kw_reader k = {"shapes", kwargs, allowed};
+    lb_data_options o = LB_DATA_OPTIONS_INIT;
+    o.valid = 200;
+    int64_t n = 1000, ntest = 200, size = 16;
+    double noise = 0.3;
+    if (generated_options(&k, nargs, &n, &ntest, &noise, &o, err) < 0 || kw_count(&k, "size", 8, &size, err) < 0)
+        return NULL;
+    return lb_dataset_value_new(lb_shapes_load(n, ntest, size, noise, &o, err), err);
+}
+
+static lb_value *fn_pairs(lb_interp *in, lb_value **args, size_t nargs, lb_value *kwargs, void *data, lb_error *err)
+{
+    (void)in;
+    (void)args;
+    (void)data;
+    static const char *const allowed[] = {"n", "test", "classes", "noise", "valid", "seed", "normalize", NULL};
+    kw_reader k = {"pairs", kwargs, allowed};
+    lb_data_options o = LB_DATA_OPTIONS_INIT;
+    o.valid = 500;
+    int64_t n = 4000, ntest = 1000, K = 4;
+    double noise = 0.5;
+    if (generated_options(&k, nargs, &n, &ntest, &noise, &o, err) < 0 || kw_count(&k, "classes", 2, &K, err) < 0)
+        return NULL;
+    return lb_dataset_value_new(lb_pairs_load(n, ntest, (int)K, noise, &o, err), err);
 }
 
 static lb_value *fn_sample(lb_interp *in, lb_value **args, size_t nargs, lb_value *kwargs,
@@ -1069,11 +1162,24 @@ static int register_data_commands(lb_interp *in, lb_error *err)
             NULL, err) < 0 ||
         lb_interp_register_function(
             in, "csv",
-            "csv(\"FILE\", label=\"label\", test_file=none, shape=none, classes=none, valid=0, "
+            "csv(\"FILE\", label=\"label\", target=none, test_file=none, shape=none, classes=none, valid=0, "
             "seed=0, train=none, test=none, normalize=true)",
             "A dataset from a CSV file with a header row: the label column gives the classes, "
-            "every other column a number.",
+            "every other column a number. With target=\"COLUMN\" instead: regression, that column's "
+            "number per row is the target (task regress).",
             fn_csv, NULL, err) < 0 ||
+        lb_interp_register_function(
+            in, "shapes", "shapes(n=1000, test=200, size=16, noise=0.3, valid=200, seed=0, normalize=true)",
+            "A generated segmentation data set: images x [1, size, size] of a square and a disc on a noisy "
+            "background, labels y [size, size] (0 background, 1 square, 2 disc; 255 marks the ignored "
+            "boundary pixels). Task segment.",
+            fn_shapes, NULL, err) < 0 ||
+        lb_interp_register_function(
+            in, "pairs", "pairs(n=4000, test=1000, classes=4, noise=0.5, valid=500, seed=0, normalize=true)",
+            "A generated data set with two inputs: a [8] and b [4], each from a hidden class; the label "
+            "y is the sum of the two classes mod classes, so only both inputs together tell it. Task "
+            "classify, for models with inputs a and b.",
+            fn_pairs, NULL, err) < 0 ||
         lb_interp_register_function(
             in, "sample", "sample(DATA, i)",
             "Sample i of a split (a dataset: its train split) as a map: index, source (its row "

@@ -223,9 +223,12 @@ static void draw_curves(lb_progress *p, bool force)
         if (!in_done)
             lb_list_append(all, p->run);
     }
-    const char *metrics[] = {"loss", "acc"};
+    /* the loss and the metric the runs are summed up by (accuracy for classification) */
+    const lb_run *first = lb_list_len(all) ? lb_run_from_value(lb_list_get(all, 0)) : NULL;
+    const char *key = first ? lb_run_key_metric(first) : "acc";
+    const char *metrics[] = {"loss", key};
     lb_error err = {0};
-    lb_plot *pl = lb_runs_curves(all, metrics, 2, false, &err);
+    lb_plot *pl = lb_runs_curves(all, metrics, strcmp(key, "loss") == 0 ? 1 : 2, false, &err);
     if (pl) {
         if (lb_plot_show(p->in, pl, p->curve_id, p->curve_shown, &err) == 0)
             p->curve_shown = true;
@@ -297,19 +300,21 @@ void lb_progress_run_end(lb_progress *p, const lb_value *run, lb_run_state s)
         lb_decref(p->run);
         p->run = lb_incref((lb_value *)run);
     }
-    char va[32], te[32];
-    lb_format_metric(lb_run_metric(R, "valid.acc"), va, sizeof va);
-    lb_format_metric(lb_run_metric(R, "test.acc"), te, sizeof te);
+    char va[32], te[32], kv[48], kt[48];
+    snprintf(kv, sizeof kv, "valid.%s", lb_run_key_metric(R));
+    snprintf(kt, sizeof kt, "test.%s", lb_run_key_metric(R));
+    lb_format_metric(lb_run_metric(R, kv), va, sizeof va);
+    lb_format_metric(lb_run_metric(R, kt), te, sizeof te);
     char secs[32];
     clock_text(lb_run_metric(R, "seconds"), secs, sizeof secs);
     const char *name = json_string_value(json_object_get(R->record, "name"));
     int ne = (int)lb_run_metric(R, "epochs");
-    lb_sb_printf(&p->lines, "run %d %s: %s, %d epoch%s in %s, valid.acc %s, test.acc %s\n", R->id,
-                 name ? name : "", lb_run_state_name(s), ne, ne == 1 ? "" : "s", secs, va, te);
+    lb_sb_printf(&p->lines, "run %d %s: %s, %d epoch%s in %s, %s %s, %s %s\n", R->id, name ? name : "",
+                 lb_run_state_name(s), ne, ne == 1 ? "" : "s", secs, kv, va, kt, te);
     lb_sb_printf(&p->html, "<div>run %d <b>", R->id);
     html_escape(&p->html, name ? name : "");
-    lb_sb_printf(&p->html, "</b>: %s, %d epoch%s in %s, valid.acc %s, test.acc %s</div>",
-                 lb_run_state_name(s), ne, ne == 1 ? "" : "s", secs, va, te);
+    lb_sb_printf(&p->html, "</b>: %s, %d epoch%s in %s, %s %s, %s %s</div>", lb_run_state_name(s), ne,
+                 ne == 1 ? "" : "s", secs, kv, va, kt, te);
     p->curve_pending = p->curve_pending || ne > 0;
 }
 

@@ -148,15 +148,23 @@ void lb_format_metric(double v, char *buf, size_t n)
         snprintf(buf, n, "%.4f", v);
 }
 
+const char *lb_run_key_metric(const lb_run *r)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(r->record, "settings"), "monitor"));
+    const char *dot = m ? strchr(m, '.') : NULL;
+    return dot ? dot + 1 : "acc";
+}
+
 static char *run_repr(const lb_value *self)
 {
     const lb_run *r = self->u.obj.data;
-    char va[32], te[32], *s = NULL;
-    lb_format_metric(lb_run_metric(r, "valid.acc"), va, sizeof va);
-    lb_format_metric(lb_run_metric(r, "test.acc"), te, sizeof te);
-    if (asprintf(&s, "<run %d: %s, %s, %d epoch%s, valid.acc %s, test.acc %s>", r->id, run_name(r),
-                 run_status(r), (int)lb_run_metric(r, "epochs"),
-                 lb_run_metric(r, "epochs") == 1 ? "" : "s", va, te) < 0)
+    char va[32], te[32], kv[48], kt[48], *s = NULL;
+    snprintf(kv, sizeof kv, "valid.%s", lb_run_key_metric(r));
+    snprintf(kt, sizeof kt, "test.%s", lb_run_key_metric(r));
+    lb_format_metric(lb_run_metric(r, kv), va, sizeof va);
+    lb_format_metric(lb_run_metric(r, kt), te, sizeof te);
+    if (asprintf(&s, "<run %d: %s, %s, %d epoch%s, %s %s, %s %s>", r->id, run_name(r), run_status(r),
+                 (int)lb_run_metric(r, "epochs"), lb_run_metric(r, "epochs") == 1 ? "" : "s", kv, va, kt, te) < 0)
         return NULL;
     return s;
 }
@@ -608,16 +616,19 @@ lb_value *lb_runs_best(const lb_value *list, const char *metric, const lb_value 
     return best;
 }
 
+static const char *sort_metric(const lb_value *list);
+
 static char *runs_repr(const lb_value *self)
 {
     const runs_data *d = self->u.obj.data;
     size_t n = lb_list_len(d->list);
-    lb_value *b = lb_runs_best(d->list, "valid.acc", NULL);
+    const char *m = sort_metric(d->list);
+    lb_value *b = lb_runs_best(d->list, m, NULL);
     char *s = NULL;
     if (b) {
         const lb_run *r = lb_run_from_value(b);
-        if (asprintf(&s, "<runs: %zu run%s, best valid.acc %.4f (run %d: %s)>", n, n == 1 ? "" : "s",
-                     lb_run_metric(r, "valid.acc"), r->id, run_name(r)) < 0)
+        if (asprintf(&s, "<runs: %zu run%s, best %s %.4f (run %d: %s)>", n, n == 1 ? "" : "s", m,
+                     lb_run_metric(r, m), r->id, run_name(r)) < 0)
             s = NULL;
     } else if (asprintf(&s, "<runs: %zu run%s>", n, n == 1 ? "" : "s") < 0) {
         s = NULL;

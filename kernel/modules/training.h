@@ -41,6 +41,9 @@ lb_value *lb_runs_list(const lb_value *v);
 /* A final metric of a run by its dotted name ("valid.acc", "test.loss", "train.acc",
  * "params", "seconds", "samples_per_s", "epochs"): NaN when the run has none. */
 double lb_run_metric(const lb_run *r, const char *name);
+/* The metric a run is summed up by, without its split: its monitor's ("valid.acc" -> "acc",
+ * "valid.miou" -> "miou"; "acc" for records without one). Borrowed from the record. */
+const char *lb_run_key_metric(const lb_run *r);
 /* The per-epoch values of a metric ("train.loss", "valid.acc", "lr"): a malloc'd array of
  * *n values (NaN where an epoch lacks it), or NULL when no epoch has it. */
 double *lb_run_series(const lb_run *r, const char *name, size_t *n);
