@@ -24,7 +24,7 @@ PKGS     := libzmq jansson openblas uuid libcrypto cairo freetype2 zlib
 DEB_PKGS := gcc make pkg-config libzmq3-dev libjansson-dev libopenblas-dev uuid-dev libssl-dev \
             libcairo2-dev libfreetype-dev fonts-dejavu-core zlib1g-dev python3-jupyter-client \
             python3-jupyter-kernel-test python3-nbclient python3-nbconvert jupyter-notebook \
-            jupyter-console python3-ipykernel python3-torch dataset-fashion-mnist
+            jupyter-console python3-ipykernel python3-torch python3-sklearn dataset-fashion-mnist
 
 # Asked of pkg-config on first use only (after `deps` has run), then remembered.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
@@ -74,7 +74,7 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 all: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) build
 
-build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(TEST_SHIM_SO) $(B)/parity/model_parity_driver $(B)/parity/ops_parity_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
+build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(TEST_SHIM_SO) $(B)/parity/model_parity_driver $(B)/parity/ops_parity_driver $(B)/parity/task_metrics_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
 
 build-asan: $(B)/asan/labbook $(SAN_UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
@@ -176,7 +176,9 @@ define KERNEL_DRIVER
 endef
 $(B)/bench/train_step: bench/train_step.c $(LIB_OBJ) | $(PLUGIN_SO)
 	$(KERNEL_DRIVER)
-$(B)/parity/model_parity_driver: tests/parity/model_parity_driver.c $(LIB_OBJ) | $(PLUGIN_SO)
+$(B)/parity/model_parity_driver: tests/parity/model_parity_driver.c tests/parity/blobs.h $(LIB_OBJ) | $(PLUGIN_SO)
+	$(KERNEL_DRIVER)
+$(B)/parity/task_metrics_driver: tests/parity/task_metrics_driver.c tests/parity/blobs.h $(LIB_OBJ)
 	$(KERNEL_DRIVER)
 
 .PHONY: bench-train
