@@ -686,6 +686,85 @@ static void test_epoch_shares(void)
         lb_epoch_free(&part[r]);
 }
 
+/* Fields (lb_dataset_from_fields, lb_epoch_fields): a variable-length int field padded per
+ * batch to its longest sample, a fixed float field placed after it in block X... here: inputs
+ * "ids" (int tokens, variable [L]) in block T, "v" (float [2]) in block X, target "y" (class). */
+static void test_fields_and_padding(void)
+{
+    enum { N = 7, MAXL = 5 };
+    float x[N * 2], t[N * MAXL];
+    int32_t y[N];
+    int64_t len[N] = {3, 1, 5, 2, 4, 5, 1};
+    for (int i = 0; i < N; i++) {
+        x[2 * i] = (float)i;
+        x[2 * i + 1] = (float)(10 * i);
+        y[i] = i % 3;
+        for (int k = 0; k < MAXL; k++)
+            t[i * MAXL + k] = k < len[i] ? (float)(100 * i + k + 1) : -7; /* stored past its length: never read */
+    }
+    lb_field f[3] = {{.name = "ids", .type = LB_FIELD_INT, .ndim = 1, .shape = {-1}, .pad = 0, .block = LB_BLOCK_T},
+                     {.name = "v", .type = LB_FIELD_FLOAT, .ndim = 1, .shape = {2}, .block = LB_BLOCK_X},
+                     {.name = "y", .type = LB_FIELD_INT, .target = true, .pad = -100, .block = LB_BLOCK_LABEL}};
+    lb_fields_file ff = {.n = N, .x = x, .xndim = 1, .xshape = {2}, .t = t, .tnumel = MAXL, .labels = y, .len = {len}};
+    char **cls = calloc(3, sizeof *cls);
+    for (int c = 0; c < 3; c++)
+        cls[c] = strdup(c == 0 ? "a" : c == 1 ? "b" : "c");
+    lb_data_options o = LB_DATA_OPTIONS_INIT;
+    o.normalize = false;
+    lb_error err = {0};
+    lb_dataset *ds = lb_dataset_from_fields(strdup("toy"), strdup("memory"), f, 3, "classify", cls, 3, &ff, NULL, &o, &err);
+    CHECK(ds != NULL);
+    if (!ds)
+        return;
+    CHECK_INT(ds->fields[0].maxlen, 5);
+    CHECK_INT(ds->fields[0].numel, 5);
+    CHECK_INT(lb_field_batch_numel(&ds->fields[0], 3), 15);
+    CHECK(lb_dataset_field(ds, "v", NULL) == &ds->fields[1]);
+    CHECK(lb_dataset_field(ds, "nope", NULL) == NULL);
+    const lb_split *s = lb_dataset_split(ds, "train");
+    lb_epoch_iter it;
+    CHECK_INT(lb_epoch_init(&it, s, 3, false, false, 0, &err), 0);
+    float ids[15], v[6], yy[3];
+    float *bufs[3] = {ids, v, yy};
+    int64_t lens[3];
+    /* batch 1: samples 0..2, lengths 3, 1, 5: padded to 5 */
+    CHECK_INT(lb_epoch_fields(&it, ds, bufs, lens), 3);
+    CHECK_INT(lens[0], 5);
+    CHECK_INT(lens[1], 2);
+    float want1[15] = {1, 2, 3, 0, 0, 101, 0, 0, 0, 0, 201, 202, 203, 204, 205};
+    CHECK(memcmp(ids, want1, sizeof want1) == 0);
+    CHECK(v[2] == 1 && v[3] == 10 && yy[2] == 2);
+    /* batch 2: samples 3..5, lengths 2, 4, 5 */
+    CHECK_INT(lb_epoch_fields(&it, ds, bufs, lens), 3);
+    CHECK_INT(lens[0], 5);
+    CHECK(ids[0] == 301 && ids[1] == 302 && ids[2] == 0 && ids[5] == 401 && ids[9] == 0);
+    /* batch 3: sample 6 alone, length 1: the batch is as long as its longest sample */
+    CHECK_INT(lb_epoch_fields(&it, ds, bufs, lens), 1);
+    CHECK_INT(lens[0], 1);
+    CHECK(ids[0] == 601 && yy[0] == 0);
+    CHECK_INT(lb_epoch_fields(&it, ds, bufs, lens), 0);
+    lb_epoch_free(&it);
+    /* the fingerprint covers the lengths: another length, another fingerprint */
+    char fp[65];
+    snprintf(fp, sizeof fp, "%s", lb_dataset_fingerprint(ds));
+    lb_dataset_free(ds);
+    len[6] = 2;
+    cls = calloc(3, sizeof *cls);
+    for (int c = 0; c < 3; c++)
+        cls[c] = strdup(c == 0 ? "a" : c == 1 ? "b" : "c");
+    ds = lb_dataset_from_fields(strdup("toy"), strdup("memory"), f, 3, "classify", cls, 3, &ff, NULL, &o, &err);
+    CHECK(ds && strcmp(fp, lb_dataset_fingerprint(ds)) != 0);
+    lb_dataset_free(ds);
+    /* fields that do not cover the file's values are refused */
+    cls = calloc(3, sizeof *cls);
+    for (int c = 0; c < 3; c++)
+        cls[c] = strdup("k");
+    ds = lb_dataset_from_fields(strdup("toy"), strdup("memory"), f + 1, 2, "classify", cls, 3, &ff, NULL, &o, &err);
+    CHECK(ds == NULL);
+    CHECK(strstr(err.evalue, "do not cover") != NULL);
+    lb_error_clear(&err);
+}
+
 static void test_epoch_iterator(void)
 {
     /* the documented order, computed by the Python reference in tests/test_data.py */
@@ -895,6 +974,7 @@ int main(void)
     RUN(test_csv_dataset);
     RUN(test_epoch_iterator);
     RUN(test_epoch_shares);
+    RUN(test_fields_and_padding);
     RUN(test_fingerprint);
     RUN(test_fashion_mnist);
     char cmd[128];

@@ -1,0 +1,204 @@
+"""test_tasks.py — training beyond image classification, through the kernel over ZeroMQ: regression
+with MSE on a CSV data set, per-pixel classification of the generated `shapes` data set with a
+convolutional network, and a model with two named inputs on `pairs`. Each trains through the
+same `train` command, shows live progress, makes run records whose task and metric directions
+are declared, and ends in the runs table with the best values marked in the right direction.
+The regression run's test metrics are checked against PyTorch (the saved weights, float32 and
+float64) and scikit-learn.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lbckpt  # noqa: E402
+import lbtest  # noqa: E402
+from lbtest import limit  # noqa: E402
+from noise import NoiseMixin  # noqa: E402
+
+try:
+    import torch
+    from sklearn import metrics as skm
+except ImportError:  # pragma: no cover
+    torch = None
+
+SANITIZE = True  # tests/run.py runs this suite again against the ASan+UBSan kernel
+
+TMP = tempfile.mkdtemp(prefix="lb_tasks_")
+FEATURES = ["a", "b", "c", "d", "e"]
+
+
+def write_regression(path, n, seed):
+    """y = a linear function of 5 features plus a bend and noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5))
+    y = x @ np.array([1.5, -2, 0.5, 0, 3]) + 0.3 * np.sin(3 * x[:, 0]) + 0.1 * rng.normal(size=n) + 4
+    with open(path, "w") as f:
+        f.write(",".join(FEATURES) + ",price\n")
+        for r, t in zip(x, y):
+            f.write(",".join("%.6f" % v for v in r) + ",%.6f\n" % t)
+
+
+def read_csv(path):
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
+    return data[:, :5].astype(np.float32), data[:, 5].astype(np.float32)
+
+
+class TaskTraining(NoiseMixin, lbtest.KernelCase):
+    CELL_TIMEOUT = limit(120)
+
+    @classmethod
+    def setUpClass(cls):
+        write_regression(os.path.join(TMP, "reg.csv"), 600, 0)
+        write_regression(os.path.join(TMP, "reg_test.csv"), 200, 1)
+        super().setUpClass()
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def export(self, var):
+        path = os.path.join(TMP, var + ".json")
+        self.run_ok(f'export {var} "{path}"')
+        with open(path) as f:
+            return json.load(f)["runs"]
+
+    def check_progress(self, out):
+        """One live progress display, updated in place, ending finished."""
+        created = [m for m in out if m["msg_type"] == "display_data"
+                   and "labbook-progress" in m["content"]["data"].get("text/html", "")]
+        self.assertEqual(len(created), 1)
+        pid = created[0]["content"]["transient"]["display_id"]
+        ups = [m for m in out if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == pid]
+        self.assertGreaterEqual(len(ups), 1)
+        self.assertIn("finished", ups[-1]["content"]["data"]["text/plain"])
+
+    def runs_table(self, out):
+        tabs = [m["content"]["data"] for m in out if m["msg_type"] == "display_data"
+                and "<table" in m["content"]["data"].get("text/html", "")
+                and "labbook-progress" not in m["content"]["data"]["text/html"]]
+        self.assertEqual(len(tabs), 1)
+        lines = tabs[0]["text/plain"].splitlines()
+        hdr = lines[0].split()
+        rows = [l.split() for l in lines[2:]]
+        return hdr, rows
+
+    def check_marked(self, hdr, rows, column, better):
+        """The value marked best in the table's column is the best in the given direction."""
+        right = len(hdr) - hdr.index(column)  # run names hold spaces: count from the right
+        cells = [r[-right] for r in rows]
+        vals = [float(c.rstrip("*")) for c in cells]
+        marked = [v for v, c in zip(vals, cells) if c.endswith("*")]
+        want = min(vals) if better == "lower" else max(vals)
+        self.assertEqual(marked, [want], (column, cells))
+
+    def check_record(self, rec, task, metrics):
+        self.assertEqual(rec["task"]["name"], task)
+        self.assertEqual(rec["task"]["metrics"], [m for m, _ in metrics])
+        for m, better in metrics:
+            self.assertEqual(rec["metrics"][m], better)
+        self.assertEqual(rec["settings"]["task"], task)
+        self.assertEqual(rec["data"]["task"], task)
+        for ep in rec["history"]:
+            for m, _ in metrics:
+                self.assertIn("valid." + m, ep)
+        self.assertEqual(set(rec["final"]["test"]) >= {m for m, _ in metrics}, True, rec["final"]["test"])
+
+    # ---- regression -------------------------------------------------------------------------
+
+    def test_regression_csv(self):
+        out = self.run_ok(
+            f'use layers\nr = csv("{TMP}/reg.csv", target="price", test_file="{TMP}/reg_test.csv", valid=100)\n'
+            'print(r)\n'
+            'model reg = sequential(linear(5, 32), relu(), linear(32, 1)) input=[5] seed=1\n'
+            'rr = train reg on r epochs=[3, 8] opt="adam" lr=0.01 batch=32 seed=2')
+        text = lbtest.stream_text(out)
+        self.assertIn("x float [5] -> y float []; task regress", text)
+        self.check_progress(out)
+        hdr, rows = self.runs_table(out)
+        for col, better in (("valid.loss", "lower"), ("valid.mae", "lower"), ("valid.r2", "higher"),
+                            ("test.r2", "higher")):
+            self.check_marked(hdr, rows, col, better)
+        self.assertNotIn("valid.acc", hdr)
+        recs = self.export("rr")
+        for rec in recs:
+            self.check_record(rec, "regress", [("loss", "lower"), ("mae", "lower"), ("r2", "higher")])
+            self.assertEqual(rec["settings"]["monitor"], "valid.loss")
+            self.assertEqual(rec["settings"]["loss"], "mse")
+        best = min(recs, key=lambda r: r["final"]["valid"]["loss"])
+        self.assertIn(f"reg holds the weights of run {best['id']}", text)
+        self.assertGreater(best["final"]["test"]["r2"], 0.9, "a 5-feature near-linear target is learnt")
+        if torch is not None:
+            self.check_against_torch(best)
+
+    def check_against_torch(self, rec):
+        """The kept weights' test metrics from PyTorch (float32, float64) and scikit-learn."""
+        path = os.path.join(TMP, "reg.lbc")
+        self.run_ok(f'save reg "{path}"')
+        _, w = lbckpt.read(path)
+        x, y = read_csv(os.path.join(TMP, "reg_test.csv"))
+        mean = np.array(rec["data"]["mean"], dtype=np.float32)
+        std = np.array(rec["data"]["std"], dtype=np.float32)
+        xn = (x - mean) / std  # float32, as labbook normalises
+        preds = {}
+        for dt in (torch.float32, torch.float64):
+            t = lambda k: torch.from_numpy(w[k]).to(dt)  # noqa: E731
+            h = torch.relu(torch.from_numpy(xn).to(dt) @ t("0.weight").T + t("0.bias"))
+            preds[dt] = (h @ t("2.weight").T + t("2.bias"))[:, 0].numpy().astype(np.float64)
+        got = rec["final"]["test"]
+        yd = y.astype(np.float64)
+        for name, fn in (("loss", skm.mean_squared_error), ("mae", skm.mean_absolute_error), ("r2", skm.r2_score)):
+            self.assertAgrees("test." + name, got[name], fn(yd, preds[torch.float32]), fn(yd, preds[torch.float64]))
+
+    # ---- segmentation -----------------------------------------------------------------------
+
+    def test_segmentation_shapes(self):
+        out = self.run_ok(
+            'use layers\ng = shapes(n=300, test=60, size=16, valid=60, seed=0)\nprint(g)\n'
+            'model seg = sequential(conv2d(1, 8, 3, pad=1), relu(), conv2d(8, 8, 3, pad=1), relu(), '
+            'conv2d(8, 3, 1)) input=[1, 16, 16] seed=1\n'
+            'rs = train seg on g epochs=2 opt="adam" lr=[0.01, 0.002] batch=20 seed=3')
+        text = lbtest.stream_text(out)
+        self.assertIn("x float [1, 16, 16] -> y int [16, 16]; 3 classes; task segment", text)
+        self.check_progress(out)
+        hdr, rows = self.runs_table(out)
+        for col, better in (("valid.loss", "lower"), ("valid.pixel_acc", "higher"), ("valid.miou", "higher"),
+                            ("test.miou", "higher")):
+            self.check_marked(hdr, rows, col, better)
+        recs = self.export("rs")
+        for rec in recs:
+            self.check_record(rec, "segment", [("loss", "lower"), ("pixel_acc", "higher"), ("miou", "higher")])
+            self.assertEqual(rec["settings"]["monitor"], "valid.miou")
+            iou = rec["final"]["test"]["iou"]
+            self.assertEqual(list(iou), ["background", "square", "disc"])
+            known = [v for v in iou.values() if v is not None]
+            self.assertAlmostEqual(rec["final"]["test"]["miou"], sum(known) / len(known), places=12)
+            self.assertEqual([f["name"] for f in rec["data"]["fields"]], ["x", "y"])
+            self.assertEqual(rec["data"]["fields"][1]["pad"], 255)
+
+    def test_task_errors(self):
+        self.run_ok('use layers\nrg = csv("%s/reg.csv", target="price", valid=50)\n'
+                    'gg = shapes(n=40, test=0, valid=10)' % TMP)
+        ename, evalue = self.run_error('model wrong = sequential(conv2d(1, 3, 3, pad=1), relu(), maxpool2d(2)) '
+                                       'input=[1, 16, 16]\ntrain wrong on gg epochs=1')
+        self.assertEqual(ename, "ValueError")
+        self.assertIn("segmenting shapes needs [3, 16, 16]", evalue)
+        c = self.run_fail('model lin = sequential(linear(5, 1)) input=[5]\ntrain lin on rg task="regres"')
+        self.assertIn('unknown task "regres" (did you mean "regress"?)', c["evalue"])
+        c = self.run_fail('train lin on rg monitor="valid.acc"')
+        self.assertIn('unknown monitor "valid.acc"', c["evalue"])
+        self.assertIn('"valid.r2"', c["evalue"])
+        ename, evalue = self.run_error('train lin on gg epochs=1')
+        self.assertIn("takes inputs of shape [5], but the train samples are [1, 16, 16]", evalue)
+        ename, evalue = self.run_error('evaluate lin on rg')
+        self.assertIn("regress data set", evalue)
+        ename, evalue = self.run_error(f'x = csv("{TMP}/reg.csv", target="nope")')
+        self.assertIn("nope", evalue)
+
+
+if __name__ == "__main__":
+    unittest.main()
