@@ -59,6 +59,9 @@ HEADERS    := $(wildcard kernel/*/*.h ops/*.h) plugins/labbook_plugin.h
 PLUGIN_DIRS := $(filter-out plugins/examples,$(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO   := $(sort $(PLUGIN_DIRS:plugins/%=$(B)/plugins/%.so))
 TEST_PLUGIN_SO := $(patsubst tests/plugins/%.c,$(B)/testplugins/%.so,$(wildcard tests/plugins/*.c))
+# Plugins built against the frozen ABI-1 header (tests/plugins/abi1/labbook_plugin.h): they must
+# keep loading as lbp_type and lbp_host grow at the end.
+TEST_PLUGIN_SO += $(patsubst tests/plugins/abi1/%.c,$(B)/testplugins/%.so,$(wildcard tests/plugins/abi1/*.c))
 # LD_PRELOAD shims that make this machine look like another one (tests/shims/*.c)
 TEST_SHIM_SO := $(patsubst tests/shims/%.c,$(B)/testshims/%.so,$(wildcard tests/shims/*.c))
 # plugins/examples/*.c: documented out-of-tree examples, compiled here only to keep them building
@@ -74,7 +77,7 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 all: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) build
 
-build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(TEST_SHIM_SO) $(B)/parity/model_parity_driver $(B)/parity/ops_parity_driver $(B)/parity/task_metrics_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
+build: $(B)/labbook $(UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO) $(TEST_SHIM_SO) $(B)/parity/model_parity_driver $(B)/parity/fusion_parity_driver $(B)/parity/ops_parity_driver $(B)/parity/task_metrics_driver $(EXAMPLE_SO) $(B)/labbook-uninstalled.pc
 
 build-asan: $(B)/asan/labbook $(SAN_UNIT_BIN) $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
@@ -132,6 +135,12 @@ $(B)/testplugins/%.so: tests/plugins/%.c plugins/labbook_plugin.h
 	@echo "  PLUGIN  $@"
 	$(Q)$(CC) $(PLUGIN_CFLAGS) -o $@ $< $(PLUGIN_LDFLAGS)
 
+# (-Itests/plugins/abi1 and not -Iplugins: the old header, never today's)
+$(B)/testplugins/%.so: tests/plugins/abi1/%.c tests/plugins/abi1/labbook_plugin.h
+	@mkdir -p $(dir $@)
+	@echo "  PLUGIN  $@"
+	$(Q)$(CC) $(filter-out -Iplugins,$(PLUGIN_CFLAGS)) -Itests/plugins/abi1 -o $@ $< $(PLUGIN_LDFLAGS)
+
 $(B)/testshims/%.so: tests/shims/%.c
 	@mkdir -p $(dir $@)
 	@echo "  SHIM    $@"
@@ -179,6 +188,8 @@ $(B)/bench/train_step: bench/train_step.c $(LIB_OBJ) | $(PLUGIN_SO)
 $(B)/parity/model_parity_driver: tests/parity/model_parity_driver.c tests/parity/blobs.h $(LIB_OBJ) | $(PLUGIN_SO)
 	$(KERNEL_DRIVER)
 $(B)/parity/task_metrics_driver: tests/parity/task_metrics_driver.c tests/parity/blobs.h $(LIB_OBJ)
+	$(KERNEL_DRIVER)
+$(B)/parity/fusion_parity_driver: tests/parity/fusion_parity_driver.c $(LIB_OBJ) | $(PLUGIN_SO)
 	$(KERNEL_DRIVER)
 
 .PHONY: bench-train

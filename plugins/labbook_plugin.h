@@ -37,6 +37,7 @@ extern "C" {
 #define LBP_ABI_VERSION 1
 #define LBP_MAGIC_NUMBER 0x4C42504CU /* "LBPL" */
 #define LBP_MAXDIM 4
+#define LBP_MAXINPUTS 4 /* named inputs of a model type (lbp_type.inputs) */
 
 /* ---- opaque handles ------------------------------------------------------------------- */
 typedef struct lbp_plugin lbp_plugin; /* the plugin being initialised */
@@ -144,7 +145,29 @@ typedef struct lbp_type {
     lbp_tensor *(*forward)(const lbp_host *h, lbp_layer *L, lbp_graph *g, lbp_tensor *x);
     int (*default_input)(const lbp_host *h, const lbp_args *a, int64_t shape[LBP_MAXDIM]);
     void (*free_state)(void *state); /* frees what h->set_state stored; may be NULL */
+
+    /* ---- appended after ABI 1 (named inputs): the host reads these fields only when the
+     * type's size covers them, so a plugin built against the ABI-1 header (without them)
+     * still loads, and its types have one input "x" and output "y". */
+    /* The model's inputs: NULL-terminated names (identifiers, 1 to LBP_MAXINPUTS); NULL: one
+     * input "x". A type with two or more inputs is a model's root only (not a layer inside
+     * sequential or a child), is fed by forward_inputs, and its build sees each input's shape
+     * with h->in_count / in_ndim_at / in_dim_at (h->in_ndim / in_dim: input 0). */
+    const char *const *inputs;
+    const char *output; /* the output's name; NULL: "y" */
+    /* xs[i] is the batch [N, ...] of input i (the order of `inputs`), n their number; used
+     * instead of forward when the type has several inputs. */
+    lbp_tensor *(*forward_inputs)(const lbp_host *h, lbp_layer *L, lbp_graph *g,
+                                  lbp_tensor *const *xs, int n);
+    /* The shape of input i (batch excluded) when `model` is given none: returns ndim, or 0 for
+     * "no opinion" (then `model` needs input={name: shape, ...}). */
+    int (*default_inputs)(const lbp_host *h, const lbp_args *a, int i, int64_t shape[LBP_MAXDIM]);
 } lbp_type;
+
+/* Whether a type struct handed over by a plugin has an appended field (the host's test; a
+ * plugin's own struct always has them all). */
+#define LBP_TYPE_HAS(t, field) \
+    ((t)->size >= offsetof(lbp_type, field) + sizeof(((const lbp_type *)0)->field))
 
 /* ---- custom ops ---------------------------------------------------------------------------
  * An op with its own backward, for what host ops cannot compose. The host makes the output
@@ -305,6 +328,13 @@ struct lbp_host {
     int (*call_fail)(lbp_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
     /* a model's trainable parameter count, or -1 (error set) when arg i is not a model */
     int64_t (*call_model_params)(lbp_call *c, size_t i);
+
+    /* ---- appended after ABI 1 (test LBP_HOST_HAS(h, in_count) first) ---- */
+    /* building a type with named inputs (lbp_type.inputs): their number (1 for any other
+     * layer), and the shape of input `input` (batch excluded; negative i counts from the end) */
+    int (*in_count)(lbp_layer *L);
+    int (*in_ndim_at)(lbp_layer *L, int input);
+    int64_t (*in_dim_at)(lbp_layer *L, int input, int i);
 };
 
 #define LBP_HOST_HAS(h, field) \

@@ -77,6 +77,23 @@ static json_t *shape_json(int ndim, const int64_t *shape)
     return a;
 }
 
+/* [{"name": "a", "shape": [8]}, ...]: the model's named inputs, in order. */
+static json_t *inputs_json(const lb_model *m)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < lb_model_ninputs(m); i++) {
+        int64_t shape[LB_MAXDIM];
+        int nd = lb_model_input_shape_at(m, i, shape);
+        json_t *e = json_pack("{s:s, s:o}", "name", lb_model_input_name(m, i), "shape",
+                              shape_json(nd, shape));
+        if (!e || json_array_append_new(a, e) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 /* The header of model m, with tensor offsets; *total receives the number of floats. */
 static json_t *make_header(lb_model *m, int64_t *total)
 {
@@ -88,11 +105,16 @@ static json_t *make_header(lb_model *m, int64_t *total)
     struct tm tm;
     if (!gmtime_r(&now, &tm) || !strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm))
         snprintf(created, sizeof created, "1970-01-01T00:00:00Z");
-    json_t *tensors = json_array(), *plugins = lb_model_plugins(m);
-    json_t *h = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:o, s:o, s:s}", "format",
+    json_t *tensors = json_array(), *plugins = lb_model_plugins(m), *inputs = inputs_json(m);
+    if (!inputs) {
+        json_decref(tensors);
+        json_decref(plugins);
+        return NULL;
+    }
+    json_t *h = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:o, s:s}", "format",
                           CKPT_FORMAT, "version", (int)CKPT_VERSION, "model", lb_model_name(m),
-                          "spec", lb_model_spec_text(m), "input", shape_json(in_nd, in), "output",
-                          shape_json(out_nd, out), "seed", (json_int_t)lb_model_seed(m), "labbook",
+                          "spec", lb_model_spec_text(m), "input", shape_json(in_nd, in), "inputs",
+                          inputs, "output", shape_json(out_nd, out), "seed", (json_int_t)lb_model_seed(m), "labbook",
                           LB_VERSION, "dtype", "float32", "plugins",
                           plugins ? plugins : json_null(), "tensors",
                           tensors ? json_incref(tensors) : json_null(), "created", created);
@@ -190,6 +212,10 @@ typedef struct ckpt {
     int64_t total;          /* floats */
     int in_ndim;
     int64_t in_shape[LB_MAXDIM];
+    int nin;                /* "inputs" (0: a file written before named inputs) */
+    const char *in_names[LB_MODEL_MAXINPUTS]; /* borrowed from the header */
+    int in_ndims[LB_MODEL_MAXINPUTS];
+    int64_t in_shapes[LB_MODEL_MAXINPUTS][LB_MAXDIM];
 } ckpt;
 
 static void ckpt_free(ckpt *c)
@@ -233,11 +259,54 @@ static int json_shape(const json_t *a, int64_t shape[LB_MAXDIM], int64_t *numel,
     return (int)json_array_size(a);
 }
 
+static bool is_identifier(const char *s)
+{
+    if (!s || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return false;
+    for (; *s; s++)
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
+/* "inputs" (optional: files written before named inputs have "input" only): 1 to
+ * LB_MODEL_MAXINPUTS objects {"name": identifier, "shape": [...]}, unique names. */
+static int check_inputs(ckpt *c, const json_t *a, char *why, size_t n)
+{
+    c->nin = 0;
+    if (!a)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) < 1 || json_array_size(a) > LB_MODEL_MAXINPUTS) {
+        snprintf(why, n, "\"inputs\" is not a list of 1 to %d inputs", LB_MODEL_MAXINPUTS);
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *e = json_array_get(a, i);
+        const char *name = json_string_value(json_object_get(e, "name"));
+        int nd = json_shape(json_object_get(e, "shape"), c->in_shapes[i], NULL, true);
+        if (!is_identifier(name) || nd < 1 || nd > LB_MAXDIM - 1) {
+            snprintf(why, n, "input %zu of \"inputs\" needs a name (an identifier) and a shape (1 "
+                     "to %d positive integers)", i + 1, LB_MAXDIM - 1);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->in_names[j], name) == 0) {
+                snprintf(why, n, "input %s appears twice in \"inputs\"", name);
+                return -1;
+            }
+        c->in_names[i] = name;
+        c->in_ndims[i] = nd;
+    }
+    c->nin = (int)json_array_size(a);
+    return 0;
+}
+
 /* Checks the header against the format (§12) and the data length (SIZE_MAX: not checked);
  * fills c->t and c->total. */
 static int check_header(ckpt *c, size_t data_len, const char *path, lb_error *err)
 {
     json_t *h = c->header;
+    char err_reason[200];
 #define BAD(...) ck_error(err, path, "has an invalid header: " __VA_ARGS__)
     if (!json_is_object(h))
         return BAD("it is not a JSON object");
@@ -256,6 +325,8 @@ static int check_header(ckpt *c, size_t data_len, const char *path, lb_error *er
     if (c->in_ndim < 1 || c->in_ndim > LB_MAXDIM - 1)
         return BAD("\"input\" is not the shape of one example (1 to %d positive integers)",
                    LB_MAXDIM - 1);
+    if (check_inputs(c, json_object_get(h, "inputs"), err_reason, sizeof err_reason) < 0)
+        return BAD("%s", err_reason);
     const json_t *seed = json_object_get(h, "seed");
     if (!json_is_integer(seed) || json_integer_value(seed) < 0)
         return BAD("\"seed\" is not a non-negative integer");
@@ -567,6 +638,24 @@ static bool spec_safe(lb_interp *in, const lb_node *n, const char **bad)
     }
 }
 
+/* input= of the rebuilt model: "[1, 28, 28]", or with several named inputs
+ * {"a": [8], "b": [4]}. */
+static void rebuild_input_text(const ckpt *c, char *buf, size_t n)
+{
+    if (c->nin <= 1) {
+        lb_format_shape(c->in_ndim, c->in_shape, buf, n);
+        return;
+    }
+    size_t used = (size_t)snprintf(buf, n, "{");
+    for (int i = 0; i < c->nin && used < n; i++) {
+        char shp[96];
+        lb_format_shape(c->in_ndims[i], c->in_shapes[i], shp, sizeof shp);
+        used += (size_t)snprintf(buf + used, n - used, "%s\"%s\": %s", i ? ", " : "", c->in_names[i], shp);
+    }
+    if (used < n)
+        snprintf(buf + used, n - used, "}");
+}
+
 /* Builds the model of the file's header as `model NAME = SPEC input=[...] seed=N` would, with
  * none of the user's variables in sight and without its summary line. */
 static lb_value *rebuild(lb_interp *in, const ckpt *c, const char *name, const char *path,
@@ -617,8 +706,8 @@ static lb_value *rebuild(lb_interp *in, const ckpt *c, const char *name, const c
     lb_node_free(expr);
     uint64_t seed = (uint64_t)json_integer_value(json_object_get(h, "seed"));
     if (layers && lb_map_set_take(scratch, "layers", layers) == 0) {
-        char shape[160];
-        lb_format_shape(c->in_ndim, c->in_shape, shape, sizeof shape);
+        char shape[600];
+        rebuild_input_text(c, shape, sizeof shape);
         if (asprintf(&src, "model %s = layers input=%s seed=%" PRIu64, name, shape,
                      seed < (1ULL << 53) ? seed : 0) < 0)
             src = NULL;

@@ -251,99 +251,162 @@ lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x)
     return x;
 }
 
-/* Builds spec as a layer of m on input x (the dry-run tensor [1, ...]). *y receives the dry
- * output. NULL on failure (m->err set). */
-static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *path, lb_tensor *x,
-                              lb_tensor **y)
+/* A layer of several named inputs: its type's forward_inputs on xs. */
+lb_tensor *lb_layer_run_inputs(lbp_layer *L, lb_graph *g, lb_tensor *const *xs, int n)
 {
-    layer_spec *s = lb_layer_spec(specv);
-    lbp_layer *L = calloc(1, sizeof *L);
-    if (!L) {
-        lb_oom(m->err);
-        m->failed = true;
+    lb_forward_inputs_fn fwd = L ? lb_type_forward_inputs(L->type) : NULL;
+    if (!L || !xs || n != L->nin)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (!xs[i])
+            return NULL;
+    if (!fwd) {
+        lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: it has no forward_inputs", L->text);
         return NULL;
     }
-    L->m = m;
-    L->type = s->type;
-    L->plugin = s->plugin;
-    lb_plugin_ref(L->plugin);
-    lb_args_copy(&L->args, &s->args);
-    L->path = strdup(path);
-    L->text = strdup(s->text);
-    L->in_ndim = L->cur_ndim = x->ndim - 1;
-    for (int i = 1; i < x->ndim; i++)
-        L->in_shape[i - 1] = L->cur_shape[i - 1] = x->shape[i];
-    L->cur_x = x;
-    if (!L->path || !L->text) {
+    lbp_tensor *y = fwd(lb_plugin_host_table(), L, (lbp_graph *)g, (lbp_tensor *const *)xs, n);
+    if (!y && !lb_graph_error(g))
+        lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: forward_inputs gave no output", L->text);
+    return (lb_tensor *)y;
+}
+
+/* A new layer of m for spec s at path, on the inputs xs (dry-run tensors [1, ...]; nin > 1
+ * only for a root type with several named inputs). NULL on failure (m->err set). */
+static lbp_layer *layer_new(lb_model *m, const layer_spec *s, const char *path, lb_tensor *const *xs,
+                            int nin)
+{
+    lbp_layer *L = calloc(1, sizeof *L);
+    if (L) {
+        L->m = m;
+        L->type = s->type;
+        L->plugin = s->plugin;
+        lb_plugin_ref(L->plugin);
+        lb_args_copy(&L->args, &s->args);
+        L->path = strdup(path);
+        L->text = strdup(s->text);
+        L->nin = nin;
+        for (int k = 0; k < nin; k++) {
+            L->cur_xs[k] = xs[k];
+            L->ins_ndim[k] = xs[k]->ndim - 1;
+            for (int i = 1; i < xs[k]->ndim; i++)
+                L->ins_shape[k][i - 1] = xs[k]->shape[i];
+        }
+        L->in_ndim = L->cur_ndim = L->ins_ndim[0];
+        memcpy(L->in_shape, L->ins_shape[0], sizeof L->in_shape);
+        memcpy(L->cur_shape, L->ins_shape[0], sizeof L->cur_shape);
+        L->cur_x = xs[0];
+    }
+    if (!L || !L->path || !L->text) {
         layer_free(L);
         lb_oom(m->err);
         m->failed = true;
         return NULL;
     }
-    if (s->type && (!s->plugin || !s->plugin->reg) && !lb_registry_type_rec(lb_interp_registry(m->in), s->type->name)) {
-        /* the layer value outlived its plugin's registration: still built (the library is
-         * open), nothing to do */
+    return L;
+}
+
+/* Appends the built child K (dry output ky) to L: the next child is built on its output. -1
+ * (K freed, the build failed) when out of memory. */
+static int append_child(lbp_layer *L, lbp_layer *K, lb_tensor *ky)
+{
+    lbp_layer **nk = realloc(L->kids, (size_t)(L->nkids + 1) * sizeof *nk);
+    if (!nk) {
+        layer_free(K);
+        return lb_layer_fail(L, "out of memory");
     }
-    lb_tensor *out = NULL;
-    if (!s->type) {
-        for (size_t i = 0; i < s->nkids; i++) {
-            char *kp = NULL;
-            if (asprintf(&kp, "%s%s%zu", path, path[0] ? "." : "", i) < 0) {
-                layer_free(L);
-                lb_oom(m->err);
-                m->failed = true;
-                return NULL;
-            }
-            lb_tensor *ky = NULL;
-            lbp_layer *K = build_layer(m, s->kids[i], kp, L->cur_x, &ky);
-            free(kp);
-            if (!K) {
-                layer_free(L);
-                return NULL;
-            }
-            lbp_layer **nk = realloc(L->kids, (size_t)(L->nkids + 1) * sizeof *nk);
-            if (!nk) {
-                layer_free(K);
-                layer_free(L);
-                lb_oom(m->err);
-                m->failed = true;
-                return NULL;
-            }
-            L->kids = nk;
-            L->kids[L->nkids++] = K;
-            L->cur_x = ky;
-            L->cur_ndim = K->out_ndim;
-            memcpy(L->cur_shape, K->out_shape, sizeof L->cur_shape);
-        }
-        out = L->cur_x;
-    } else {
-        int rc = s->type->build(lb_plugin_host_table(), L);
-        if (rc != 0 || m->failed) {
-            if (!m->failed)
-                lb_layer_fail(L, "build failed (no reason given)");
-            layer_free(L);
+    L->kids = nk;
+    L->kids[L->nkids++] = K;
+    L->cur_x = ky;
+    L->cur_ndim = K->out_ndim;
+    memcpy(L->cur_shape, K->out_shape, sizeof L->cur_shape);
+    return 0;
+}
+
+static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *path,
+                              lb_tensor *const *xs, int nin, lb_tensor **y);
+
+/* The layers of a sequential, each built on the previous one's output; its dry output, or NULL
+ * (m->err). */
+static lb_tensor *build_sequential(lb_model *m, lbp_layer *L, const layer_spec *s)
+{
+    for (size_t i = 0; i < s->nkids; i++) {
+        char *kp = NULL;
+        if (asprintf(&kp, "%s%s%zu", L->path, L->path[0] ? "." : "", i) < 0) {
+            lb_layer_fail(L, "out of memory");
             return NULL;
         }
-        /* the dry run: forward on the original input (children already ran theirs) */
-        if (s->type->forward) {
-            int saved = m->training;
-            m->training = 0;
-            L->cur_ndim = L->in_ndim;
-            memcpy(L->cur_shape, L->in_shape, sizeof L->cur_shape);
-            out = lb_layer_run(L, m->dry, x);
-            m->training = saved;
-            if (!out) {
-                const char *ge = lb_graph_error(m->dry);
-                lb_layer_fail(L, "%s", ge ? ge : "forward failed");
-                layer_free(L);
-                return NULL;
-            }
-        } else {
-            out = L->cur_x;
-        }
+        lb_tensor *ky = NULL;
+        lbp_layer *K = build_layer(m, s->kids[i], kp, &L->cur_x, 1, &ky);
+        free(kp);
+        if (!K || append_child(L, K, ky) < 0)
+            return NULL;
     }
-    if (!out || out->ndim < 1 || out->shape[0] != 1) {
+    return L->cur_x;
+}
+
+/* A layer of a plugin type: its build, then the dry run of its forward (forward_inputs with
+ * several inputs) on the original inputs; its dry output, or NULL (m->err). */
+static lb_tensor *build_typed(lb_model *m, lbp_layer *L, const layer_spec *s, lb_tensor *const *xs,
+                              int nin)
+{
+    int rc = s->type->build(lb_plugin_host_table(), L);
+    if (rc != 0 || m->failed) {
+        if (!m->failed)
+            lb_layer_fail(L, "build failed (no reason given)");
+        return NULL;
+    }
+    if (!s->type->forward && nin == 1)
+        return L->cur_x; /* its children ran their dry runs */
+    int saved = m->training;
+    m->training = 0;
+    L->cur_ndim = L->in_ndim;
+    memcpy(L->cur_shape, L->in_shape, sizeof L->cur_shape);
+    lb_tensor *out = nin > 1 ? lb_layer_run_inputs(L, m->dry, xs, nin) : lb_layer_run(L, m->dry, xs[0]);
+    m->training = saved;
+    if (!out) {
+        const char *ge = lb_graph_error(m->dry);
+        lb_layer_fail(L, "%s", ge ? ge : "forward failed");
+    }
+    return out;
+}
+
+/* "a, b": the input names of a type, for messages. */
+static void input_names_text(const lbp_type *t, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < lb_type_ninputs(t) && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", lb_type_input_name(t, i));
+}
+
+/* Builds spec as a layer of m on the inputs xs (the dry-run tensors [1, ...]; several only at
+ * the root). *y receives the dry output. NULL on failure (m->err set). */
+static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *path,
+                              lb_tensor *const *xs, int nin, lb_tensor **y)
+{
+    layer_spec *s = lb_layer_spec(specv);
+    lbp_layer *L = layer_new(m, s, path, xs, nin);
+    if (!L)
+        return NULL;
+    lb_tensor *out = NULL;
+    if (s->type && lb_type_ninputs(s->type) > 1 && path[0]) {
+        char names[128];
+        input_names_text(s->type, names, sizeof names);
+        lb_layer_fail(L, "%s has %d named inputs (%s): a type with several inputs can only be a "
+                         "model's root, as in `model NAME = %s`, not a layer of sequential or a "
+                         "child layer", s->type->name, lb_type_ninputs(s->type), names, s->text);
+    } else if (!s->type) {
+        out = build_sequential(m, L, s);
+    } else {
+        out = build_typed(m, L, s, xs, nin);
+    }
+    if (out && (out->ndim < 1 || out->shape[0] != 1)) {
         lb_layer_fail(L, "forward changed the batch dimension");
+        out = NULL;
+    }
+    if (!out) {
+        if (!m->failed)
+            lb_layer_fail(L, "build failed");
         layer_free(L);
         return NULL;
     }
@@ -351,6 +414,7 @@ static lbp_layer *build_layer(lb_model *m, const lb_value *specv, const char *pa
     for (int i = 1; i < out->ndim; i++)
         L->out_shape[i - 1] = out->shape[i];
     L->cur_x = NULL;
+    memset(L->cur_xs, 0, sizeof L->cur_xs);
     *y = out;
     return L;
 }
@@ -360,6 +424,10 @@ int lb_layer_add_child(lbp_layer *L, const char *src)
     lb_model *m = L->m;
     if (m->failed || !m->dry || !L->cur_x)
         return -1; /* only while the model is being built */
+    if (L->nin > 1)
+        return lb_layer_fail(L, "child layer `%s`: a layer with several inputs cannot add children "
+                                "(create its parameters with h->param and run host ops in "
+                                "forward_inputs)", src);
     lb_error e = {0};
     lb_node *n = lb_parse_expression(src, &e);
     /* evaluated without the user's variables: a variable named `relu` or `linear` must not
@@ -391,22 +459,12 @@ int lb_layer_add_child(lbp_layer *L, const char *src)
         return lb_layer_fail(L, "out of memory");
     }
     lb_tensor *ky = NULL;
-    lbp_layer *K = build_layer(m, v, kp, L->cur_x, &ky);
+    lbp_layer *K = build_layer(m, v, kp, &L->cur_x, 1, &ky);
     free(kp);
     lb_decref(v);
     if (!K)
         return -1;
-    lbp_layer **nk = realloc(L->kids, (size_t)(L->nkids + 1) * sizeof *nk);
-    if (!nk) {
-        layer_free(K);
-        return lb_layer_fail(L, "out of memory");
-    }
-    L->kids = nk;
-    L->kids[L->nkids++] = K;
-    L->cur_x = ky;
-    L->cur_ndim = K->out_ndim;
-    memcpy(L->cur_shape, K->out_shape, sizeof L->cur_shape);
-    return 0;
+    return append_child(L, K, ky);
 }
 
 /* ---- models --------------------------------------------------------------------------------------- */
@@ -419,8 +477,29 @@ static void model_free(void *data)
     layer_free(m->root);
     lb_params_free(m->params);
     lb_decref(m->spec);
+    for (int i = 0; i < LB_MODEL_MAXINPUTS; i++)
+        free(m->input_names[i]);
+    free(m->output_name);
     free(m->name);
     free(m);
+}
+
+/* The shapes of the inputs: "[1, 28, 28]" for one, "{a: [8], b: [4]}" for several. */
+static void inputs_text(const lb_model *m, char *buf, size_t n)
+{
+    const lbp_layer *R = m->root;
+    if (m->ninputs <= 1) {
+        lb_format_shape(R->in_ndim, R->in_shape, buf, n);
+        return;
+    }
+    size_t used = (size_t)snprintf(buf, n, "{");
+    for (int i = 0; i < m->ninputs && used < n; i++) {
+        char shp[96];
+        lb_format_shape(R->ins_ndim[i], R->ins_shape[i], shp, sizeof shp);
+        used += (size_t)snprintf(buf + used, n - used, "%s%s: %s", i ? ", " : "", m->input_names[i], shp);
+    }
+    if (used < n)
+        snprintf(buf + used, n - used, "}");
 }
 
 static int count_leaves(const lbp_layer *L)
@@ -438,8 +517,8 @@ static int count_leaves(const lbp_layer *L)
 static char *model_repr(const lb_value *self)
 {
     lb_model *m = self->u.obj.data;
-    char in[96], out[96], cnt[32];
-    lb_format_shape(m->root->in_ndim, m->root->in_shape, in, sizeof in);
+    char in[400], out[96], cnt[32];
+    inputs_text(m, in, sizeof in);
     lb_format_shape(m->root->out_ndim, m->root->out_shape, out, sizeof out);
     lb_format_count(lb_params_numel(m->params, 1), cnt, sizeof cnt);
     int nl = count_leaves(m->root);
@@ -487,6 +566,17 @@ static lb_value *model_member(lb_value *self, const char *name, lb_error *err)
         return lb_shape_list(m->root->in_ndim, m->root->in_shape);
     if (strcmp(name, "output") == 0)
         return lb_shape_list(m->root->out_ndim, m->root->out_shape);
+    if (strcmp(name, "inputs") == 0 || strcmp(name, "outputs") == 0) {
+        lb_value *map = lb_map_new();
+        if (map && name[0] == 'i') {
+            for (int i = 0; i < m->ninputs; i++)
+                lb_map_set_take(map, m->input_names[i],
+                                lb_shape_list(m->root->ins_ndim[i], m->root->ins_shape[i]));
+        } else if (map) {
+            lb_map_set_take(map, m->output_name, lb_shape_list(m->root->out_ndim, m->root->out_shape));
+        }
+        return map;
+    }
     if (strcmp(name, "type") == 0)
         return lb_str(m->root->type ? m->root->type->name : "sequential");
     if (strcmp(name, "spec") == 0)
@@ -496,8 +586,8 @@ static lb_value *model_member(lb_value *self, const char *name, lb_error *err)
     if (strcmp(name, "name") == 0)
         return lb_str(m->name);
     lb_error_set(err, "AttributeError", 0, 0,
-                 "a model has no member '%s' (members: input, layers, name, output, params, seed, "
-                 "spec, type)",
+                 "a model has no member '%s' (members: input, inputs, layers, name, output, outputs, "
+                 "params, seed, spec, type)",
                  name);
     return NULL;
 }
@@ -505,8 +595,8 @@ static lb_value *model_member(lb_value *self, const char *name, lb_error *err)
 static json_t *model_members(const lb_value *self)
 {
     (void)self;
-    return json_pack("[ssssssss]", "input", "layers", "name", "output", "params", "seed", "spec",
-                     "type");
+    return json_pack("[ssssssssss]", "input", "inputs", "layers", "name", "output", "outputs", "params",
+                     "seed", "spec", "type");
 }
 
 static void add_rows(lb_table *t, const lbp_layer *L)
@@ -541,11 +631,17 @@ static lb_table *params_table(const lb_model *m)
     for (size_t i = 0; i < 4; i++)
         lb_table_set_header(t, i, hdr[i]);
     char shp[96], cnt[32];
-    long r = lb_table_add_row(t);
-    if (r >= 0) {
-        lb_format_shape(m->root->in_ndim, m->root->in_shape, shp, sizeof shp);
+    long r = 0;
+    for (int i = 0; i < m->ninputs && r >= 0; i++) { /* one row per input: "input", or "input a" */
+        r = lb_table_add_row(t);
+        if (r < 0)
+            break;
+        char what[80];
+        snprintf(what, sizeof what, "input%s%s", m->ninputs > 1 ? " " : "",
+                 m->ninputs > 1 ? m->input_names[i] : "");
+        lb_format_shape(m->root->ins_ndim[i], m->root->ins_shape[i], shp, sizeof shp);
         lb_table_set(t, (size_t)r, 0, "", false);
-        lb_table_set(t, (size_t)r, 1, "input", false);
+        lb_table_set(t, (size_t)r, 1, what, false);
         lb_table_set(t, (size_t)r, 2, shp, false);
         lb_table_set(t, (size_t)r, 3, "", true);
     }
@@ -669,56 +765,108 @@ int lb_model_output_shape(const lb_model *m, int64_t shape[LB_MAXDIM])
     return m->root->out_ndim;
 }
 
-lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng)
+/* Whether x is a batch [N, *shape of input i]; otherwise g's status says what was expected. */
+static bool input_fits(lb_model *m, lb_graph *g, int i, const lb_tensor *x)
 {
-    if (!m || !g)
-        return NULL;
-    if (!x) {
-        if (!lb_graph_error(g))
-            lb_status_set(lb_graph_status(g), LB_EVALUE, "model %s: no input", m->name);
-        return NULL;
-    }
     const lbp_layer *R = m->root;
-    bool ok = x->ndim == R->in_ndim + 1;
-    for (int i = 0; ok && i < R->in_ndim; i++)
-        ok = x->shape[i + 1] == R->in_shape[i];
+    int nd = R->ins_ndim[i];
+    const int64_t *shape = R->ins_shape[i];
+    bool ok = x->ndim == nd + 1;
+    for (int d = 0; ok && d < nd; d++)
+        ok = x->shape[d + 1] == shape[d];
     if (!ok) {
-        char want[96], got[96];
-        lb_format_shape(R->in_ndim, R->in_shape, want, sizeof want);
+        char want[96], got[96], which[80] = "";
+        lb_format_shape(nd, shape, want, sizeof want);
         lb_format_shape(x->ndim, x->shape, got, sizeof got);
-        lb_status_set(lb_graph_status(g), LB_ESHAPE,
-                      "model %s expects input [N, %s, got %s", m->name, want + 1, got);
-        return NULL;
+        if (m->ninputs > 1)
+            snprintf(which, sizeof which, " %s", m->input_names[i]);
+        lb_status_set(lb_graph_status(g), LB_ESHAPE, "model %s expects input%s [N, %s, got %s", m->name,
+                      which, want + 1, got);
     }
+    return ok;
+}
+
+/* Runs the root on its inputs, in training mode or not, dropout drawing from rng. */
+static lb_tensor *run_root(lb_model *m, lb_graph *g, lb_tensor *const *xs, int n, int training,
+                           lb_rng *rng)
+{
     int saved = m->training;
     lb_rng *saved_rng = m->rng;
     m->training = training;
     m->rng = rng ? rng : &m->run_rng;
-    lb_tensor *y = lb_layer_run(m->root, g, x);
+    lb_tensor *y = m->ninputs > 1 ? lb_layer_run_inputs(m->root, g, xs, n) : lb_layer_run(m->root, g, xs[0]);
     m->training = saved;
     m->rng = saved_rng;
     return y;
 }
 
-int lb_model_ninputs(const lb_model *m) { return m ? 1 : 0; }
-const char *lb_model_input_name(const lb_model *m, int i) { return m && i == 0 ? "x" : NULL; }
-const char *lb_model_output_name(const lb_model *m) { return m ? "y" : NULL; }
+lb_tensor *lb_model_forward(lb_model *m, lb_graph *g, lb_tensor *x, int training, lb_rng *rng)
+{
+    if (!m || !g)
+        return NULL;
+    if (m->ninputs > 1) {
+        if (!lb_graph_error(g)) {
+            char names[400];
+            inputs_text(m, names, sizeof names);
+            lb_status_set(lb_graph_status(g), LB_EVALUE,
+                          "model %s has %d named inputs %s: it needs one tensor for each "
+                          "(lb_model_forward_inputs), not one input",
+                          m->name, m->ninputs, names);
+        }
+        return NULL;
+    }
+    if (!x) {
+        if (!lb_graph_error(g))
+            lb_status_set(lb_graph_status(g), LB_EVALUE, "model %s: no input", m->name);
+        return NULL;
+    }
+    if (!input_fits(m, g, 0, x))
+        return NULL;
+    return run_root(m, g, &x, 1, training, rng);
+}
+
+int lb_model_ninputs(const lb_model *m) { return m ? m->ninputs : 0; }
+
+const char *lb_model_input_name(const lb_model *m, int i)
+{
+    return m && i >= 0 && i < m->ninputs ? m->input_names[i] : NULL;
+}
+
+const char *lb_model_output_name(const lb_model *m) { return m ? m->output_name : NULL; }
 
 int lb_model_input_shape_at(const lb_model *m, int i, int64_t shape[LB_MAXDIM])
 {
-    return i == 0 ? lb_model_input_shape(m, shape) : -1;
+    if (!m || i < 0 || i >= m->ninputs)
+        return -1;
+    memcpy(shape, m->root->ins_shape[i], sizeof m->root->ins_shape[i]);
+    return m->root->ins_ndim[i];
 }
 
 lb_tensor *lb_model_forward_inputs(lb_model *m, lb_graph *g, lb_tensor *const *xs, int n, int training,
                                    lb_rng *rng)
 {
-    if (n != lb_model_ninputs(m)) {
-        if (g && !lb_graph_error(g))
-            lb_status_set(lb_graph_status(g), LB_EVALUE, "model %s takes %d input(s), got %d",
-                          m ? m->name : "?", lb_model_ninputs(m), n);
+    if (!m || !g)
+        return NULL;
+    if (n != m->ninputs || !xs) {
+        if (!lb_graph_error(g)) {
+            char names[400];
+            inputs_text(m, names, sizeof names);
+            lb_status_set(lb_graph_status(g), LB_EVALUE, "model %s takes %d input%s %s, got %d",
+                          m->name, m->ninputs, m->ninputs == 1 ? "" : "s", names, xs ? n : 0);
+        }
         return NULL;
     }
-    return lb_model_forward(m, g, xs[0], training, rng);
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            if (!lb_graph_error(g))
+                lb_status_set(lb_graph_status(g), LB_EVALUE, "model %s: no input %s", m->name,
+                              m->input_names[i]);
+            return NULL;
+        }
+        if (!input_fits(m, g, i, xs[i]))
+            return NULL;
+    }
+    return run_root(m, g, xs, n, training, rng);
 }
 
 /* The input shape when `model` is given none: the type's default_input, recursively through
@@ -746,9 +894,35 @@ static uint64_t fresh_seed(void)
     return s & ((1ULL << 53) - 1); /* exact as a labbook number */
 }
 
-/* Builds a model from a layer value. NULL with *err on failure. */
-static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, int in_ndim,
-                             const int64_t *in_shape, uint64_t seed, lb_error *err)
+/* The shapes of a model's inputs (batch excluded), in the order of its root type's names. */
+typedef struct model_inputs {
+    int n;
+    int ndim[LB_MODEL_MAXINPUTS];
+    int64_t shape[LB_MODEL_MAXINPUTS][LB_MAXDIM];
+} model_inputs;
+
+/* The root's type (NULL for sequential): it names the model's inputs and output. */
+static const lbp_type *root_type(const lb_value *spec)
+{
+    const layer_spec *s = lb_layer_spec(spec);
+    return s ? s->type : NULL;
+}
+
+/* The names of m's inputs and output, from its root type. -1 when out of memory. */
+static int model_names(lb_model *m)
+{
+    const lbp_type *t = root_type(m->spec);
+    m->ninputs = m->root->nin;
+    for (int i = 0; i < m->ninputs; i++)
+        if (!(m->input_names[i] = strdup(lb_type_input_name(t, i))))
+            return -1;
+    m->output_name = strdup(lb_type_output_name(t));
+    return m->output_name ? 0 : -1;
+}
+
+/* Builds a model from a layer value on the inputs `ins`. NULL with *err on failure. */
+static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, const model_inputs *ins,
+                             uint64_t seed, lb_error *err)
 {
     lb_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -772,13 +946,16 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
     lb_rng_seed(&m->run_rng, seed ^ 0x5bd1e9955bd1e995ULL);
     m->rng = &m->run_rng;
     lb_graph_set_grad(m->dry, 0);
-    int64_t shp[LB_MAXDIM] = {1};
-    for (int i = 0; i < in_ndim; i++)
-        shp[i + 1] = in_shape[i];
-    lb_tensor *x = lb_zeros(m->dry, in_ndim + 1, shp);
-    lb_tensor *y = NULL;
-    if (x)
-        m->root = build_layer(m, spec, "", x, &y);
+    lb_tensor *xs[LB_MODEL_MAXINPUTS] = {0}, *y = NULL;
+    bool made = ins->n >= 1 && ins->n <= LB_MODEL_MAXINPUTS;
+    for (int k = 0; made && k < ins->n; k++) {
+        int64_t shp[LB_MAXDIM] = {1};
+        for (int i = 0; i < ins->ndim[k]; i++)
+            shp[i + 1] = ins->shape[k][i];
+        made = (xs[k] = lb_zeros(m->dry, ins->ndim[k] + 1, shp)) != NULL;
+    }
+    if (made)
+        m->root = build_layer(m, spec, "", xs, ins->n, &y);
     else
         lb_error_set(err, "ModelError", 0, 0, "model %s: cannot make the input: %s", name,
                      lb_graph_error(m->dry) ? lb_graph_error(m->dry) : "?");
@@ -789,6 +966,11 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, in
         if (!lb_error_is_set(err))
             lb_error_set(err, "ModelError", 0, 0, "model %s could not be built", name);
         model_free(m);
+        return NULL;
+    }
+    if (model_names(m) < 0) {
+        model_free(m);
+        lb_oom(err);
         return NULL;
     }
     lb_params_zero_grad(m->params);
@@ -838,43 +1020,145 @@ static lb_value *model_spec(lb_cmd_call *call, const lb_node *def, lb_error *err
     return spec;
 }
 
-/* The shape of one example: input= (a positive integer or a list of them), else what the
- * spec says, else [1, 28, 28]. Its number of dimensions, or -1 with *err. */
-static int model_input(lb_cmd_call *call, const lb_node *input_node, lb_value *spec,
-                       int64_t *shape, lb_error *err)
+/* The shape of one example: a positive integer, or a list of 1 to LB_MAXDIM - 1 of them. Its
+ * number of dimensions, or 0 when iv is neither. */
+static int shape_value(const lb_value *iv, int64_t *shape)
 {
-    int nd = 0;
-    if (!input_node) {
-        nd = default_input(spec, shape);
+    if (iv->kind == LB_NUM && lb_is_int(iv) && iv->u.num >= 1 && iv->u.num <= 1e9) {
+        shape[0] = (int64_t)iv->u.num;
+        return 1;
+    }
+    if (iv->kind != LB_LIST || lb_list_len(iv) < 1 || lb_list_len(iv) > LB_MAXDIM - 1)
+        return 0;
+    for (size_t i = 0; i < lb_list_len(iv); i++) {
+        lb_value *it = lb_list_get(iv, i);
+        if (!(it->kind == LB_NUM && lb_is_int(it) && it->u.num >= 1 && it->u.num <= 1e9))
+            return 0;
+        shape[i] = (int64_t)it->u.num;
+    }
+    return (int)lb_list_len(iv);
+}
+
+/* "{a: [...], b: [...]}": how input= names the inputs of type t. */
+static void input_example(const lbp_type *t, char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "{");
+    for (int i = 0; i < lb_type_ninputs(t) && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s: [...]", i ? ", " : "", lb_type_input_name(t, i));
+    if (used < n)
+        snprintf(buf + used, n - used, "}");
+}
+
+/* Without input=: the spec's default shape (through the first layer of a sequential; a type
+ * with several inputs: default_inputs for each), else Fashion-MNIST's [1, 28, 28]. */
+static int default_inputs(const lb_node *def, lb_value *spec, model_inputs *ins, lb_error *err)
+{
+    const lbp_type *t = root_type(spec);
+    const lbp_args *args = &lb_layer_spec(spec)->args;
+    ins->n = lb_type_ninputs(t);
+    if (ins->n == 1) {
+        int nd = default_input(spec, ins->shape[0]);
+        if (nd == 0)
+            nd = lb_type_default_inputs(t, args, 0, ins->shape[0]);
         if (nd == 0) {
             nd = 3;
-            shape[0] = 1;
-            shape[1] = 28;
-            shape[2] = 28;
+            ins->shape[0][0] = 1;
+            ins->shape[0][1] = 28;
+            ins->shape[0][2] = 28;
         }
-        return nd;
+        ins->ndim[0] = nd;
+        return 0;
     }
+    for (int i = 0; i < ins->n; i++) {
+        ins->ndim[i] = lb_type_default_inputs(t, args, i, ins->shape[i]);
+        if (ins->ndim[i] == 0) {
+            char ex[200];
+            input_example(t, ex, sizeof ex);
+            return lb_node_error(err, def->kids[0], "TypeError",
+                                 "%s gives no default shape for its input '%s': write the shapes "
+                                 "of its inputs, as in `model %s = %s input=%s`",
+                                 t->name, lb_type_input_name(t, i), def->text,
+                                 lb_layer_spec(spec)->text, ex);
+        }
+    }
+    return 0;
+}
+
+/* input={name: shape, ...}: every named input of the spec's root, and nothing else. */
+static int input_map(const lb_node *node, const lb_value *iv, const lbp_type *t, model_inputs *ins,
+                     lb_error *err)
+{
+    const char *names[LB_MODEL_MAXINPUTS];
+    bool seen[LB_MODEL_MAXINPUTS] = {false};
+    char list[160], ex[200];
+    const char *tname = t ? t->name : "sequential";
+    ins->n = lb_type_ninputs(t);
+    for (int i = 0; i < ins->n; i++)
+        names[i] = lb_type_input_name(t, i);
+    input_names_text(t, list, sizeof list);
+    input_example(t, ex, sizeof ex);
+    for (size_t e = 0; e < iv->u.map.len; e++) {
+        const char *key = iv->u.map.entries[e].key;
+        int k = -1;
+        for (int i = 0; i < ins->n && k < 0; i++)
+            if (strcmp(names[i], key) == 0)
+                k = i;
+        if (k < 0) {
+            const char *s = lb_suggest(key, names, (size_t)ins->n);
+            return lb_node_error(err, node, "TypeError",
+                                 "input has no '%s'%s%s%s: the input%s of %s %s %s, as in input=%s",
+                                 key, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "",
+                                 ins->n == 1 ? "" : "s", tname, ins->n == 1 ? "is" : "are", list, ex);
+        }
+        ins->ndim[k] = shape_value(iv->u.map.entries[e].value, ins->shape[k]);
+        if (ins->ndim[k] == 0)
+            return lb_node_error(err, node, "TypeError",
+                                 "input %s must be the shape of one example (batch excluded), a "
+                                 "list of 1 to %d positive integers such as [8]",
+                                 key, LB_MAXDIM - 1);
+        seen[k] = true;
+    }
+    for (int i = 0; i < ins->n; i++)
+        if (!seen[i])
+            return lb_node_error(err, node, "TypeError",
+                                 "input gives no shape for '%s': %s needs input=%s (its input%s %s)",
+                                 names[i], tname, ex, ins->n == 1 ? "" : "s", list);
+    return 0;
+}
+
+/* The shapes of the model's inputs: input= (a shape, or a map of named inputs' shapes), else
+ * what the spec says. 0, or -1 with *err. */
+static int model_input(lb_cmd_call *call, const lb_node *def, const lb_node *input_node,
+                       lb_value *spec, model_inputs *ins, lb_error *err)
+{
+    if (!input_node)
+        return default_inputs(def, spec, ins, err);
+    const lbp_type *t = root_type(spec);
     lb_value *iv = lb_call_eval(call, input_node, err);
     if (!iv)
         return -1;
-    bool ok = iv->kind == LB_LIST && lb_list_len(iv) >= 1 && lb_list_len(iv) <= LB_MAXDIM - 1;
-    if (iv->kind == LB_NUM && lb_is_int(iv) && iv->u.num >= 1) {
-        shape[0] = (int64_t)iv->u.num;
-        nd = 1;
-    }
-    for (size_t i = 0; ok && i < lb_list_len(iv); i++) {
-        lb_value *it = lb_list_get(iv, i);
-        ok = it->kind == LB_NUM && lb_is_int(it) && it->u.num >= 1 && it->u.num <= 1e9;
-        if (ok)
-            shape[nd++] = (int64_t)it->u.num;
+    int rc = 0;
+    if (iv->kind == LB_MAP) {
+        rc = input_map(input_node, iv, t, ins, err);
+    } else if (lb_type_ninputs(t) > 1) {
+        char list[160], ex[200];
+        input_names_text(t, list, sizeof list);
+        input_example(t, ex, sizeof ex);
+        rc = lb_node_error(err, input_node, "TypeError",
+                           "%s has %d named inputs (%s): input must give the shape of each, as "
+                           "in input=%s",
+                           t->name, lb_type_ninputs(t), list, ex);
+    } else {
+        ins->n = 1;
+        ins->ndim[0] = shape_value(iv, ins->shape[0]);
+        if (ins->ndim[0] == 0)
+            rc = lb_node_error(err, input_node, "TypeError",
+                               "input must be the shape of one example (batch excluded), a list "
+                               "of 1 to %d positive integers such as [1, 28, 28]",
+                               LB_MAXDIM - 1);
     }
     lb_decref(iv);
-    if (!ok && nd == 0)
-        return lb_node_error(err, input_node, "TypeError",
-                             "input must be the shape of one example (batch excluded), a list "
-                             "of 1 to %d positive integers such as [1, 28, 28]",
-                             LB_MAXDIM - 1);
-    return nd;
+    return rc;
 }
 
 /* The seed of the initial weights: seed=, else the session's seed, else a fresh one. */
@@ -923,14 +1207,14 @@ static int cmd_model(lb_cmd_call *call, lb_error *err)
     lb_value *spec = model_spec(call, def, err);
     if (!spec)
         return -1;
-    int64_t shape[LB_MAXDIM] = {0};
-    int nd = model_input(call, input_node, spec, shape, err);
+    model_inputs ins = {0};
     uint64_t seed;
-    if (nd < 0 || model_seed(call, seed_node, &seed, err) < 0) {
+    if (model_input(call, def, input_node, spec, &ins, err) < 0 ||
+        model_seed(call, seed_node, &seed, err) < 0) {
         lb_decref(spec);
         return -1;
     }
-    lb_value *mv = model_build(call->in, name, spec, nd, shape, seed, err);
+    lb_value *mv = model_build(call->in, name, spec, &ins, seed, err);
     lb_decref(spec);
     if (!mv) {
         lb_error_locate(err, def->kids[0]->line, def->kids[0]->col, def->kids[0]->span);
@@ -993,7 +1277,8 @@ static int cmd_params(lb_cmd_call *call, lb_error *err)
 }
 
 static const lb_param model_params[] = {
-    {"input", LB_PARAM_LIST, NULL, "shape of one example, batch excluded (default: the type's, else [1, 28, 28])"},
+    {"input", LB_PARAM_ANY, NULL, "shape of one example, batch excluded (default: the type's, else [1, 28, 28]); "
+                                  "a model type with named inputs: a map of their shapes, input={a: [8], b: [4]}"},
     {"seed", LB_PARAM_INT, NULL, "seed of the initialisation (default: the `seed` in force)"},
     {0}};
 
@@ -1004,7 +1289,9 @@ static const lb_command model_commands[] = {
             "created in one block and initialised as PyTorch does, from the seed set with `seed N`\n"
             "(the same seed gives the same weights) or from seed=N. input is the shape of one\n"
             "example without the batch dimension; by default the type's own (e.g. [784] before a\n"
-            "linear layer) or Fashion-MNIST's [1, 28, 28]. Output shapes are found by running the\n"
+            "linear layer) or Fashion-MNIST's [1, 28, 28]. A model type with named inputs (such as\n"
+            "fuse of the fusion plugin, inputs a and b) takes a map of their shapes,\n"
+            "input={a: [8], b: [4]}; `m.inputs` shows them. Output shapes are found by running the\n"
             "model once on a zero batch. `params NAME` shows the layers.",
      .example = "use cnn\nmodel a = cnn(channels=[16, 32], pool=\"max\")\n"
                 "model b = sequential(conv2d(1, 16, 3, pad=1), relu(), maxpool2d(2), flatten(), "

@@ -640,13 +640,13 @@ static int check_type(lb_interp *in, const cell_opts *o, const lbp_type *t, stag
         return -1;
     }
     if (rc == 1) {
-        bool input = strcmp(res.tensor, "input") == 0;
+        bool input = strncmp(res.tensor, "input", 5) == 0; /* "input", or "input a" (named) */
         snprintf(msg, sizeof msg,
                  "GradientCheckError\ttype %s: the gradient of %s%s does not match finite "
                  "differences: worst relative difference %.3g at %s%s (backward gives %.6g, "
                  "finite differences %.6g; checked %s on a random input, training mode)",
                  t->name, input ? "the input" : "parameter ", input ? "" : res.tensor,
-                 res.worst, input ? "x" : res.tensor, res.index, res.analytic, res.numeric, call);
+                 res.worst, input ? (res.tensor[5] ? res.tensor + 6 : "x") : res.tensor, res.index, res.analytic, res.numeric, call);
         free(call);
         child_say('E', msg);
         return -1;

@@ -19,9 +19,12 @@ typedef struct {
     lb_model *m;
     const lb_gradcheck *o;
     lb_graph *g;
-    int ndim;
-    int64_t shape[LB_MAXDIM];
-    float *x;       /* the input [B, *input] */
+    int nin;        /* the model's inputs, each [B, *input i] */
+    int ndim[LB_MODEL_MAXINPUTS];
+    int64_t shape[LB_MODEL_MAXINPUTS][LB_MAXDIM];
+    int64_t off[LB_MODEL_MAXINPUTS + 1]; /* where input i starts in x */
+    char name[LB_MODEL_MAXINPUTS][80];   /* "input", or "input a" for named inputs */
+    float *x;       /* every input's values, one after the other */
     int64_t nx;
     double *w;      /* loss weights, one per output element */
     int64_t nw;
@@ -37,6 +40,19 @@ static void stage(const ctx *c, const char *fmt, const char *arg)
     }
 }
 
+/* The model's forward on the inputs in c->x (xs receives them as tensors of g). */
+static lb_tensor *run_forward(ctx *c, lb_rng *rng, int grad_inputs, lb_tensor **xs)
+{
+    for (int k = 0; k < c->nin; k++) {
+        xs[k] = lb_from_data(c->g, c->ndim[k], c->shape[k], c->x + c->off[k]);
+        if (!xs[k])
+            return NULL;
+        if (grad_inputs)
+            lb_set_requires_grad(xs[k], 1);
+    }
+    return lb_model_forward_inputs(c->m, c->g, xs, c->nin, c->o->training, rng);
+}
+
 /* The loss for the current input and parameters (no gradients), or NAN with c->err. */
 static double loss_at(ctx *c)
 {
@@ -44,8 +60,8 @@ static double loss_at(ctx *c)
     lb_graph_set_grad(c->g, 0);
     lb_rng rng;
     lb_rng_seed(&rng, c->o->seed ^ 0xd1b54a32d192ed03ULL);
-    lb_tensor *x = lb_from_data(c->g, c->ndim, c->shape, c->x);
-    lb_tensor *y = x ? lb_model_forward(c->m, c->g, x, c->o->training, &rng) : NULL;
+    lb_tensor *xs[LB_MODEL_MAXINPUTS];
+    lb_tensor *y = run_forward(c, &rng, 0, xs);
     if (!y) {
         snprintf(c->err, sizeof c->err, "forward failed: %s",
                  lb_graph_error(c->g) ? lb_graph_error(c->g) : "no output");
@@ -209,22 +225,32 @@ static int compare(ctx *c, entries *E, double f0, lb_gradcheck_result *r)
     return 0;
 }
 
-/* The input's shape (a batch of o->batch, default 2, of the model's input shape) and the
- * numbers of input and output values. */
+/* The inputs' shapes (a batch of o->batch, default 2, of each of the model's input shapes) and
+ * the numbers of input and output values. */
 static void check_shapes(ctx *c)
 {
-    int64_t in[LB_MAXDIM];
-    int nd = lb_model_input_shape(c->m, in);
-    c->ndim = nd + 1;
-    c->shape[0] = c->o->batch > 0 ? c->o->batch : 2;
-    c->nx = c->shape[0];
-    for (int i = 0; i < nd; i++) {
-        c->shape[i + 1] = in[i];
-        c->nx *= in[i];
+    int64_t batch = c->o->batch > 0 ? c->o->batch : 2;
+    c->nin = lb_model_ninputs(c->m);
+    c->nx = 0;
+    for (int k = 0; k < c->nin; k++) {
+        int64_t in[LB_MAXDIM];
+        int nd = lb_model_input_shape_at(c->m, k, in);
+        c->ndim[k] = nd + 1;
+        c->shape[k][0] = batch;
+        int64_t n = batch;
+        for (int i = 0; i < nd; i++) {
+            c->shape[k][i + 1] = in[i];
+            n *= in[i];
+        }
+        c->off[k] = c->nx;
+        c->nx += n;
+        snprintf(c->name[k], sizeof c->name[k], "input%s%s", c->nin > 1 ? " " : "",
+                 c->nin > 1 ? lb_model_input_name(c->m, k) : "");
     }
+    c->off[c->nin] = c->nx;
     int64_t out[LB_MAXDIM];
     int ond = lb_model_output_shape(c->m, out);
-    c->nw = c->shape[0];
+    c->nw = batch;
     for (int i = 0; i < ond; i++)
         c->nw *= out[i];
 }
@@ -242,10 +268,8 @@ static int tape_gradients(ctx *c, lb_params *P, int np, float **grads, float **x
     lb_graph_set_grad(c->g, 1);
     lb_rng drop;
     lb_rng_seed(&drop, o->seed ^ 0xd1b54a32d192ed03ULL);
-    lb_tensor *x = lb_from_data(c->g, c->ndim, c->shape, c->x);
-    if (x && o->ids_max <= 0)
-        lb_set_requires_grad(x, 1);
-    lb_tensor *y = x ? lb_model_forward(c->m, c->g, x, o->training, &drop) : NULL;
+    lb_tensor *xs[LB_MODEL_MAXINPUTS] = {0};
+    lb_tensor *y = run_forward(c, &drop, o->ids_max <= 0, xs);
     lb_tensor *wt = NULL;
     if (y && y->numel == c->nw) {
         float *wf = lb_arena_alloc(lb_graph_arena(c->g), (size_t)(c->nw ? c->nw : 1) * sizeof *wf);
@@ -260,11 +284,13 @@ static int tape_gradients(ctx *c, lb_params *P, int np, float **grads, float **x
                             "forward/backward on a random input failed: %s",
                             lb_graph_error(c->g) ? lb_graph_error(c->g) : "the output has the wrong size");
     if (o->ids_max <= 0) {
-        *xgrad = calloc((size_t)c->nx, sizeof **xgrad);
+        *xgrad = calloc((size_t)(c->nx ? c->nx : 1), sizeof **xgrad);
         if (!*xgrad)
             return lb_oom(err);
-        if (x->grad)
-            memcpy(*xgrad, x->grad, (size_t)c->nx * sizeof **xgrad);
+        for (int k = 0; k < c->nin; k++)
+            if (xs[k]->grad)
+                memcpy(*xgrad + c->off[k], xs[k]->grad,
+                       (size_t)(c->off[k + 1] - c->off[k]) * sizeof **xgrad);
     }
     for (int i = 0; i < np; i++) {
         lb_tensor *t = lb_params_get(P, i);
@@ -293,11 +319,12 @@ static int finite_differences(ctx *c, lb_params *P, int np, float **grads, const
     if (isnan(f0))
         return -1;
     entries E = {0};
-    if (c->o->ids_max <= 0 &&
-        sample_tensor(c, &E, "input", c->x, xgrad, c->ndim, c->shape, c->nx, f0, &pick) < 0) {
-        free(E.e);
-        return -1;
-    }
+    for (int k = 0; c->o->ids_max <= 0 && k < c->nin; k++)
+        if (sample_tensor(c, &E, c->name[k], c->x + c->off[k], xgrad + c->off[k], c->ndim[k],
+                          c->shape[k], c->off[k + 1] - c->off[k], f0, &pick) < 0) {
+            free(E.e);
+            return -1;
+        }
     for (int i = 0; i < np; i++) {
         lb_tensor *t = lb_params_get(P, i);
         if (!grads[i] || !lb_is_contiguous(t)) /* parameters always are contiguous */

@@ -113,6 +113,27 @@ static int64_t h_in_dim(lbp_layer *L, int i)
     return i >= 0 && i < L->cur_ndim ? L->cur_shape[i] : 0;
 }
 
+/* Named inputs: a layer of several (a model's root) has L->nin of them; any other layer one,
+ * its current shape. */
+static int h_in_count(lbp_layer *L) { return L ? (L->nin > 1 ? L->nin : 1) : 0; }
+
+static int h_in_ndim_at(lbp_layer *L, int input)
+{
+    if (!L || input < 0 || input >= h_in_count(L))
+        return 0;
+    return L->nin > 1 ? L->ins_ndim[input] : L->cur_ndim;
+}
+
+static int64_t h_in_dim_at(lbp_layer *L, int input, int i)
+{
+    int nd = h_in_ndim_at(L, input);
+    if (i < 0)
+        i += nd;
+    if (i < 0 || i >= nd)
+        return 0;
+    return L->nin > 1 ? L->ins_shape[input][i] : L->cur_shape[i];
+}
+
 static lbp_tensor *h_param(lbp_layer *L, const char *name, int ndim, const int64_t *shape,
                            int trainable)
 {
@@ -467,6 +488,9 @@ static const lbp_host host_table = {
     .call_print = lb_host_call_print,
     .call_fail = lb_host_call_fail,
     .call_model_params = lb_host_call_model_params,
+    .in_count = h_in_count,
+    .in_ndim_at = h_in_ndim_at,
+    .in_dim_at = h_in_dim_at,
 };
 
 const lbp_host *lb_plugin_host_table(void) { return &host_table; }

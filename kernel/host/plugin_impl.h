@@ -58,6 +58,19 @@ void lb_plugin_ref(lbp_plugin *p);
 void lb_plugin_unref(lbp_plugin *p);
 type_rec *lb_registry_type_rec(lb_registry *reg, const char *name);
 
+/* The fields appended to lbp_type after ABI 1, read only when the plugin's struct has them
+ * (LBP_TYPE_HAS): a type from an ABI-1 plugin has one input "x", output "y". The size of
+ * lbp_type in ABI 1 is where the appended fields begin. */
+#define LB_TYPE_SIZE_ABI1 offsetof(lbp_type, inputs)
+int lb_type_ninputs(const lbp_type *t);                   /* 1.. LBP_MAXINPUTS; 1 for NULL */
+const char *lb_type_input_name(const lbp_type *t, int i); /* "x" for a type naming none */
+const char *lb_type_output_name(const lbp_type *t);       /* "y" unless named */
+typedef lbp_tensor *(*lb_forward_inputs_fn)(const lbp_host *h, lbp_layer *L, lbp_graph *g,
+                                            lbp_tensor *const *xs, int n);
+lb_forward_inputs_fn lb_type_forward_inputs(const lbp_type *t); /* NULL when not given */
+/* default_inputs(h, args, i, shape) of the type, or 0 when it has none or no opinion */
+int lb_type_default_inputs(const lbp_type *t, const lbp_args *a, int i, int64_t shape[LB_MAXDIM]);
+
 /* A layer value: what `conv2d(1, 16, 3)` or `sequential(...)` evaluates to. */
 typedef struct layer_spec {
     const lbp_type *type;   /* NULL: sequential */
@@ -84,9 +97,13 @@ struct lbp_layer {
     char *text;
     int in_ndim, out_ndim;
     int64_t in_shape[LB_MAXDIM], out_shape[LB_MAXDIM];
+    int nin;                /* 1, or the named inputs of a root type that has several */
+    int ins_ndim[LB_MODEL_MAXINPUTS]; /* each input's shape (input 0 is in_ndim / in_shape) */
+    int64_t ins_shape[LB_MODEL_MAXINPUTS][LB_MAXDIM];
     int cur_ndim;           /* while building: the shape children are built on */
     int64_t cur_shape[LB_MAXDIM];
     lb_tensor *cur_x;       /* while building: the dry-run tensor [1, *cur_shape] */
+    lb_tensor *cur_xs[LB_MODEL_MAXINPUTS]; /* while building a layer of several inputs: theirs */
     layer_param *params;
     int nparams;
     lbp_layer **kids;
@@ -99,6 +116,9 @@ struct lb_model {
     char *name;
     lb_value *spec;         /* the layer value it was built from */
     lbp_layer *root;
+    int ninputs;            /* named inputs (root->nin) */
+    char *input_names[LB_MODEL_MAXINPUTS];
+    char *output_name;
     lb_params *params;
     uint64_t seed;
     lb_rng init_rng, run_rng;
@@ -112,5 +132,7 @@ struct lb_model {
 int lb_layer_fail(lbp_layer *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int lb_layer_add_child(lbp_layer *L, const char *src);
 lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x);
+/* A layer of several named inputs (L->nin of them in xs): its type's forward_inputs. */
+lb_tensor *lb_layer_run_inputs(lbp_layer *L, lb_graph *g, lb_tensor *const *xs, int n);
 
 #endif

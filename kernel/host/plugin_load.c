@@ -200,18 +200,91 @@ static char *first_line(const char *s)
     return strndup(s, n);
 }
 
+/* ---- the fields appended to lbp_type after ABI 1 ----------------------------------------------- */
+
+_Static_assert(LBP_MAXINPUTS == LB_MODEL_MAXINPUTS, "the ABI's and the model's limits of inputs");
+
+int lb_type_ninputs(const lbp_type *t)
+{
+    int n = 0;
+    if (t && LBP_TYPE_HAS(t, inputs) && t->inputs)
+        while (n < LBP_MAXINPUTS && t->inputs[n])
+            n++;
+    return n ? n : 1;
+}
+
+const char *lb_type_input_name(const lbp_type *t, int i)
+{
+    if (i < 0 || i >= lb_type_ninputs(t))
+        return NULL;
+    return t && LBP_TYPE_HAS(t, inputs) && t->inputs && t->inputs[0] ? t->inputs[i] : "x";
+}
+
+const char *lb_type_output_name(const lbp_type *t)
+{
+    return t && LBP_TYPE_HAS(t, output) && t->output ? t->output : "y";
+}
+
+lb_forward_inputs_fn lb_type_forward_inputs(const lbp_type *t)
+{
+    return t && LBP_TYPE_HAS(t, forward_inputs) ? t->forward_inputs : NULL;
+}
+
+int lb_type_default_inputs(const lbp_type *t, const lbp_args *a, int i, int64_t shape[LB_MAXDIM])
+{
+    if (!t || !LBP_TYPE_HAS(t, default_inputs) || !t->default_inputs)
+        return 0;
+    int nd = t->default_inputs(lb_plugin_host_table(), a, i, shape);
+    return nd > 0 && nd <= LB_MAXDIM - 1 ? nd : 0;
+}
+
+/* The named inputs and output of a type being registered: identifiers, unique, at most
+ * LBP_MAXINPUTS, and forward_inputs for several. */
+static int check_type_inputs(lbp_plugin *p, const lbp_type *t)
+{
+    if (!LBP_TYPE_HAS(t, inputs) || !t->inputs)
+        return 0;
+    int n = 0;
+    for (; n <= LBP_MAXINPUTS && t->inputs[n]; n++) {
+        if (n == LBP_MAXINPUTS)
+            return reg_fail(p, "cannot register type '%s': it names more than %d inputs", t->name,
+                            LBP_MAXINPUTS);
+        if (!is_ident(t->inputs[n]))
+            return reg_fail(p, "cannot register type '%s': input name '%s' is not an identifier",
+                            t->name, t->inputs[n]);
+        for (int j = 0; j < n; j++)
+            if (strcmp(t->inputs[j], t->inputs[n]) == 0)
+                return reg_fail(p, "cannot register type '%s': it names input '%s' twice", t->name,
+                                t->inputs[n]);
+    }
+    if (n == 0)
+        return reg_fail(p, "cannot register type '%s': its inputs list is empty (NULL for one "
+                           "input \"x\")", t->name);
+    if (n > 1 && !lb_type_forward_inputs(t))
+        return reg_fail(p, "cannot register type '%s': it has %d inputs but no forward_inputs", t->name,
+                        n);
+    return 0;
+}
+
 int lb_host_register_type(lbp_plugin *p, const lbp_type *t)
 {
     if (!p || !p->reg)
         return -1;
     if (!t)
         return reg_fail(p, "register_type: no type given");
-    if (t->size != sizeof(lbp_type))
-        return reg_fail(p, "cannot register type '%s': its size field is %zu, labbook expects %zu "
-                           "(set .size = sizeof(lbp_type))",
-                        t->name ? t->name : "?", t->size, sizeof(lbp_type));
+    if (t->size < LB_TYPE_SIZE_ABI1 || t->size > sizeof(lbp_type))
+        return reg_fail(p, "cannot register type '%s': its size field is %zu, labbook %s expects %zu "
+                           "to %zu (set .size = sizeof(lbp_type))%s",
+                        t->name ? t->name : "?", t->size, LB_VERSION, (size_t)LB_TYPE_SIZE_ABI1,
+                        sizeof(lbp_type),
+                        t->size > sizeof(lbp_type) ? "; the plugin was built for a newer labbook" : "");
     if (name_free(p, "type", t->name) < 0)
         return -1;
+    if (check_type_inputs(p, t) < 0)
+        return -1;
+    if (LBP_TYPE_HAS(t, output) && t->output && !is_ident(t->output))
+        return reg_fail(p, "cannot register type '%s': output name '%s' is not an identifier",
+                        t->name, t->output);
     if (!t->build)
         return reg_fail(p, "cannot register type '%s': it has no build function", t->name);
     if (t->kind != LBP_KIND_LAYER && t->kind != LBP_KIND_MODEL)
@@ -643,12 +716,19 @@ static int check_magic(const lbp_magic *m, const char *file, lb_error *err)
         uint32_t a, b;
         memcpy(&a, (const char *)m + fields[i].off, sizeof a);
         memcpy(&b, (const char *)&host + fields[i].off, sizeof b);
-        if (a != b)
+        /* lbp_type grows at the end: a plugin built against an older header of this ABI (a
+         * smaller lbp_type, down to ABI 1's) loads; one built for a newer labbook does not */
+        bool type_ok = fields[i].off == offsetof(lbp_magic, sizeof_type) && a >= LB_TYPE_SIZE_ABI1 &&
+                       a <= b;
+        if (a != b && !type_ok)
             return lb_error_set(err, "PluginError", 0, 0,
                                 "cannot load %s: ABI magic block mismatch: field '%s' is %u in the "
-                                "plugin, %u in labbook %s (rebuild the plugin against this "
-                                "labbook's labbook_plugin.h)",
-                                file, fields[i].field, a, b, LB_VERSION);
+                                "plugin, %u in labbook %s (%s)",
+                                file, fields[i].field, a, b, LB_VERSION,
+                                fields[i].off == offsetof(lbp_magic, sizeof_type) && a > b
+                                    ? "the plugin was built for a newer labbook; rebuild it against "
+                                      "this labbook's labbook_plugin.h"
+                                    : "rebuild the plugin against this labbook's labbook_plugin.h");
     }
     if (!m->name || !is_ident(m->name))
         return lb_error_set(err, "PluginError", 0, 0,

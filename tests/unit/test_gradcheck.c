@@ -134,6 +134,50 @@ static void test_every_layer_gradient(void)
     teardown();
 }
 
+/* ---- a model of two named inputs (plugin fusion) -------------------------------------------- */
+
+/* The gradient check feeds every named input ("input a", "input b") and compares their
+ * gradients and the parameters' with finite differences, in every fusion mode; the model face
+ * (model.h) gives the names and shapes; a single-tensor forward is refused clearly. */
+static void test_named_inputs_gradient(void)
+{
+    setup();
+    CHECK(run("use fusion") == 0);
+    const char *modes[] = {"concat", "add", "mul", "diff"};
+    for (size_t i = 0; i < 4; i++) {
+        char code[200];
+        snprintf(code, sizeof code,
+                 "model f = fuse(hidden=5, mode=\"%s\", classes=3) input={a: [4], b: [2, 3]} seed=%zu",
+                 modes[i], i + 1);
+        CHECK(run(code) == 0);
+        lb_model *m = model("f");
+        CHECK(m && lb_model_ninputs(m) == 2);
+        if (!m)
+            continue;
+        int64_t shape[LB_MAXDIM];
+        CHECK(strcmp(lb_model_input_name(m, 0), "a") == 0 && strcmp(lb_model_input_name(m, 1), "b") == 0);
+        CHECK(lb_model_input_name(m, 2) == NULL);
+        CHECK(lb_model_input_shape_at(m, 1, shape) == 2 && shape[0] == 2 && shape[1] == 3);
+        CHECK(strcmp(lb_model_output_name(m), "y") == 0);
+        lb_gradcheck o = {.training = 1, .seed = 40 + i};
+        lb_gradcheck_result r;
+        lb_error e = {0};
+        int rc = lb_gradcheck_model(m, &o, &r, &e);
+        if (rc != 0)
+            fprintf(stderr, "    fuse %s: %s %s%s: tape %.6g, differences %.6g (relative %.3g)\n",
+                    modes[i], e.evalue ? e.evalue : "", r.tensor, r.index, r.analytic, r.numeric, r.worst);
+        CHECK(rc == 0);
+        CHECK(r.checked > 0);
+        lb_error_clear(&e);
+        lb_graph *g = lb_graph_new();
+        lb_tensor *x = lb_zeros(g, 2, (int64_t[]){1, 4});
+        CHECK(lb_model_forward(m, g, x, 0, NULL) == NULL);
+        CHECK(lb_graph_error(g) && strstr(lb_graph_error(g), "has 2 named inputs {a: [4], b: [2, 3]}"));
+        lb_graph_free(g);
+    }
+    teardown();
+}
+
 /* ---- determinism ---------------------------------------------------------------------------- */
 
 /* 100 SGD steps of a small cnn (batchnorm, dropout) from seed 5; a copy of the whole block. */
@@ -347,6 +391,7 @@ int main(void)
     setenv("LABBOOK_PLUGIN_PATH", LB_BUILD_PLUGIN_DIR, 1);
 #endif
     RUN(test_every_layer_gradient);
+    RUN(test_named_inputs_gradient);
     RUN(test_same_seed_same_parameters);
     RUN(test_plugin_cells);
     return CHECK_SUMMARY();
