@@ -180,6 +180,34 @@ class TaskTraining(NoiseMixin, lbtest.KernelCase):
             self.assertEqual([f["name"] for f in rec["data"]["fields"]], ["x", "y"])
             self.assertEqual(rec["data"]["fields"][1]["pad"], 255)
 
+    # ---- two named inputs -------------------------------------------------------------------
+
+    def test_two_inputs(self):
+        out = self.run_ok(
+            'use fusion\np = pairs(n=2000, test=400, classes=4, valid=400, seed=0)\nprint(p)\n'
+            'model fc = fuse(hidden=32, mode="concat", classes=4) input={a: [8], b: [4]} seed=1\n'
+            'model fm = fuse(hidden=32, mode="mul", classes=4) input={a: [8], b: [4]} seed=1\n'
+            'rf = train fc fm on p epochs=3 opt="adam" lr=0.01 batch=32 seed=2')
+        text = lbtest.stream_text(out)
+        self.assertIn("a float [8], b float [4] -> y int []; 4 classes; task classify", text)
+        self.check_progress(out)
+        hdr, rows = self.runs_table(out)
+        for col, better in (("valid.loss", "lower"), ("valid.acc", "higher"), ("test.acc", "higher")):
+            self.check_marked(hdr, rows, col, better)
+        recs = self.export("rf")
+        for rec in recs:
+            self.check_record(rec, "classify", [("loss", "lower"), ("acc", "higher"), ("top5", "higher")])
+            self.assertEqual([f["name"] for f in rec["data"]["fields"]], ["a", "b", "y"])
+        # the label is (class of a + class of b) mod 4: either input alone gives 1 in 4 at best,
+        # so a model above 0.8 on the test split reads both
+        self.assertGreater(max(r["final"]["test"]["acc"] for r in recs), 0.8)
+        ename, evalue = self.run_error('model fb = fuse(classes=4) input={a: [8], b: [5]}\ntrain fb on p epochs=1')
+        self.assertEqual(ename, "ValueError")
+        self.assertIn("model fb takes input b of shape [5], but field b of pairs is [4]", evalue)
+        ename, evalue = self.run_error('use mlp\nmodel one = mlp(hidden=[8], classes=4) input=[12]\n'
+                                       'train one on p epochs=1')
+        self.assertIn("model one has an input x [12], but data set pairs has no input field x", evalue)
+
     def test_task_errors(self):
         self.run_ok('use layers\nrg = csv("%s/reg.csv", target="price", valid=50)\n'
                     'gg = shapes(n=40, test=0, valid=10)' % TMP)
