@@ -6,7 +6,7 @@
 #               every test suite; the last line is "N passed, N failed"
 #   make deps | all | install | clean
 #   make bench-train   training steps/s of the reference MLP and CNN, labbook vs PyTorch
-#                      (bench/README.md; also bench-ops, bench-fashion, bench-cnn-lab)
+#                      (bench/README.md; also bench-ops, bench-fashion, bench-cnn-lab, bench-before-after)
 #
 # `deps` is a no-op when everything is installed; otherwise it apt-gets what is missing.
 # Targets that need the packages call `deps` first and then re-enter make, so that
@@ -206,6 +206,11 @@ bench-fashion: deps
 bench-cnn-lab: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/labbook $(PLUGIN_SO)
 	@$(PYTHON) bench/cnn_lab/run.py --labbook $(B)/labbook $(BENCH_ARGS)
+
+.PHONY: bench-before-after
+bench-before-after: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/labbook $(PLUGIN_SO)
+	@$(PYTHON) bench/before_after/run.py $(BENCH_ARGS)
 
 .PHONY: bench-ops
 bench-ops: deps
