@@ -209,6 +209,75 @@ typedef struct lbp_command {
     int (*run)(const lbp_host *h, lbp_call *c);
 } lbp_command;
 
+/* ---- tasks and data sources (after ABI 1) -----------------------------------------------------
+ * A task is a kind of learning problem (spec/language.md §13 "Tasks"): it checks the model's
+ * output against the data's targets, gives the loss of a batch and accumulates its metrics over a
+ * whole split. `train ... task="NAME"` uses a registered one; a data source names its default.
+ * A batch is the data's fields as tensors, by name (h->batch_field). The loss uses host ops (or a
+ * custom op, for its own backward). The accumulator reads values with h->read. Metrics list the
+ * loss first; `better` is 1 (higher is better) or -1 (lower); `on_train` ones are also measured
+ * on the training batches. Register with h->register_task (test LBP_HOST_HAS(h, register_task)). */
+typedef struct lbp_batch lbp_batch;     /* one batch: the data's fields by name */
+typedef struct lbp_taskrun lbp_taskrun; /* what a task sees of a run: the model and the data */
+
+typedef struct lbp_metric {
+    const char *name; /* identifier; NULL ends the array */
+    int better;       /* 1: higher is better; -1: lower */
+    int on_train;     /* also measured on the training batches */
+} lbp_metric;
+
+typedef struct lbp_task {
+    size_t size;          /* sizeof(lbp_task) */
+    const char *name;     /* identifier, unique among tasks */
+    const char *summary;  /* one line */
+    const char *loss_name;
+    const char *monitor;  /* the default monitor, e.g. "valid.acc" */
+    const lbp_metric *metrics;
+    /* 0, or -1 after writing why the model does not fit the data into err; may be NULL */
+    int (*check)(const lbp_host *h, const lbp_taskrun *r, char *err, size_t errlen);
+    lbp_tensor *(*loss)(const lbp_host *h, const lbp_taskrun *r, lbp_graph *g, lbp_tensor *out,
+                        const lbp_batch *b, int training);
+    void *(*acc_new)(const lbp_host *h, const lbp_taskrun *r);
+    void (*acc_reset)(void *acc);
+    void (*acc_add)(const lbp_host *h, void *acc, const lbp_tensor *out, const lbp_batch *b,
+                    double batch_loss);
+    void (*acc_values)(void *acc, double *values); /* one per metric, in order */
+    void (*acc_free)(void *acc);
+} lbp_task;
+
+/* A data source: a function `NAME(n=..., test=..., valid=0, seed=0, normalize=true, ...)` giving
+ * a data set whose samples the plugin draws one at a time. Its fields (fixed shapes) are the
+ * model's inputs (by name) and the task's targets; an int target with no dimensions is a class
+ * (classes names them). sample() writes sample i of the training (test = 0) or test (test = 1)
+ * set: every input field's values into x, every target field's into t, each in field order;
+ * the same (seed, test, i) must give the same sample. The host adds the parameters n, test,
+ * valid, seed and normalize to params. */
+#define LBP_FIELD_FLOAT 0
+#define LBP_FIELD_INT 1
+
+typedef struct lbp_field {
+    const char *name; /* identifier; NULL ends the array */
+    int type;         /* LBP_FIELD_FLOAT or LBP_FIELD_INT */
+    int target;       /* 0: a model input */
+    int ndim;         /* 0..3 */
+    int64_t shape[3];
+    double pad;       /* int targets: the index the loss and metrics ignore */
+} lbp_field;
+
+typedef struct lbp_data {
+    size_t size;          /* sizeof(lbp_data) */
+    const char *name;     /* identifier: the function's name */
+    const char *summary;
+    const char *doc;
+    const char *example;
+    const lbp_param *params; /* its own parameters (may be NULL) */
+    const char *task;     /* the default task of its data */
+    const lbp_field *fields;
+    const char *const *classes; /* NULL-terminated class names (a class target), or NULL */
+    int (*sample)(const lbp_host *h, const lbp_args *a, uint64_t seed, int test, int64_t i, float *x,
+                  float *t);
+} lbp_data;
+
 /* ---- the host function table ------------------------------------------------------------- */
 typedef struct lbp_conv {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w; /* 0 means 1 for stride/dilation */
@@ -335,6 +404,21 @@ struct lbp_host {
     int (*in_count)(lbp_layer *L);
     int (*in_ndim_at)(lbp_layer *L, int input);
     int64_t (*in_dim_at)(lbp_layer *L, int input, int i);
+
+    /* ---- appended after ABI 1 (test LBP_HOST_HAS(h, register_task) first) ---- */
+    /* registration of tasks and data sources (inside lbp_init only) */
+    int (*register_task)(lbp_plugin *p, const lbp_task *t);
+    int (*register_data)(lbp_plugin *p, const lbp_data *d);
+    /* a batch's field (NULL when it has none of that name) and its number of samples */
+    lbp_tensor *(*batch_field)(const lbp_batch *b, const char *name);
+    int64_t (*batch_size)(const lbp_batch *b);
+    /* copies t's values (any strides) row-major into out, at most n; returns t's element count */
+    int64_t (*read)(const lbp_tensor *t, float *out, int64_t n);
+    /* the run's data: its class count; the shape of the model's output (ndim); a target field's
+     * shape (ndim, or -1 when the data has no target of that name) and padding value */
+    int (*run_classes)(const lbp_taskrun *r);
+    int (*run_output)(const lbp_taskrun *r, int64_t shape[LBP_MAXDIM]);
+    int (*run_target)(const lbp_taskrun *r, const char *name, int64_t shape[3], double *pad);
 };
 
 #define LBP_HOST_HAS(h, field) \

@@ -44,6 +44,12 @@ def write_regression(path, n, seed):
             f.write(",".join("%.6f" % v for v in r) + ",%.6f\n" % t)
 
 
+def build_dir():
+    """build/ (the ASan kernel lives in build/asan/, the test plugins in build/testplugins/)."""
+    d = os.path.dirname(os.path.abspath(lbtest.EXE))
+    return os.path.dirname(d) if os.path.basename(d) == "asan" else d
+
+
 def read_csv(path):
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
     return data[:, :5].astype(np.float32), data[:, 5].astype(np.float32)
@@ -207,6 +213,58 @@ class TaskTraining(NoiseMixin, lbtest.KernelCase):
         ename, evalue = self.run_error('use mlp\nmodel one = mlp(hidden=[8], classes=4) input=[12]\n'
                                        'train one on p epochs=1')
         self.assertIn("model one has an input x [12], but data set pairs has no input field x", evalue)
+
+    # ---- a task and a data source from a plugin ---------------------------------------------
+
+    def test_plugin_task_and_data_source(self):
+        so = os.path.join(build_dir(), "testplugins", "hinge.so")
+        out = self.run_ok(f'use "{so}"')
+        self.assertIn("loaded hinge 1.0.0: task hinge, data rings", lbtest.stream_text(out))
+        out = self.run_ok('use layers\nrg = rings(n=600, test=200, valid=100, seed=1)\nprint(rg)\n'
+                          'model mh = sequential(linear(2, 16), relu(), linear(16, 2)) input=[2] seed=1\n'
+                          'rh = train mh on rg epochs=[2, 6] opt="adam" lr=0.01 batch=32 seed=2')
+        self.assertIn("p float [2] -> y int []; 2 classes; task hinge", lbtest.stream_text(out))
+        self.check_progress(out)
+        hdr, rows = self.runs_table(out)
+        for col, better in (("valid.loss", "lower"), ("valid.err", "lower"), ("valid.margin", "higher")):
+            self.check_marked(hdr, rows, col, better)
+        recs = self.export("rh")
+        for rec in recs:
+            self.check_record(rec, "hinge", [("loss", "lower"), ("err", "lower"), ("margin", "higher")])
+            self.assertEqual(rec["settings"]["loss"], "multi_margin")
+            self.assertIn("train.err", rec["history"][0])
+            self.assertNotIn("train.margin", rec["history"][0])
+        best = min(recs, key=lambda r: r["final"]["valid"]["err"])
+        # the data source's samples are the plugin's formula, normalised with the training statistics
+        mean, std = (np.array(best["data"][k], dtype=np.float32) for k in ("mean", "std"))
+        i = np.arange(200)
+        k, cls = (i + 100003 + 7919).astype(np.float64), (i % 2).astype(np.float64)
+        rad = 1 + cls + 0.15 * np.sin(17.0 * i + 3.0 + 1)
+        pts = np.stack([rad * np.cos(2.399963 * k), rad * np.sin(2.399963 * k)], 1).astype(np.float32)
+        xn = (pts - mean) / std
+        got = [float(v) for v in json.loads(lbtest.value(self.kc, "sample(rg.test, 7).values"))]
+        # (to an ulp: numpy's and the C library's sin and cos may differ in their last bit)
+        np.testing.assert_allclose(got, xn[7], rtol=2.0 ** -21, atol=2.0 ** -21)
+        if torch is None:
+            return
+        # the plugin's loss and metrics of the kept weights, against PyTorch's MultiMarginLoss
+        path = os.path.join(TMP, "mh.lbc")
+        self.run_ok(f'save mh "{path}"')
+        _, w = lbckpt.read(path)
+        y = torch.from_numpy(cls.astype(np.int64))
+        res = {}
+        for dt in (torch.float32, torch.float64):
+            t = lambda n: torch.from_numpy(w[n]).to(dt)  # noqa: E731
+            o = torch.relu(torch.from_numpy(xn).to(dt) @ t("0.weight").T + t("0.bias")) @ t("2.weight").T + t("2.bias")
+            other = o.gather(1, (1 - y)[:, None])[:, 0]
+            res[dt] = (torch.nn.MultiMarginLoss()(o, y).item(), (o.gather(1, y[:, None])[:, 0] - other).mean().item())
+        fin = best["final"]["test"]
+        self.assertAgrees("test.loss", fin["loss"], res[torch.float32][0], res[torch.float64][0])
+        self.assertAgrees("test.margin", fin["margin"], res[torch.float32][1], res[torch.float64][1])
+        c = self.run_fail('train mh on rg task="hing" epochs=1')
+        self.assertIn('unknown task "hing" (did you mean "hinge"?)', c["evalue"])
+        c = self.run_fail('model m3 = sequential(linear(2, 3)) input=[2]\ntrain m3 on rg epochs=1')
+        self.assertIn("task hinge needs a score per class: [2]", c["evalue"])
 
     def test_task_errors(self):
         self.run_ok('use layers\nrg = csv("%s/reg.csv", target="price", valid=50)\n'

@@ -1477,6 +1477,14 @@ int64_t lb_epoch_next(lb_epoch_iter *it, float *x, float *y, int32_t *yi)
 
 int64_t lb_field_batch_numel(const lb_field *f, int64_t b) { return b * f->numel; }
 
+struct lb_tensor *lb_batch_get(const lb_batch *b, const char *name)
+{
+    for (int i = 0; b && name && i < b->nfields; i++)
+        if (strcmp(b->field[i]->name, name) == 0)
+            return b->t[i];
+    return NULL;
+}
+
 /* Sample i's values of field f (the start of its run in its block). */
 static void field_values(const lb_split *s, const lb_field *f, int64_t i, float *out, int64_t nvals)
 {

@@ -231,6 +231,20 @@ void lb_epoch_share(lb_epoch_iter *it, int rank, int nranks);
 int64_t lb_epoch_next(lb_epoch_iter *it, float *x, float *y, int32_t *yi);
 int64_t lb_epoch_next_idx(lb_epoch_iter *it, float *x, float *y, int32_t *yi, int64_t *idx);
 
+/* A batch: the data set's fields as tensors [n, *shape] (variable dimensions at the batch's
+ * longest sample), by name. The trainer wraps the buffers lb_epoch_fields filled; tasks read
+ * their targets from it (plugin tasks through the host table's batch_field). */
+struct lb_tensor;
+typedef struct lb_batch {
+    int64_t n;
+    int nfields;
+    const lb_field *field[LB_MAX_FIELDS];
+    struct lb_tensor *t[LB_MAX_FIELDS];
+} lb_batch;
+
+/* The tensor of field `name`, or NULL. */
+struct lb_tensor *lb_batch_get(const lb_batch *b, const char *name);
+
 /* Values of field f in a batch of b samples at most (a variable dimension at its longest). */
 int64_t lb_field_batch_numel(const lb_field *f, int64_t b);
 /* The next batch, every field of ds: out[f] (lb_field_batch_numel floats) receives field f's

@@ -491,6 +491,14 @@ static const lbp_host host_table = {
     .in_count = h_in_count,
     .in_ndim_at = h_in_ndim_at,
     .in_dim_at = h_in_dim_at,
+    .register_task = lb_host_register_task,
+    .register_data = lb_host_register_data,
+    .batch_field = lb_host_batch_field,
+    .batch_size = lb_host_batch_size,
+    .read = lb_host_read,
+    .run_classes = lb_host_run_classes,
+    .run_output = lb_host_run_output,
+    .run_target = lb_host_run_target,
 };
 
 const lbp_host *lb_plugin_host_table(void) { return &host_table; }

@@ -38,6 +38,21 @@ typedef struct cmd_rec {
     char *name;
 } cmd_rec;
 
+/* Tasks and data sources registered by plugins (plugin_tasks.c). */
+typedef struct task_rec {
+    const lbp_task *t;      /* valid while p */
+    lbp_plugin *p;          /* NULL once unloaded */
+    char *name;
+} task_rec;
+
+typedef struct data_rec {
+    const lbp_data *d;      /* valid while !dead */
+    lbp_plugin *p;
+    char *name, *signature, *summary;
+    lbp_param *params;      /* the plugin's, then n, test, valid, seed, normalize */
+    bool dead;
+} data_rec;
+
 struct lb_registry {
     lb_interp *in;
     lbp_plugin **plugins;
@@ -48,11 +63,35 @@ struct lb_registry {
     size_t nops, ocap;
     cmd_rec **cmds;
     size_t ncmds, ccap;
+    task_rec *tasks;
+    size_t ntasks, tkcap;
+    data_rec **datas;
+    size_t ndatas, dcap;
     char *loading[16];      /* names being loaded (require cycles) */
     int nloading;
     char *cell_dir;         /* %%plugin cells: the per-kernel temp dir (created on first use) */
     unsigned ncells;        /* cells compiled so far (fresh file names) */
 };
+
+/* Registration helpers of plugin_load.c: fail with a reason (in init's err), check a new name
+ * against everything registered, the first line of a text (malloc'd). */
+int lb_reg_fail(lbp_plugin *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int lb_reg_name_free(lbp_plugin *p, const char *what, const char *name);
+char *lb_first_line(const char *s);
+int lb_host_register_task(lbp_plugin *p, const lbp_task *t);
+int lb_host_register_data(lbp_plugin *p, const lbp_data *d);
+/* The host table's functions for tasks (lbp_host.batch_field ... run_target). */
+lbp_tensor *lb_host_batch_field(const lbp_batch *b, const char *name);
+int64_t lb_host_batch_size(const lbp_batch *b);
+int64_t lb_host_read(const lbp_tensor *t, float *out, int64_t n);
+int lb_host_run_classes(const lbp_taskrun *r);
+int lb_host_run_output(const lbp_taskrun *r, int64_t shape[LBP_MAXDIM]);
+int lb_host_run_target(const lbp_taskrun *r, const char *name, int64_t shape[3], double *pad);
+/* Unloading p (its tasks and data sources go); freeing the registry's records. */
+void lb_plugin_items_drop(lb_registry *reg, lbp_plugin *p);
+void lb_plugin_items_free(lb_registry *reg);
+/* ", task NAME, data NAME" of p, appended to line at *used (the `loaded` line). */
+void lb_plugin_items_announce(lb_registry *reg, lbp_plugin *p, char *line, size_t size, size_t *used, int *n);
 
 void lb_plugin_ref(lbp_plugin *p);
 void lb_plugin_unref(lbp_plugin *p);

@@ -139,8 +139,7 @@ static lb_value *type_call(lb_interp *in, lb_value **args, size_t nargs, lb_valu
 
 /* ---- registration (host table entries) -------------------------------------------------------- */
 
-static int reg_fail(lbp_plugin *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int reg_fail(lbp_plugin *p, const char *fmt, ...)
+int lb_reg_fail(lbp_plugin *p, const char *fmt, ...)
 {
     p->failed = true;
     if (p->err && p->errlen) {
@@ -153,33 +152,33 @@ static int reg_fail(lbp_plugin *p, const char *fmt, ...)
 }
 
 /* Whether `name` is free for a new type or command; else writes the reason. */
-static int name_free(lbp_plugin *p, const char *what, const char *name)
+int lb_reg_name_free(lbp_plugin *p, const char *what, const char *name)
 {
     lb_registry *reg = p->reg;
     if (!is_ident(name) || lb_is_keyword(name))
-        return reg_fail(p, "cannot register %s '%s': the name must be an identifier", what,
+        return lb_reg_fail(p, "cannot register %s '%s': the name must be an identifier", what,
                         name ? name : "(null)");
     type_rec *t = lb_registry_type_rec(reg, name);
     if (t) {
         if (t->p == p)
-            return reg_fail(p, "cannot register %s '%s': %s registers it twice", what, name, p->name);
-        return reg_fail(p, "cannot register %s '%s': a type named '%s' is already registered by "
+            return lb_reg_fail(p, "cannot register %s '%s': %s registers it twice", what, name, p->name);
+        return lb_reg_fail(p, "cannot register %s '%s': a type named '%s' is already registered by "
                            "plugin %s (%s)",
                         what, name, name, t->p->name, t->p->path);
     }
     for (size_t i = 0; i < reg->nops; i++)
         if (strcmp(reg->ops[i].op->name, name) == 0)
-            return reg_fail(p, "cannot register %s '%s': an op named '%s' is already registered by "
+            return lb_reg_fail(p, "cannot register %s '%s': an op named '%s' is already registered by "
                                "plugin %s",
                             what, name, name, reg->ops[i].p->name);
     if (lb_interp_builtin(reg->in, name))
-        return reg_fail(p, "cannot register %s '%s': it would hide the builtin function %s()", what,
+        return lb_reg_fail(p, "cannot register %s '%s': it would hide the builtin function %s()", what,
                         name, name);
     const lb_command *c = lb_commands_find(lb_interp_commands(reg->in), name);
     if (c) {
         for (size_t i = 0; i < reg->ncmds; i++)
             if (&reg->cmds[i]->cmd == c && reg->cmds[i]->p)
-                return reg_fail(p, "cannot register %s '%s': a command named '%s' is already "
+                return lb_reg_fail(p, "cannot register %s '%s': a command named '%s' is already "
                                    "registered by plugin %s",
                                 what, name, name, reg->cmds[i]->p->name);
         bool dead_plugin_cmd = false;
@@ -187,12 +186,12 @@ static int name_free(lbp_plugin *p, const char *what, const char *name)
             if (&reg->cmds[i]->cmd == c)
                 dead_plugin_cmd = true;
         if (!dead_plugin_cmd)
-            return reg_fail(p, "cannot register %s '%s': it is a labbook command", what, name);
+            return lb_reg_fail(p, "cannot register %s '%s': it is a labbook command", what, name);
     }
     return 0;
 }
 
-static char *first_line(const char *s)
+char *lb_first_line(const char *s)
 {
     if (!s)
         return strdup("");
@@ -247,21 +246,21 @@ static int check_type_inputs(lbp_plugin *p, const lbp_type *t)
     int n = 0;
     for (; n <= LBP_MAXINPUTS && t->inputs[n]; n++) {
         if (n == LBP_MAXINPUTS)
-            return reg_fail(p, "cannot register type '%s': it names more than %d inputs", t->name,
+            return lb_reg_fail(p, "cannot register type '%s': it names more than %d inputs", t->name,
                             LBP_MAXINPUTS);
         if (!is_ident(t->inputs[n]))
-            return reg_fail(p, "cannot register type '%s': input name '%s' is not an identifier",
+            return lb_reg_fail(p, "cannot register type '%s': input name '%s' is not an identifier",
                             t->name, t->inputs[n]);
         for (int j = 0; j < n; j++)
             if (strcmp(t->inputs[j], t->inputs[n]) == 0)
-                return reg_fail(p, "cannot register type '%s': it names input '%s' twice", t->name,
+                return lb_reg_fail(p, "cannot register type '%s': it names input '%s' twice", t->name,
                                 t->inputs[n]);
     }
     if (n == 0)
-        return reg_fail(p, "cannot register type '%s': its inputs list is empty (NULL for one "
+        return lb_reg_fail(p, "cannot register type '%s': its inputs list is empty (NULL for one "
                            "input \"x\")", t->name);
     if (n > 1 && !lb_type_forward_inputs(t))
-        return reg_fail(p, "cannot register type '%s': it has %d inputs but no forward_inputs", t->name,
+        return lb_reg_fail(p, "cannot register type '%s': it has %d inputs but no forward_inputs", t->name,
                         n);
     return 0;
 }
@@ -271,44 +270,44 @@ int lb_host_register_type(lbp_plugin *p, const lbp_type *t)
     if (!p || !p->reg)
         return -1;
     if (!t)
-        return reg_fail(p, "register_type: no type given");
+        return lb_reg_fail(p, "register_type: no type given");
     if (t->size < LB_TYPE_SIZE_ABI1 || t->size > sizeof(lbp_type))
-        return reg_fail(p, "cannot register type '%s': its size field is %zu, labbook %s expects %zu "
+        return lb_reg_fail(p, "cannot register type '%s': its size field is %zu, labbook %s expects %zu "
                            "to %zu (set .size = sizeof(lbp_type))%s",
                         t->name ? t->name : "?", t->size, LB_VERSION, (size_t)LB_TYPE_SIZE_ABI1,
                         sizeof(lbp_type),
                         t->size > sizeof(lbp_type) ? "; the plugin was built for a newer labbook" : "");
-    if (name_free(p, "type", t->name) < 0)
+    if (lb_reg_name_free(p, "type", t->name) < 0)
         return -1;
     if (check_type_inputs(p, t) < 0)
         return -1;
     if (LBP_TYPE_HAS(t, output) && t->output && !is_ident(t->output))
-        return reg_fail(p, "cannot register type '%s': output name '%s' is not an identifier",
+        return lb_reg_fail(p, "cannot register type '%s': output name '%s' is not an identifier",
                         t->name, t->output);
     if (!t->build)
-        return reg_fail(p, "cannot register type '%s': it has no build function", t->name);
+        return lb_reg_fail(p, "cannot register type '%s': it has no build function", t->name);
     if (t->kind != LBP_KIND_LAYER && t->kind != LBP_KIND_MODEL)
-        return reg_fail(p, "cannot register type '%s': kind %d is neither LBP_KIND_LAYER nor "
+        return lb_reg_fail(p, "cannot register type '%s': kind %d is neither LBP_KIND_LAYER nor "
                            "LBP_KIND_MODEL",
                         t->name, t->kind);
     char msg[400];
     if (lb_schema_validate(t->params, t->name, msg, sizeof msg) < 0)
-        return reg_fail(p, "cannot register type '%s': %s", t->name, msg);
+        return lb_reg_fail(p, "cannot register type '%s': %s", t->name, msg);
     lb_registry *reg = p->reg;
     type_rec *r = calloc(1, sizeof *r);
     if (!r)
-        return reg_fail(p, "out of memory");
+        return lb_reg_fail(p, "out of memory");
     r->t = t;
     r->p = p;
     r->name = strdup(t->name);
     r->signature = lb_schema_signature(t->name, t->params);
-    r->summary = first_line(t->summary);
+    r->summary = lb_first_line(t->summary);
     if (!r->name || !r->signature || !r->summary) {
         free(r->name);
         free(r->signature);
         free(r->summary);
         free(r);
-        return reg_fail(p, "out of memory");
+        return lb_reg_fail(p, "out of memory");
     }
     if (reg->ntypes == reg->tcap) {
         size_t cap = reg->tcap ? reg->tcap * 2 : 32;
@@ -318,7 +317,7 @@ int lb_host_register_type(lbp_plugin *p, const lbp_type *t)
             free(r->signature);
             free(r->summary);
             free(r);
-            return reg_fail(p, "out of memory");
+            return lb_reg_fail(p, "out of memory");
         }
         reg->types = nt;
         reg->tcap = cap;
@@ -328,7 +327,7 @@ int lb_host_register_type(lbp_plugin *p, const lbp_type *t)
     if (lb_interp_register_function(reg->in, r->name, r->signature, r->summary, type_call, r, &err) <
         0) {
         r->dead = true;
-        reg_fail(p, "cannot register type '%s': %s", t->name, err.evalue ? err.evalue : "?");
+        lb_reg_fail(p, "cannot register type '%s': %s", t->name, err.evalue ? err.evalue : "?");
         lb_error_clear(&err);
         return -1;
     }
@@ -340,21 +339,21 @@ int lb_host_register_op(lbp_plugin *p, const lbp_op *op)
     if (!p || !p->reg)
         return -1;
     if (!op)
-        return reg_fail(p, "register_op: no op given");
+        return lb_reg_fail(p, "register_op: no op given");
     if (op->size != sizeof(lbp_op))
-        return reg_fail(p, "cannot register op '%s': its size field is %zu, labbook expects %zu",
+        return lb_reg_fail(p, "cannot register op '%s': its size field is %zu, labbook expects %zu",
                         op->name ? op->name : "?", op->size, sizeof(lbp_op));
-    if (name_free(p, "op", op->name) < 0)
+    if (lb_reg_name_free(p, "op", op->name) < 0)
         return -1;
     if (!op->forward || op->nin < 1 || op->nin > 4)
-        return reg_fail(p, "cannot register op '%s': it needs a forward function and 1 to 4 inputs",
+        return lb_reg_fail(p, "cannot register op '%s': it needs a forward function and 1 to 4 inputs",
                         op->name);
     lb_registry *reg = p->reg;
     if (reg->nops == reg->ocap) {
         size_t cap = reg->ocap ? reg->ocap * 2 : 8;
         op_rec *no = realloc(reg->ops, cap * sizeof *no);
         if (!no)
-            return reg_fail(p, "out of memory");
+            return lb_reg_fail(p, "out of memory");
         reg->ops = no;
         reg->ocap = cap;
     }
@@ -507,17 +506,17 @@ int lb_host_register_command(lbp_plugin *p, const lbp_command *pc)
     if (!p || !p->reg)
         return -1;
     if (!pc)
-        return reg_fail(p, "register_command: no command given");
+        return lb_reg_fail(p, "register_command: no command given");
     if (pc->size != sizeof(lbp_command))
-        return reg_fail(p, "cannot register command '%s': its size field is %zu, labbook expects %zu",
+        return lb_reg_fail(p, "cannot register command '%s': its size field is %zu, labbook expects %zu",
                         pc->name ? pc->name : "?", pc->size, sizeof(lbp_command));
-    if (name_free(p, "command", pc->name) < 0)
+    if (lb_reg_name_free(p, "command", pc->name) < 0)
         return -1;
     if (!pc->run)
-        return reg_fail(p, "cannot register command '%s': it has no run function", pc->name);
+        return lb_reg_fail(p, "cannot register command '%s': it has no run function", pc->name);
     char msg[400];
     if (lb_schema_validate(pc->params, pc->name, msg, sizeof msg) < 0)
-        return reg_fail(p, "cannot register command '%s': %s", pc->name, msg);
+        return lb_reg_fail(p, "cannot register command '%s': %s", pc->name, msg);
     lb_registry *reg = p->reg;
     /* a command of a plugin unloaded earlier is taken over (the command table cannot drop it) */
     for (size_t i = 0; i < reg->ncmds; i++) {
@@ -542,7 +541,7 @@ int lb_host_register_command(lbp_plugin *p, const lbp_command *pc)
             free(r->name);
         }
         free(r);
-        return reg_fail(p, "out of memory");
+        return lb_reg_fail(p, "out of memory");
     }
     for (size_t i = 0; i < np; i++) {
         r->params[i].name = pc->params[i].name;
@@ -570,14 +569,14 @@ int lb_host_register_command(lbp_plugin *p, const lbp_command *pc)
             free(r->params);
             free(r->name);
             free(r);
-            return reg_fail(p, "out of memory");
+            return lb_reg_fail(p, "out of memory");
         }
         reg->cmds = nc;
         reg->ccap = cap;
     }
     lb_error err = {0};
     if (lb_interp_register_command(reg->in, &r->cmd, &err) < 0) {
-        reg_fail(p, "cannot register command '%s': %s", pc->name, err.evalue ? err.evalue : "?");
+        lb_reg_fail(p, "cannot register command '%s': %s", pc->name, err.evalue ? err.evalue : "?");
         lb_error_clear(&err);
         free(r->params);
         free(r->name);
@@ -766,6 +765,7 @@ static void drop_items(lb_registry *reg, lbp_plugin *p)
             reg->cmds[i]->p = NULL;
             reg->cmds[i]->pc = NULL;
         }
+    lb_plugin_items_drop(reg, p);
 }
 
 static void announce(lb_interp *in, lbp_plugin *p)
@@ -782,6 +782,7 @@ static void announce(lb_interp *in, lbp_plugin *p)
         if (reg->cmds[i]->p == p)
             used += (size_t)snprintf(line + used, sizeof line - used, "%scommand %s",
                                      nt++ ? ", " : ": ", reg->cmds[i]->name);
+    lb_plugin_items_announce(reg, p, line, sizeof line, &used, &nt);
     if (used < sizeof line - 1)
         snprintf(line + used, sizeof line - used, "\n");
     else
@@ -1072,7 +1073,7 @@ int lb_host_require(lbp_plugin *p, const char *name)
         return -1;
     lb_error err = {0};
     if (!name || lb_plugin_use(p->reg->in, name, NULL, &err) < 0) {
-        reg_fail(p, "requires plugin '%s', which cannot be loaded: %s", name ? name : "(null)",
+        lb_reg_fail(p, "requires plugin '%s', which cannot be loaded: %s", name ? name : "(null)",
                  err.evalue ? err.evalue : "no name given");
         lb_error_clear(&err);
         return -1;
@@ -1139,6 +1140,7 @@ void lb_registry_free(lb_registry *reg)
         free(reg->cmds[i]);
     }
     free(reg->cmds);
+    lb_plugin_items_free(reg);
     lb_plugin_cell_cleanup(reg);
     free(reg);
 }

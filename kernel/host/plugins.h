@@ -146,6 +146,21 @@ int lb_plugin_cell_execute(lb_interp *in, const char *code, lb_error *err);
 /* Removes the per-kernel directory of compiled cells (lb_registry_free calls it). */
 void lb_plugin_cell_cleanup(lb_registry *reg);
 
+/* ---- tasks and data sources of plugins (plugin_tasks.c) ----
+ * What a plugin task sees of a run (lbp_taskrun in the ABI). */
+struct lbp_taskrun {
+    lb_model *m;
+    const struct lb_dataset *ds;
+};
+/* The task a loaded plugin registered under `name` (NULL: none); its plugin in *owner. */
+const lbp_task *lb_plugins_find_task(lb_interp *in, const char *name, lbp_plugin **owner);
+/* The names of the loaded plugins' tasks: up to max of them into names; the number found. */
+size_t lb_plugins_task_names(lb_interp *in, const char **names, size_t max);
+/* How a data set becomes a labbook value (set by the data module at its start): plugin data
+ * sources give their data sets through it. Takes ds. */
+typedef lb_value *(*lb_dataset_maker)(struct lb_dataset *ds, lb_error *err);
+void lb_plugins_set_dataset_maker(lb_dataset_maker make);
+
 /* Layer values (what `conv2d(...)` returns) and the host table (plugin_host.c). */
 lb_value *lb_layer_value_new(lb_interp *in, const lbp_type *t, struct lbp_args *args_take,
                              lb_value **children, size_t nchildren, lb_error *err);

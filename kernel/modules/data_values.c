@@ -11,6 +11,7 @@
 
 #include "lang/commands.h"
 #include "modules/modules.h"
+#include "host/plugins.h"
 #include "modules/data_values.h"
 #include "modules/plot_values.h"
 #include "modules/training.h"
@@ -1186,6 +1187,8 @@ static int register_data_commands(lb_interp *in, lb_error *err)
             "in the file), label, class, shape and values (as stored: normalised).",
             fn_sample, NULL, err) < 0)
         return -1;
+    /* plugin data sources give their data sets as values of this module */
+    lb_plugins_set_dataset_maker(lb_dataset_value_new);
     return lb_interp_register_command(in, &samples_cmd, err);
 }
 

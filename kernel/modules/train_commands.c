@@ -361,6 +361,7 @@ typedef struct sweep {
     job *jobs;
     size_t njobs;
     float **starts;      /* each model's starting weights */
+    struct lb_task *ptask; /* a plugin's task, adapted (NULL: a built-in one) */
 } sweep;
 
 static void sweep_free(sweep *S)
@@ -374,6 +375,7 @@ static void sweep_free(sweep *S)
     for (size_t a = 0; a < S->naxes; a++)
         lb_decref(S->axes[a].values);
     lb_decref(S->data);
+    lb_plugin_task_free(S->ptask);
     free_models(S->models, S->nmodels);
 }
 
@@ -456,16 +458,28 @@ static int read_settings(sweep *S, lb_error *err)
     return 0;
 }
 
-/* The task: task= (a registered one), else the data's; then monitor's default, the task's. */
+/* The task: task= (a built-in one, or one a loaded plugin registered), else the data's; then
+ * monitor's default, the task's. */
 static int read_task(sweep *S, const lb_dataset *ds, lb_error *err)
 {
     const lb_node *k = lb_call_keyword(S->call, "task");
     if (!k)
         snprintf(S->base.task, sizeof S->base.task, "%s", ds->task);
     const lb_task *t = lb_task_find(S->base.task);
+    const lbp_task *pt = t ? NULL : lb_plugins_find_task(S->call->in, S->base.task, NULL);
+    if (pt) {
+        if (!(S->ptask = lb_plugin_task_new(pt)))
+            return lb_oom(err);
+        t = S->ptask;
+        S->base.task_impl = t;
+    }
     if (!t) {
         size_t n = 0;
-        const char *const *names = lb_task_names(&n);
+        const char *const *built = lb_task_names(&n);
+        const char *names[64];
+        for (size_t i = 0; i < n && i < 32; i++)
+            names[i] = built[i];
+        n = (n < 32 ? n : 32) + lb_plugins_task_names(S->call->in, names + (n < 32 ? n : 32), 32);
         return unknown_choice(S, "task", S->base.task, names, n, err);
     }
     if (!lb_call_keyword(S->call, "monitor"))

@@ -44,6 +44,13 @@ double lb_run_metric(const lb_run *r, const char *name);
 /* The metric a run is summed up by, without its split: its monitor's ("valid.acc" -> "acc",
  * "valid.miou" -> "miou"; "acc" for records without one). Borrowed from the record. */
 const char *lb_run_key_metric(const lb_run *r);
+
+/* A plugin's task (host/plugins.h: lb_plugins_find_task) as the trainer's (plugin_tasks.c);
+ * lb_plugin_task_free after the runs. */
+struct lbp_task;
+struct lb_task;
+struct lb_task *lb_plugin_task_new(const struct lbp_task *p);
+void lb_plugin_task_free(struct lb_task *t);
 /* The per-epoch values of a metric ("train.loss", "valid.acc", "lr"): a malloc'd array of
  * *n values (NaN where an epoch lacks it), or NULL when no epoch has it. */
 double *lb_run_series(const lb_run *r, const char *name, size_t *n);

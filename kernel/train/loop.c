@@ -74,7 +74,7 @@ json_t *lb_train_config_json(const lb_train_config *c)
     }
     json_object_set_new(o, "eval_batch", json_integer(c->eval_batch));
     json_object_set_new(o, "topk", json_integer(c->topk));
-    const lb_task *t = lb_task_find(c->task);
+    const lb_task *t = c->task_impl ? c->task_impl : lb_task_find(c->task);
     json_object_set_new(o, "task", json_string(c->task));
     json_object_set_new(o, "loss", json_string(t ? t->loss_name : "?"));
     return o;
@@ -200,10 +200,16 @@ json_t *lb_metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full)
 
 /* ---- metrics and their directions ---------------------------------------------------------- */
 
+/* The task of settings c: the one given, else the registered one of its name (NULL: none). */
+static const lb_task *task_of(const lb_train_config *c)
+{
+    return c->task_impl ? c->task_impl : lb_task_find(c->task);
+}
+
 /* The task's split metrics (for settings c; classification if c names no known task). */
 static int task_metrics(const lb_train_config *c, lb_task_metric *out)
 {
-    const lb_task *t = lb_task_find(c->task);
+    const lb_task *t = task_of(c);
     lb_task_env e = {.task = t ? t : &lb_task_classify, .c = c};
     return e.task->metrics(&e, out);
 }
@@ -230,7 +236,7 @@ static json_t *metrics_declared(const lb_train_config *c)
 /* {"name", "loss", "metrics": [the split metrics in order]} */
 static json_t *task_declared(const lb_train_config *c)
 {
-    const lb_task *t = lb_task_find(c->task);
+    const lb_task *t = task_of(c);
     lb_task_metric m[LB_TASK_MAXMETRICS];
     int n = task_metrics(c, m);
     json_t *names = json_array();
@@ -349,6 +355,25 @@ static bool improves(const lb_train_config *c, lb_better better, double a, doubl
 
 /* ---- batches as named tensors ------------------------------------------------------------ */
 
+/* The data field that feeds model input i: the input field of its name; for a model of one
+ * unnamed input ("x"), the data's only input field whatever its name. -1: none. */
+static int input_field(const lb_task_env *e, int i)
+{
+    int fi = -1;
+    const lb_field *f = lb_dataset_field(e->ds, lb_model_input_name(e->m, i), &fi);
+    if (f && !f->target)
+        return fi;
+    if (lb_model_ninputs(e->m) != 1 || strcmp(lb_model_input_name(e->m, 0), "x") != 0)
+        return -1;
+    int only = -1, n = 0;
+    for (int k = 0; k < e->ds->nfields; k++)
+        if (!e->ds->fields[k].target) {
+            only = k;
+            n++;
+        }
+    return n == 1 ? only : -1;
+}
+
 /* Checks the model's inputs against the data's fields (each input fed from the input field of
  * its name, with the same number of values per sample: flat [784] models take [1, 28, 28]
  * images) and the task's own check. */
@@ -356,14 +381,15 @@ static int check_run(const lb_task_env *e, lb_error *err)
 {
     for (int i = 0; i < lb_model_ninputs(e->m); i++) {
         const char *name = lb_model_input_name(e->m, i);
-        const lb_field *f = lb_dataset_field(e->ds, name, NULL);
+        int fi = input_field(e, i);
+        const lb_field *f = fi >= 0 ? &e->ds->fields[fi] : NULL;
         int64_t in[LB_MAXDIM], n = 1;
         int nd = lb_model_input_shape_at(e->m, i, in);
         for (int d = 0; d < nd; d++)
             n *= in[d];
         char want[96], got[96];
         lb_format_shape(nd, in, want, sizeof want);
-        if (!f || f->target)
+        if (!f)
             return lb_error_set(err, "ValueError", 0, 0, "model %s has an input %s %s, but data set %s has no input field %s",
                                 lb_model_name(e->m), name, want, e->ds->name, name);
         if (f->numel != n || (f->ndim && f->shape[0] < 0)) {
@@ -380,7 +406,7 @@ static int check_run(const lb_task_env *e, lb_error *err)
 
 int lb_train_check(lb_model *m, const lb_dataset *ds, const lb_train_config *c, lb_error *err)
 {
-    const lb_task *t = lb_task_find(c->task);
+    const lb_task *t = task_of(c);
     if (!t)
         return lb_error_set(err, "ValueError", 0, 0, "no task named %s", c->task);
     lb_task_env e = {.task = t, .m = m, .ds = ds, .c = c};
@@ -430,9 +456,7 @@ static void wrap_batch(const lb_task_env *e, lb_graph *g, fieldbufs *f, int64_t 
         int nd = lb_model_input_shape_at(e->m, i, in);
         for (int k = 0; k < nd && k + 1 < LB_MAXDIM; k++)
             shape[k + 1] = in[k];
-        int fi = 0;
-        lb_dataset_field(e->ds, lb_model_input_name(e->m, i), &fi);
-        xs[i] = lb_wrap(g, nd + 1, shape, f->buf[fi]);
+        xs[i] = lb_wrap(g, nd + 1, shape, f->buf[input_field(e, i)]);
     }
 }
 
@@ -693,7 +717,7 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     lb_params_reset_state(L.P);
     lb_model_seed_run(m, c->seed ^ 0x2545F4914F6CDD1DULL);
 
-    L.env = (lb_task_env){.task = lb_task_find(c->task), .m = m, .ds = ds, .c = c};
+    L.env = (lb_task_env){.task = task_of(c), .m = m, .ds = ds, .c = c};
     if (!L.env.task)
         return lb_error_set(err, "ValueError", 0, 0, "no task named %s", c->task);
     if (check_run(&L.env, err) < 0)

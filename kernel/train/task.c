@@ -52,14 +52,6 @@ const char *const *lb_task_names(size_t *n)
     return names;
 }
 
-lb_tensor *lb_batch_get(const lb_batch *b, const char *name)
-{
-    for (int i = 0; b && name && i < b->nfields; i++)
-        if (strcmp(b->field[i]->name, name) == 0)
-            return b->t[i];
-    return NULL;
-}
-
 const lb_field *lb_task_target(const lb_task_env *e, const char *name, lb_field_type type, lb_error *err)
 {
     const lb_field *f = lb_dataset_field(e->ds, name, NULL);

@@ -20,18 +20,6 @@
 #include "host/model.h"
 #include "train/metrics.h"
 
-/* A batch: the data set's fields as tensors [n, *shape] (variable dimensions at the batch's
- * longest sample), by name. */
-typedef struct lb_batch {
-    int64_t n;
-    int nfields;
-    const lb_field *field[LB_MAX_FIELDS];
-    lb_tensor *t[LB_MAX_FIELDS];
-} lb_batch;
-
-/* The tensor of field `name`, or NULL. */
-lb_tensor *lb_batch_get(const lb_batch *b, const char *name);
-
 #define LB_TASK_MAXMETRICS 8
 
 typedef struct lb_task_metric {

@@ -35,6 +35,8 @@ typedef struct lb_train_config {
     uint64_t seed;
     char monitor[48];    /* the validation metric that ranks epochs ("valid.acc") */
     char task[24];       /* the task (train/task.h): the data's default unless set */
+    const struct lb_task *task_impl; /* the task itself when it is not a registered one (a
+                                        plugin's, adapted by the caller); NULL: by name */
 } lb_train_config;
 
 extern const char *const lb_opt_names[3];   /* "sgd", "adam", "adamw" */
