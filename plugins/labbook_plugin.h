@@ -245,6 +245,31 @@ typedef struct lbp_task {
     void (*acc_free)(void *acc);
 } lbp_task;
 
+/* A loss and a metric on their own, for any task whose batches and outputs they understand:
+ * `train ... loss="NAME"` replaces the task's loss (the metrics stay the task's), and
+ * `train ... metrics=["NAME", ...]` adds metrics after the task's. A metric accumulates over a
+ * whole split like a task's (acc_new ... acc_free) and gives one value. */
+typedef struct lbp_loss {
+    size_t size;          /* sizeof(lbp_loss) */
+    const char *name;     /* identifier, unique among losses */
+    const char *summary;
+    lbp_tensor *(*loss)(const lbp_host *h, const lbp_taskrun *r, lbp_graph *g, lbp_tensor *out,
+                        const lbp_batch *b, int training);
+} lbp_loss;
+
+typedef struct lbp_metric_def {
+    size_t size;          /* sizeof(lbp_metric_def) */
+    const char *name;     /* identifier, unique among metrics; at most 23 characters */
+    const char *summary;
+    int better;           /* 1: higher is better; -1: lower */
+    int on_train;
+    void *(*acc_new)(const lbp_host *h, const lbp_taskrun *r);
+    void (*acc_reset)(void *acc);
+    void (*acc_add)(const lbp_host *h, void *acc, const lbp_tensor *out, const lbp_batch *b);
+    double (*acc_value)(void *acc);
+    void (*acc_free)(void *acc);
+} lbp_metric_def;
+
 /* A data source: a function `NAME(n=..., test=..., valid=0, seed=0, normalize=true, ...)` giving
  * a data set whose samples the plugin draws one at a time. Its fields (fixed shapes) are the
  * model's inputs (by name) and the task's targets; an int target with no dimensions is a class
@@ -419,6 +444,9 @@ struct lbp_host {
     int (*run_classes)(const lbp_taskrun *r);
     int (*run_output)(const lbp_taskrun *r, int64_t shape[LBP_MAXDIM]);
     int (*run_target)(const lbp_taskrun *r, const char *name, int64_t shape[3], double *pad);
+    /* registration of a loss and a metric of their own (inside lbp_init only) */
+    int (*register_loss)(lbp_plugin *p, const lbp_loss *l);
+    int (*register_metric)(lbp_plugin *p, const lbp_metric_def *m);
 };
 
 #define LBP_HOST_HAS(h, field) \

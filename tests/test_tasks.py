@@ -219,7 +219,7 @@ class TaskTraining(NoiseMixin, lbtest.KernelCase):
     def test_plugin_task_and_data_source(self):
         so = os.path.join(build_dir(), "testplugins", "hinge.so")
         out = self.run_ok(f'use "{so}"')
-        self.assertIn("loaded hinge 1.0.0: task hinge, data rings", lbtest.stream_text(out))
+        self.assertIn("loaded hinge 1.0.0: task hinge, loss multi_margin, metric worst_err, data rings", lbtest.stream_text(out))
         out = self.run_ok('use layers\nrg = rings(n=600, test=200, valid=100, seed=1)\nprint(rg)\n'
                           'model mh = sequential(linear(2, 16), relu(), linear(16, 2)) input=[2] seed=1\n'
                           'rh = train mh on rg epochs=[2, 6] opt="adam" lr=0.01 batch=32 seed=2')
@@ -248,23 +248,56 @@ class TaskTraining(NoiseMixin, lbtest.KernelCase):
         if torch is None:
             return
         # the plugin's loss and metrics of the kept weights, against PyTorch's MultiMarginLoss
-        path = os.path.join(TMP, "mh.lbc")
-        self.run_ok(f'save mh "{path}"')
-        _, w = lbckpt.read(path)
         y = torch.from_numpy(cls.astype(np.int64))
         res = {}
-        for dt in (torch.float32, torch.float64):
-            t = lambda n: torch.from_numpy(w[n]).to(dt)  # noqa: E731
-            o = torch.relu(torch.from_numpy(xn).to(dt) @ t("0.weight").T + t("0.bias")) @ t("2.weight").T + t("2.bias")
+        for dt, o in self.mlp_outputs("mh", xn).items():
             other = o.gather(1, (1 - y)[:, None])[:, 0]
             res[dt] = (torch.nn.MultiMarginLoss()(o, y).item(), (o.gather(1, y[:, None])[:, 0] - other).mean().item())
         fin = best["final"]["test"]
         self.assertAgrees("test.loss", fin["loss"], res[torch.float32][0], res[torch.float64][0])
         self.assertAgrees("test.margin", fin["margin"], res[torch.float32][1], res[torch.float64][1])
+        self.check_loss_and_metric_of_a_plugin(xn, cls)
         c = self.run_fail('train mh on rg task="hing" epochs=1')
         self.assertIn('unknown task "hing" (did you mean "hinge"?)', c["evalue"])
         c = self.run_fail('model m3 = sequential(linear(2, 3)) input=[2]\ntrain m3 on rg epochs=1')
         self.assertIn("task hinge needs a score per class: [2]", c["evalue"])
+
+    def mlp_outputs(self, model, x):
+        """{dtype: outputs} of model (linear, relu, linear) on x in PyTorch float32 and float64,
+        from its weights saved by the kernel."""
+        path = os.path.join(TMP, model + ".lbc")
+        self.run_ok(f'save {model} "{path}"')
+        _, w = lbckpt.read(path)
+        out = {}
+        for dt in (torch.float32, torch.float64):
+            t = lambda n: torch.from_numpy(w[n]).to(dt)  # noqa: E731
+            out[dt] = torch.relu(torch.from_numpy(x).to(dt) @ t("0.weight").T + t("0.bias")) @ t("2.weight").T + t("2.bias")
+        return out
+
+    def check_loss_and_metric_of_a_plugin(self, xn, cls):
+        """train ... loss= and metrics= with a plugin's loss and metric on the classification task."""
+        self.run_ok('rc = train mh on rg task="classify" loss="multi_margin" metrics=["worst_err"] epochs=2 '
+                    'opt="adam" lr=0.01 batch=32 seed=4 live=false')
+        rec = self.export("rc")[0]
+        self.assertEqual(rec["task"], {"name": "classify", "loss": "multi_margin",
+                                       "metrics": ["loss", "acc", "top5", "worst_err"]})
+        self.assertEqual(rec["metrics"]["worst_err"], "lower")
+        self.assertEqual(rec["settings"]["loss"], "multi_margin")
+        self.assertIn("valid.worst_err", rec["history"][-1])
+        self.assertNotIn("train.worst_err", rec["history"][-1])
+        y = torch.from_numpy(cls.astype(np.int64))
+        res = {}
+        for dt, o in self.mlp_outputs("mh", xn).items():
+            pred = o.argmax(1).numpy()
+            worst = max(float(np.mean(pred[cls == c] != c)) for c in (0, 1))
+            res[dt] = (torch.nn.MultiMarginLoss()(o, y).item(), worst)
+        fin = rec["final"]["test"]
+        self.assertAgrees("test.loss (multi_margin)", fin["loss"], res[torch.float32][0], res[torch.float64][0])
+        self.assertEqual(fin["worst_err"], res[torch.float64][1])
+        c = self.run_fail('train mh on rg task="classify" loss="multi_margn" epochs=1')
+        self.assertIn('unknown loss "multi_margn" (did you mean "multi_margin"?)', c["evalue"])
+        c = self.run_fail('train mh on rg task="classify" metrics=["worst_eror"] epochs=1')
+        self.assertIn('unknown metric "worst_eror" (did you mean "worst_err"?)', c["evalue"])
 
     def test_task_errors(self):
         self.run_ok('use layers\nrg = csv("%s/reg.csv", target="price", valid=50)\n'

@@ -499,6 +499,8 @@ static const lbp_host host_table = {
     .run_classes = lb_host_run_classes,
     .run_output = lb_host_run_output,
     .run_target = lb_host_run_target,
+    .register_loss = lb_host_register_loss,
+    .register_metric = lb_host_register_metric,
 };
 
 const lbp_host *lb_plugin_host_table(void) { return &host_table; }

@@ -39,8 +39,11 @@ typedef struct cmd_rec {
 } cmd_rec;
 
 /* Tasks and data sources registered by plugins (plugin_tasks.c). */
-typedef struct task_rec {
-    const lbp_task *t;      /* valid while p */
+typedef enum { LB_ITEM_TASK, LB_ITEM_LOSS, LB_ITEM_METRIC } lb_item_kind;
+
+typedef struct task_rec {   /* a task, loss or metric */
+    lb_item_kind kind;
+    const void *it;         /* lbp_task, lbp_loss or lbp_metric_def; valid while p */
     lbp_plugin *p;          /* NULL once unloaded */
     char *name;
 } task_rec;
@@ -79,6 +82,8 @@ int lb_reg_fail(lbp_plugin *p, const char *fmt, ...) __attribute__((format(print
 int lb_reg_name_free(lbp_plugin *p, const char *what, const char *name);
 char *lb_first_line(const char *s);
 int lb_host_register_task(lbp_plugin *p, const lbp_task *t);
+int lb_host_register_loss(lbp_plugin *p, const lbp_loss *l);
+int lb_host_register_metric(lbp_plugin *p, const lbp_metric_def *m);
 int lb_host_register_data(lbp_plugin *p, const lbp_data *d);
 /* The host table's functions for tasks (lbp_host.batch_field ... run_target). */
 lbp_tensor *lb_host_batch_field(const lbp_batch *b, const char *name);

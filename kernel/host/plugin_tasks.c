@@ -23,33 +23,17 @@ static bool idents_unique(const lbp_field *f, size_t n)
     return true;
 }
 
-int lb_host_register_task(lbp_plugin *p, const lbp_task *t)
+/* Appends a record of p's task, loss or metric `name` (unique among the items of its kind). */
+static int add_item(lbp_plugin *p, lb_item_kind kind, const void *it, const char *name)
 {
-    if (!p || !p->reg)
-        return -1;
-    if (!t)
-        return lb_reg_fail(p, "register_task: no task given");
-    if (t->size != sizeof(lbp_task))
-        return lb_reg_fail(p, "cannot register task '%s': its size field is %zu, labbook expects %zu",
-                           t->name ? t->name : "?", t->size, sizeof(lbp_task));
-    if (!t->name || !*t->name || strlen(t->name) >= 24)
-        return lb_reg_fail(p, "cannot register a task without a name (an identifier of at most 23 characters)");
-    if (!t->loss || !t->acc_new || !t->acc_reset || !t->acc_add || !t->acc_values || !t->acc_free)
-        return lb_reg_fail(p, "cannot register task '%s': it needs loss and the acc_new ... acc_free functions",
-                           t->name);
-    size_t nm = 0;
-    while (t->metrics && t->metrics[nm].name)
-        nm++;
-    if (nm < 1 || nm > 8 || strcmp(t->metrics[0].name, "loss") != 0)
-        return lb_reg_fail(p, "cannot register task '%s': its metrics are 1 to 8, \"loss\" first", t->name);
-    for (size_t i = 0; i < nm; i++)
-        if (strlen(t->metrics[i].name) >= 24 || (t->metrics[i].better != 1 && t->metrics[i].better != -1))
-            return lb_reg_fail(p, "cannot register task '%s': metric %s needs a short name and better = 1 or -1",
-                               t->name, t->metrics[i].name);
+    static const char *const what[] = {"task", "loss", "metric"};
     lb_registry *reg = p->reg;
+    if (!name || !*name || strlen(name) >= 24)
+        return lb_reg_fail(p, "cannot register a %s without a name (an identifier of at most 23 characters)",
+                           what[kind]);
     for (size_t i = 0; i < reg->ntasks; i++)
-        if (reg->tasks[i].p && strcmp(reg->tasks[i].name, t->name) == 0)
-            return lb_reg_fail(p, "cannot register task '%s': plugin %s registered one of that name", t->name,
+        if (reg->tasks[i].p && reg->tasks[i].kind == kind && strcmp(reg->tasks[i].name, name) == 0)
+            return lb_reg_fail(p, "cannot register %s '%s': plugin %s registered one of that name", what[kind], name,
                                reg->tasks[i].p->name);
     if (reg->ntasks == reg->tkcap) {
         size_t cap = reg->tkcap ? 2 * reg->tkcap : 8;
@@ -59,11 +43,58 @@ int lb_host_register_task(lbp_plugin *p, const lbp_task *t)
         reg->tasks = nt;
         reg->tkcap = cap;
     }
-    char *name = strdup(t->name);
-    if (!name)
+    char *copy = strdup(name);
+    if (!copy)
         return lb_reg_fail(p, "out of memory");
-    reg->tasks[reg->ntasks++] = (task_rec){.t = t, .p = p, .name = name};
+    reg->tasks[reg->ntasks++] = (task_rec){.kind = kind, .it = it, .p = p, .name = copy};
     return 0;
+}
+
+int lb_host_register_task(lbp_plugin *p, const lbp_task *t)
+{
+    if (!p || !p->reg)
+        return -1;
+    if (!t)
+        return lb_reg_fail(p, "register_task: no task given");
+    if (t->size != sizeof(lbp_task))
+        return lb_reg_fail(p, "cannot register task '%s': its size field is %zu, labbook expects %zu",
+                           t->name ? t->name : "?", t->size, sizeof(lbp_task));
+    if (!t->loss || !t->acc_new || !t->acc_reset || !t->acc_add || !t->acc_values || !t->acc_free)
+        return lb_reg_fail(p, "cannot register task '%s': it needs loss and the acc_new ... acc_free functions",
+                           t->name ? t->name : "?");
+    size_t nm = 0;
+    while (t->metrics && t->metrics[nm].name)
+        nm++;
+    if (nm < 1 || nm > 8 || strcmp(t->metrics[0].name, "loss") != 0)
+        return lb_reg_fail(p, "cannot register task '%s': its metrics are 1 to 8, \"loss\" first",
+                           t->name ? t->name : "?");
+    for (size_t i = 0; i < nm; i++)
+        if (strlen(t->metrics[i].name) >= 24 || (t->metrics[i].better != 1 && t->metrics[i].better != -1))
+            return lb_reg_fail(p, "cannot register task '%s': metric %s needs a short name and better = 1 or -1",
+                               t->name ? t->name : "?", t->metrics[i].name);
+    return add_item(p, LB_ITEM_TASK, t, t->name);
+}
+
+int lb_host_register_loss(lbp_plugin *p, const lbp_loss *l)
+{
+    if (!p || !p->reg)
+        return -1;
+    if (!l || l->size != sizeof(lbp_loss) || !l->loss)
+        return lb_reg_fail(p, "cannot register loss '%s': it needs its size (%zu) and a loss function",
+                           l && l->name ? l->name : "?", sizeof(lbp_loss));
+    return add_item(p, LB_ITEM_LOSS, l, l->name);
+}
+
+int lb_host_register_metric(lbp_plugin *p, const lbp_metric_def *m)
+{
+    if (!p || !p->reg)
+        return -1;
+    if (!m || m->size != sizeof(lbp_metric_def) || !m->acc_new || !m->acc_reset || !m->acc_add || !m->acc_value ||
+        !m->acc_free || (m->better != 1 && m->better != -1))
+        return lb_reg_fail(p, "cannot register metric '%s': it needs its size (%zu), better = 1 or -1 and the "
+                              "acc_new ... acc_free functions",
+                           m && m->name ? m->name : "?", sizeof(lbp_metric_def));
+    return add_item(p, LB_ITEM_METRIC, m, m->name);
 }
 
 /* The plugin's parameters, then the ones every data source has. */
@@ -210,9 +241,11 @@ void lb_plugin_items_free(lb_registry *reg)
 
 void lb_plugin_items_announce(lb_registry *reg, lbp_plugin *p, char *line, size_t size, size_t *used, int *n)
 {
+    static const char *const what[] = {"task", "loss", "metric"};
     for (size_t i = 0; i < reg->ntasks && *used < size; i++)
         if (reg->tasks[i].p == p)
-            *used += (size_t)snprintf(line + *used, size - *used, "%stask %s", (*n)++ ? ", " : ": ", reg->tasks[i].name);
+            *used += (size_t)snprintf(line + *used, size - *used, "%s%s %s", (*n)++ ? ", " : ": ",
+                                      what[reg->tasks[i].kind], reg->tasks[i].name);
     for (size_t i = 0; i < reg->ndatas && *used < size; i++)
         if (reg->datas[i]->p == p && !reg->datas[i]->dead)
             *used += (size_t)snprintf(line + *used, size - *used, "%sdata %s", (*n)++ ? ", " : ": ",
@@ -221,24 +254,36 @@ void lb_plugin_items_announce(lb_registry *reg, lbp_plugin *p, char *line, size_
 
 /* ---- lookups (modules/) ---------------------------------------------------------------------- */
 
-const lbp_task *lb_plugins_find_task(lb_interp *in, const char *name, lbp_plugin **owner)
+static const void *find_item(lb_interp *in, lb_item_kind kind, const char *name, lbp_plugin **owner)
 {
     lb_registry *reg = lb_interp_registry(in);
     for (size_t i = 0; reg && name && i < reg->ntasks; i++)
-        if (reg->tasks[i].p && strcmp(reg->tasks[i].name, name) == 0) {
+        if (reg->tasks[i].p && reg->tasks[i].kind == kind && strcmp(reg->tasks[i].name, name) == 0) {
             if (owner)
                 *owner = reg->tasks[i].p;
-            return reg->tasks[i].t;
+            return reg->tasks[i].it;
         }
     return NULL;
 }
 
-size_t lb_plugins_task_names(lb_interp *in, const char **names, size_t max)
+const lbp_task *lb_plugins_find_task(lb_interp *in, const char *name, lbp_plugin **owner)
+{
+    return find_item(in, LB_ITEM_TASK, name, owner);
+}
+
+const lbp_loss *lb_plugins_find_loss(lb_interp *in, const char *name) { return find_item(in, LB_ITEM_LOSS, name, NULL); }
+
+const lbp_metric_def *lb_plugins_find_metric(lb_interp *in, const char *name)
+{
+    return find_item(in, LB_ITEM_METRIC, name, NULL);
+}
+
+size_t lb_plugins_item_names(lb_interp *in, int kind, const char **names, size_t max)
 {
     lb_registry *reg = lb_interp_registry(in);
     size_t n = 0;
     for (size_t i = 0; reg && i < reg->ntasks; i++)
-        if (reg->tasks[i].p && n < max)
+        if (reg->tasks[i].p && (int)reg->tasks[i].kind == kind && n < max)
             names[n++] = reg->tasks[i].name;
     return n;
 }

@@ -152,10 +152,14 @@ struct lbp_taskrun {
     lb_model *m;
     const struct lb_dataset *ds;
 };
-/* The task a loaded plugin registered under `name` (NULL: none); its plugin in *owner. */
+/* The task, loss or metric a loaded plugin registered under `name` (NULL: none); its plugin in
+ * *owner (may be NULL). */
 const lbp_task *lb_plugins_find_task(lb_interp *in, const char *name, lbp_plugin **owner);
-/* The names of the loaded plugins' tasks: up to max of them into names; the number found. */
-size_t lb_plugins_task_names(lb_interp *in, const char **names, size_t max);
+const lbp_loss *lb_plugins_find_loss(lb_interp *in, const char *name);
+const lbp_metric_def *lb_plugins_find_metric(lb_interp *in, const char *name);
+/* The names of the loaded plugins' tasks (kind 0), losses (1) or metrics (2): up to max of them
+ * into names; the number found. */
+size_t lb_plugins_item_names(lb_interp *in, int kind, const char **names, size_t max);
 /* How a data set becomes a labbook value (set by the data module at its start): plugin data
  * sources give their data sets through it. Takes ds. */
 typedef lb_value *(*lb_dataset_maker)(struct lb_dataset *ds, lb_error *err);

@@ -98,3 +98,161 @@ lb_task *lb_plugin_task_new(const lbp_task *p)
 }
 
 void lb_plugin_task_free(lb_task *t) { free(t); }
+
+/* ---- a task with a plugin's loss and extra metrics -------------------------------------------- */
+
+typedef struct composite {
+    lb_task t;             /* first: the trainer sees this */
+    const lb_task *base;
+    const lbp_loss *loss;  /* NULL: the base task's */
+    const lbp_metric_def *extra[LB_TASK_MAXMETRICS];
+    int nextra;
+} composite;
+
+typedef struct composite_acc {
+    const composite *c;
+    lb_task_env be;        /* the run as the base task sees it */
+    void *base;
+    void *extra[LB_TASK_MAXMETRICS];
+    int nbase;
+} composite_acc;
+
+static const composite *C(const lb_task_env *e) { return (const composite *)e->task; }
+
+static lb_task_env base_env(const lb_task_env *e)
+{
+    lb_task_env b = *e;
+    b.task = C(e)->base;
+    return b;
+}
+
+static int c_metrics(const lb_task_env *e, lb_task_metric *out)
+{
+    lb_task_env be = base_env(e);
+    int n = C(e)->base->metrics(&be, out);
+    for (int i = 0; i < C(e)->nextra && n < LB_TASK_MAXMETRICS; i++, n++) {
+        const lbp_metric_def *m = C(e)->extra[i];
+        out[n] = (lb_task_metric){.better = m->better > 0 ? LB_BETTER_HIGHER : LB_BETTER_LOWER, .on_train = m->on_train};
+        snprintf(out[n].name, sizeof out[n].name, "%s", m->name);
+    }
+    return n;
+}
+
+static int c_check(const lb_task_env *e, lb_error *err)
+{
+    lb_task_env be = base_env(e);
+    return C(e)->base->check ? C(e)->base->check(&be, err) : 0;
+}
+
+static int c_prepare(const lb_task_env *e, lb_graph *g, lb_batch *b, lb_error *err)
+{
+    lb_task_env be = base_env(e);
+    return C(e)->base->prepare ? C(e)->base->prepare(&be, g, b, err) : 0;
+}
+
+static lb_tensor *c_loss(const lb_task_env *e, lb_graph *g, lb_tensor *out, const lb_batch *b, bool training)
+{
+    lb_task_env be = base_env(e);
+    if (!C(e)->loss)
+        return C(e)->base->loss(&be, g, out, b, training);
+    struct lbp_taskrun r = run_of(e);
+    return (lb_tensor *)C(e)->loss->loss(lb_plugin_host_table(), &r, (lbp_graph *)g, (lbp_tensor *)out,
+                                         (const lbp_batch *)b, training);
+}
+
+static void c_acc_free(void *acc)
+{
+    composite_acc *a = acc;
+    if (!a)
+        return;
+    if (a->base)
+        a->c->base->acc_free(a->base);
+    for (int i = 0; i < a->c->nextra; i++)
+        if (a->extra[i])
+            a->c->extra[i]->acc_free(a->extra[i]);
+    free(a);
+}
+
+static void *c_acc_new(const lb_task_env *e)
+{
+    composite_acc *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->c = C(e);
+    a->be = base_env(e);
+    lb_task_metric tmp[LB_TASK_MAXMETRICS];
+    a->nbase = a->c->base->metrics(&a->be, tmp);
+    a->base = a->c->base->acc_new(&a->be);
+    struct lbp_taskrun r = run_of(e);
+    bool ok = a->base != NULL;
+    for (int i = 0; ok && i < a->c->nextra; i++)
+        ok = (a->extra[i] = a->c->extra[i]->acc_new(lb_plugin_host_table(), &r)) != NULL;
+    if (!ok) {
+        c_acc_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void c_acc_reset(void *acc)
+{
+    composite_acc *a = acc;
+    a->c->base->acc_reset(a->base);
+    for (int i = 0; i < a->c->nextra; i++)
+        a->c->extra[i]->acc_reset(a->extra[i]);
+}
+
+static void c_acc_add(void *acc, const lb_tensor *out, const lb_batch *b, double batch_loss)
+{
+    composite_acc *a = acc;
+    a->c->base->acc_add(a->base, out, b, batch_loss);
+    for (int i = 0; i < a->c->nextra; i++)
+        a->c->extra[i]->acc_add(lb_plugin_host_table(), a->extra[i], (const lbp_tensor *)out, (const lbp_batch *)b);
+}
+
+static void c_acc_values(void *acc, double *v)
+{
+    composite_acc *a = acc;
+    a->c->base->acc_values(a->base, v);
+    for (int i = 0; i < a->c->nextra; i++)
+        v[a->nbase + i] = a->c->extra[i]->acc_value(a->extra[i]);
+}
+
+static void c_acc_detail(void *acc, const lb_task_env *e, json_t *into)
+{
+    composite_acc *a = acc;
+    (void)e;
+    if (a->c->base->acc_detail)
+        a->c->base->acc_detail(a->base, &a->be, into);
+}
+
+static void c_predict(const lb_task_env *e, const lb_tensor *out, float *pred)
+{
+    lb_task_env be = base_env(e);
+    C(e)->base->predict(&be, out, pred);
+}
+
+lb_task *lb_task_compose(const lb_task *base, const lbp_loss *loss, const lbp_metric_def *const *extra, int nextra)
+{
+    composite *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->base = base;
+    c->loss = loss;
+    for (int i = 0; i < nextra && i < LB_TASK_MAXMETRICS; i++)
+        c->extra[c->nextra++] = extra[i];
+    c->t = *base;
+    c->t.loss_name = loss ? loss->name : base->loss_name;
+    c->t.metrics = c_metrics;
+    c->t.check = c_check;
+    c->t.prepare = base->prepare ? c_prepare : NULL;
+    c->t.loss = c_loss;
+    c->t.acc_new = c_acc_new;
+    c->t.acc_reset = c_acc_reset;
+    c->t.acc_add = c_acc_add;
+    c->t.acc_values = c_acc_values;
+    c->t.acc_detail = base->acc_detail ? c_acc_detail : NULL;
+    c->t.acc_free = c_acc_free;
+    c->t.predict = base->predict ? c_predict : NULL;
+    return &c->t;
+}

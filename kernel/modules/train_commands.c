@@ -50,6 +50,8 @@ static const lb_param train_params[] = {
     {"seed", LB_PARAM_ANY, NULL, "seed of the batch order and dropout (default: the `seed` in force, else 0)"},
     {"patience", LB_PARAM_ANY, "0", "early stopping: epochs without improvement of monitor (0: off)"},
     {"monitor", LB_PARAM_STRING, NULL, "the validation metric that ranks epochs and runs (default: the task's, e.g. valid.acc)"},
+    {"loss", LB_PARAM_STRING, NULL, "a loss a plugin registered, in place of the task's"},
+    {"metrics", LB_PARAM_ANY, NULL, "metrics plugins registered, measured after the task's: [\"NAME\", ...]"},
     {"task", LB_PARAM_STRING, NULL, "the task: \"classify\", \"regress\", \"segment\" or a plugin's (default: the data's)"},
     {"min_delta", LB_PARAM_NUMBER, "0", "early stopping: the smallest change that counts as improvement"},
     {"restore_best", LB_PARAM_BOOL, "true", "with patience: keep the weights of the best epoch"},
@@ -63,7 +65,7 @@ static const lb_param train_params[] = {
 /* The settings that can be swept (lists expand), in schema order. */
 static bool sweepable(const char *name)
 {
-    static const char *const fixed[] = {"monitor", "task", "min_delta", "restore_best", "eval_batch",
+    static const char *const fixed[] = {"monitor", "task", "loss", "metrics", "min_delta", "restore_best", "eval_batch",
                                         "topk", "test", "live", "curves"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(fixed[i], name) == 0)
@@ -185,6 +187,21 @@ static int set_value(cfg *c, const char *name, const lb_value *v, const lb_node 
         if (strlen(v->u.str.s) >= sizeof c->monitor)
             return lb_node_error(err, at, "ValueError", "monitor \"%.40s...\" is too long", v->u.str.s);
         snprintf(c->monitor, sizeof c->monitor, "%s", v->u.str.s);
+    } else if (strcmp(name, "loss") == 0) { /* checked against the plugins' losses later */
+        if (strlen(v->u.str.s) >= sizeof c->loss_override)
+            return lb_node_error(err, at, "ValueError", "loss \"%.20s...\" is too long", v->u.str.s);
+        snprintf(c->loss_override, sizeof c->loss_override, "%s", v->u.str.s);
+    } else if (strcmp(name, "metrics") == 0) { /* a list of names; checked later */
+        size_t n = v->kind == LB_LIST ? lb_list_len(v) : 0;
+        if (v->kind != LB_LIST || n > 4)
+            return lb_node_error(err, at, "TypeError", "metrics must be a list of up to 4 metric names");
+        for (size_t i = 0; i < n; i++) {
+            lb_value *it = lb_list_get(v, i);
+            if (it->kind != LB_STR || strlen(it->u.str.s) >= sizeof c->extra_metrics[0])
+                return lb_node_error(err, at, "TypeError", "metrics: item %zu is not a metric name", i + 1);
+            snprintf(c->extra_metrics[i], sizeof c->extra_metrics[0], "%s", it->u.str.s);
+        }
+        c->nextra = (int)n;
     } else if (strcmp(name, "task") == 0) { /* checked against the registered tasks later */
         if (strlen(v->u.str.s) >= sizeof c->task)
             return lb_node_error(err, at, "ValueError", "task \"%.20s...\" is too long", v->u.str.s);
@@ -362,6 +379,7 @@ typedef struct sweep {
     size_t njobs;
     float **starts;      /* each model's starting weights */
     struct lb_task *ptask; /* a plugin's task, adapted (NULL: a built-in one) */
+    struct lb_task *ctask; /* the task with loss= and metrics= (NULL: none given) */
 } sweep;
 
 static void sweep_free(sweep *S)
@@ -375,6 +393,7 @@ static void sweep_free(sweep *S)
     for (size_t a = 0; a < S->naxes; a++)
         lb_decref(S->axes[a].values);
     lb_decref(S->data);
+    lb_plugin_task_free(S->ctask);
     lb_plugin_task_free(S->ptask);
     free_models(S->models, S->nmodels);
 }
@@ -416,7 +435,7 @@ static int read_setting(sweep *S, const lb_param *p, lb_error *err)
 static int unknown_choice(sweep *S, const char *setting, const char *given, const char *const *names, size_t n,
                           lb_error *err)
 {
-    const lb_node *k = lb_call_keyword(S->call, setting);
+    const lb_node *k = lb_call_keyword(S->call, strcmp(setting, "metric") == 0 ? "metrics" : setting);
     const char *sug = lb_suggest(given, names, n);
     char list[256] = "";
     for (size_t i = 0; i < n; i++)
@@ -458,6 +477,41 @@ static int read_settings(sweep *S, lb_error *err)
     return 0;
 }
 
+/* loss= and metrics=: plugins' losses and metrics composed with task *t (which becomes the
+ * composition). Unknown names get a "did you mean" among the loaded plugins'. */
+static int read_loss_metrics(sweep *S, const lb_task **t, lb_error *err)
+{
+    lb_train_config *c = &S->base;
+    if (!c->loss_override[0] && !c->nextra)
+        return 0;
+    const char *names[32];
+    const lbp_loss *loss = NULL;
+    if (c->loss_override[0] && !(loss = lb_plugins_find_loss(S->call->in, c->loss_override)))
+        return unknown_choice(S, "loss", c->loss_override, names,
+                              lb_plugins_item_names(S->call->in, 1, names, 32), err);
+    const lbp_metric_def *extra[4];
+    lb_task_metric own[LB_TASK_MAXMETRICS];
+    lb_task_env e = {.task = *t, .c = c};
+    int nown = (*t)->metrics(&e, own);
+    for (int i = 0; i < c->nextra; i++) {
+        if (!(extra[i] = lb_plugins_find_metric(S->call->in, c->extra_metrics[i])))
+            return unknown_choice(S, "metric", c->extra_metrics[i], names,
+                                  lb_plugins_item_names(S->call->in, 2, names, 32), err);
+        for (int k = 0; k < nown; k++)
+            if (strcmp(own[k].name, extra[i]->name) == 0)
+                return lb_node_error(err, lb_call_keyword(S->call, "metrics")->kids[0], "ValueError",
+                                     "task %s already has a metric %s", (*t)->name, own[k].name);
+        if (nown + i + 1 > LB_TASK_MAXMETRICS)
+            return lb_node_error(err, lb_call_keyword(S->call, "metrics")->kids[0], "ValueError",
+                                 "at most %d metrics in all", LB_TASK_MAXMETRICS);
+    }
+    if (!(S->ctask = lb_task_compose(*t, loss, extra, c->nextra)))
+        return lb_oom(err);
+    *t = S->ctask;
+    c->task_impl = S->ctask;
+    return 0;
+}
+
 /* The task: task= (a built-in one, or one a loaded plugin registered), else the data's; then
  * monitor's default, the task's. */
 static int read_task(sweep *S, const lb_dataset *ds, lb_error *err)
@@ -479,9 +533,11 @@ static int read_task(sweep *S, const lb_dataset *ds, lb_error *err)
         const char *names[64];
         for (size_t i = 0; i < n && i < 32; i++)
             names[i] = built[i];
-        n = (n < 32 ? n : 32) + lb_plugins_task_names(S->call->in, names + (n < 32 ? n : 32), 32);
+        n = (n < 32 ? n : 32) + lb_plugins_item_names(S->call->in, 0, names + (n < 32 ? n : 32), 32);
         return unknown_choice(S, "task", S->base.task, names, n, err);
     }
+    if (read_loss_metrics(S, &t, err) < 0)
+        return -1;
     if (!lb_call_keyword(S->call, "monitor"))
         snprintf(S->base.monitor, sizeof S->base.monitor, "%s", t->monitor);
     return 0;

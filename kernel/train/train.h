@@ -37,6 +37,9 @@ typedef struct lb_train_config {
     char task[24];       /* the task (train/task.h): the data's default unless set */
     const struct lb_task *task_impl; /* the task itself when it is not a registered one (a
                                         plugin's, adapted by the caller); NULL: by name */
+    char loss_override[24];           /* the caller's settings (loss=, metrics=: a plugin's loss */
+    char extra_metrics[4][24];        /* and metrics, which the caller composes into task_impl) */
+    int nextra;
 } lb_train_config;
 
 extern const char *const lb_opt_names[3];   /* "sgd", "adam", "adamw" */

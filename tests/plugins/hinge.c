@@ -4,7 +4,9 @@
  * own backward), with metrics loss, err (the error rate, measured on the training batches too)
  * and margin (the mean of x_y - max over j != y of x_j, over the whole split); and data source
  * "rings": points p [2] on two noisy rings, the class y the ring, a deterministic function of
- * (seed, test, i) that tests/test_tasks.py recomputes. */
+ * (seed, test, i) that tests/test_tasks.py recomputes. The same loss on its own ("multi_margin",
+ * for `train ... loss=`) and a metric of its own ("worst_err": the largest per-class error rate,
+ * for `train ... metrics=`). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +157,93 @@ static const lbp_task hinge_task = {
     .loss = hinge_loss, .acc_new = acc_new, .acc_reset = acc_reset, .acc_add = acc_add, .acc_values = acc_values,
     .acc_free = acc_free};
 
+/* ---- a loss and a metric of their own (for any task with classes "y" and scores per class) ---- */
+
+static lbp_tensor *margin_loss(const lbp_host *h, const lbp_taskrun *r, lbp_graph *g, lbp_tensor *out,
+                               const lbp_batch *b, int training)
+{
+    return hinge_loss(h, r, g, out, b, training);
+}
+
+static const lbp_loss margin_loss_def = {.size = sizeof(lbp_loss), .name = "multi_margin",
+                                         .summary = "multi-class hinge loss", .loss = margin_loss};
+
+/* worst_err: the largest per-class error rate over the split (lower is better) */
+typedef struct worst {
+    int k;
+    int64_t n[16], wrong[16];
+    float *x, *y;
+    int64_t cap;
+} worst;
+
+static void *worst_new(const lbp_host *h, const lbp_taskrun *r)
+{
+    worst *w = calloc(1, sizeof *w);
+    if (w)
+        w->k = h->run_classes(r) < 16 ? h->run_classes(r) : 16;
+    return w;
+}
+
+static void worst_reset(void *p)
+{
+    worst *w = p;
+    memset(w->n, 0, sizeof w->n);
+    memset(w->wrong, 0, sizeof w->wrong);
+}
+
+static void worst_add(const lbp_host *h, void *p, const lbp_tensor *out, const lbp_batch *b)
+{
+    worst *w = p;
+    int64_t n = h->batch_size(b), k = h->numel(out) / (n ? n : 1);
+    if (n * k > w->cap) {
+        float *x = realloc(w->x, (size_t)(n * k) * sizeof *x), *y = realloc(w->y, (size_t)n * sizeof *y);
+        if (x)
+            w->x = x;
+        if (y)
+            w->y = y;
+        if (!x || !y)
+            return;
+        w->cap = n * k;
+    }
+    h->read(out, w->x, n * k);
+    h->read(h->batch_field(b, "y"), w->y, n);
+    for (int64_t i = 0; i < n; i++) {
+        int y = (int)w->y[i], best = 0;
+        for (int j = 1; j < k; j++)
+            if (w->x[i * k + j] > w->x[i * k + best])
+                best = j;
+        if (y >= 0 && y < w->k) {
+            w->n[y]++;
+            w->wrong[y] += best != y;
+        }
+    }
+}
+
+static double worst_value(void *p)
+{
+    worst *w = p;
+    double m = 0;
+    for (int c = 0; c < w->k; c++)
+        if (w->n[c] && (double)w->wrong[c] / (double)w->n[c] > m)
+            m = (double)w->wrong[c] / (double)w->n[c];
+    return m;
+}
+
+static void worst_free(void *p)
+{
+    worst *w = p;
+    if (w) {
+        free(w->x);
+        free(w->y);
+    }
+    free(w);
+}
+
+static const lbp_metric_def worst_def = {.size = sizeof(lbp_metric_def), .name = "worst_err",
+                                         .summary = "the largest per-class error rate", .better = -1,
+                                         .acc_new = worst_new, .acc_reset = worst_reset, .acc_add = worst_add,
+                                         .acc_value = worst_value, .acc_free = worst_free};
+
 /* ---- the data source ------------------------------------------------------------------------------ */
 
 static const lbp_param rings_params[] = {
@@ -186,7 +275,8 @@ int lbp_init(const lbp_host *h, lbp_plugin *p, char *err, size_t errlen)
         snprintf(err, errlen, "this labbook cannot take tasks from plugins");
         return -1;
     }
-    if (h->register_op(p, &margin_op) < 0 || h->register_task(p, &hinge_task) < 0 || h->register_data(p, &rings) < 0)
+    if (h->register_op(p, &margin_op) < 0 || h->register_task(p, &hinge_task) < 0 || h->register_data(p, &rings) < 0 ||
+        h->register_loss(p, &margin_loss_def) < 0 || h->register_metric(p, &worst_def) < 0)
         return -1;
     return 0;
 }
