@@ -317,6 +317,27 @@ class TaskTraining(NoiseMixin, lbtest.KernelCase):
         self.assertIn("regress data set", evalue)
         ename, evalue = self.run_error(f'x = csv("{TMP}/reg.csv", target="nope")')
         self.assertIn("nope", evalue)
+        # data sets without a class per sample: shown, sampled and refused where classes are needed
+        self.run_ok('samples gg.valid 2\nsg = sample(gg, 0)')
+        self.assertEqual(lbtest.value(self.kc, "sg.label == none"), "true")
+        self.assertEqual(lbtest.value(self.kc, "sg.shape"), "[1, 16, 16]")
+        ename, evalue = self.run_error('gg.train.labels')
+        self.assertIn("has no class labels", evalue)
+        ename, evalue = self.run_error('model pix = sequential(conv2d(1, 3, 3, pad=1)) input=[1, 16, 16]\n'
+                                       'samples gg.valid 2 model=pix')
+        self.assertIn("no class per sample", evalue)
+        ename, evalue = self.run_error('model flat = sequential(flatten(), linear(256, 3)) input=[1, 16, 16]\n'
+                                       'train flat on gg task="classify" epochs=1')
+        self.assertIn("task classify needs one class per sample; field y of shapes is [16, 16]", evalue)
+        ename, evalue = self.run_error('evaluate flat on gg.valid')
+        self.assertIn("segment data set", evalue)
+        # generated sets: an explicit valid count replaces the default fraction; sizes are bounded
+        self.assertEqual(lbtest.value(self.kc, 'shapes(n=30, test=0, valid=7).valid.size'), "7")
+        self.assertEqual(lbtest.value(self.kc, 'shapes(n=30, test=0).valid.size'), "6")
+        ename, evalue = self.run_error('pairs(classes=4294967298)')
+        self.assertIn("at most 100", evalue)
+        ename, evalue = self.run_error('shapes(n=70368744177664, size=256)')
+        self.assertIn("more than labbook holds", evalue)
 
 
 if __name__ == "__main__":

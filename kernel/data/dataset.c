@@ -543,11 +543,41 @@ static void classify_fields(lb_dataset *ds)
     snprintf(ds->task, sizeof ds->task, "classify");
 }
 
-/* Places the fields in their blocks (offsets in declaration order) and checks them against
- * the file's blocks. */
-static int place_fields(lb_dataset *ds, const lb_field *fields, int nfields, const lb_fields_file *f,
-                        lb_error *err)
+/* The longest length of variable field i over both files (0 when a file lacks the lengths). */
+static int64_t longest(const lb_fields_file *tr, const lb_fields_file *te, int i)
 {
+    int64_t m = 0;
+    for (int k = 0; k < 2; k++) {
+        const lb_fields_file *f = k ? te : tr;
+        if (!f)
+            continue;
+        if (!f->len[i])
+            return 0;
+        for (int64_t r = 0; r < f->n; r++)
+            m = f->len[i][r] > m ? f->len[i][r] : m;
+    }
+    return m;
+}
+
+/* Whether the test file has the training file's blocks (shape of X, T's size, labels or none). */
+static bool same_blocks(const lb_fields_file *a, const lb_fields_file *b)
+{
+    if (!b)
+        return true;
+    bool same = a->xndim == b->xndim && !a->t == !b->t && a->tnumel == b->tnumel && !a->labels == !b->labels;
+    for (int d = 0; same && d < a->xndim; d++)
+        same = a->xshape[d] == b->xshape[d];
+    return same;
+}
+
+/* Places the fields in their blocks (offsets in declaration order) and checks them against
+ * the files' blocks. */
+static int place_fields(lb_dataset *ds, const lb_field *fields, int nfields, const lb_fields_file *f,
+                        const lb_fields_file *test, lb_error *err)
+{
+    if (!same_blocks(f, test))
+        return lb_error_set(err, "ValueError", 0, 0, "%s: the test samples are not made like the training ones",
+                            ds->name);
     if (nfields < 1 || nfields > LB_MAX_FIELDS)
         return lb_error_set(err, "ValueError", 0, 0, "%s: between 1 and %d fields", ds->name, LB_MAX_FIELDS);
     int64_t used[3] = {0, 0, 0};
@@ -559,14 +589,9 @@ static int place_fields(lb_dataset *ds, const lb_field *fields, int nfields, con
             inner *= d->shape[k];
         bool var = d->ndim > 0 && d->shape[0] < 0;
         d->maxlen = d->ndim == 0 ? 1 : d->shape[0];
-        if (var) {
-            d->maxlen = 0;
-            for (int64_t r = 0; f->len[i] && r < f->n; r++)
-                d->maxlen = f->len[i][r] > d->maxlen ? f->len[i][r] : d->maxlen;
-            if (!f->len[i])
-                return lb_error_set(err, "ValueError", 0, 0, "%s: field %s has a variable length "
-                                    "but no lengths", ds->name, d->name);
-        }
+        if (var && (d->maxlen = longest(f, test, i)) < 1)
+            return lb_error_set(err, "ValueError", 0, 0, "%s: field %s has a variable length but no lengths, or "
+                                "only empty samples", ds->name, d->name);
         d->numel = (d->ndim ? d->maxlen : 1) * inner;
         d->offset = used[d->block];
         used[d->block] += d->block == LB_BLOCK_LABEL ? 1 : d->numel;
@@ -592,12 +617,18 @@ lb_dataset *lb_dataset_from_fields(char *name, char *source_desc, const lb_field
                         .labels = f->labels, .t = f->t, .tnumel = f->tnumel, .len = f->len};
         memcpy(s[k].shape, f->xshape, sizeof s[k].shape);
     }
-    lb_dataset *ds = build(name, source_desc, &s[0], test ? &s[1] : NULL, classes, nclasses, o, err);
+    /* int inputs (token or category ids) are not standardised: normalisation is for data sets
+     * whose inputs are all float */
+    lb_data_options opt = *o;
+    for (int i = 0; i < nfields; i++)
+        if (!fields[i].target && fields[i].type == LB_FIELD_INT)
+            opt.normalize = false;
+    lb_dataset *ds = build(name, source_desc, &s[0], test ? &s[1] : NULL, classes, nclasses, &opt, err);
     if (!ds)
         return NULL;
     ds->from_fields = true;
     snprintf(ds->task, sizeof ds->task, "%s", task);
-    if (place_fields(ds, fields, nfields, train, err) < 0) {
+    if (place_fields(ds, fields, nfields, train, test, err) < 0) {
         lb_dataset_free(ds);
         return NULL;
     }
@@ -1533,7 +1564,7 @@ static float *csv_targets(const csv_data *d, const char *path, const char *targe
     }
     for (int64_t i = 0; i < d->n; i++) {
         double v;
-        if (!parse_num(d->labels[i], &v) || !isfinite(v)) {
+        if (!parse_num(d->labels[i], &v) || !isfinite(v) || isinf((float)v)) {
             lb_error_set(err, "DataError", 0, 0, "%s, line %d: the target column %s holds \"%.40s\", not a number",
                          path, d->lines[i], target, d->labels[i]);
             free(t);

@@ -157,8 +157,8 @@ lb_dataset *lb_csv_dataset_load(const char *path, const char *label, const char 
 
 /* A data set from fields (for data sources beyond image/CSV classification): one file's samples
  * as blocks, each nfields field placed in a block (offset, numel filled in here; maxlen of a
- * variable field from its lengths). X is normalised per group as for CSV (flat samples) or
- * images ([C, H, W]: per channel) when o->normalize. labels (may be NULL) are classes in
+ * variable field from its lengths, over both files). X is normalised per group as for CSV (flat
+ * samples) or images ([C, H, W]: per channel) when o->normalize and every input is float. labels (may be NULL) are classes in
  * [0, nclasses). Takes name, source and classes. */
 typedef struct lb_fields_file {
     int64_t n;

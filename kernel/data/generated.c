@@ -88,8 +88,12 @@ static int shapes_file(lb_fields_file *f, int64_t n, int64_t S, double noise, ui
 lb_dataset *lb_shapes_load(int64_t n, int64_t ntest, int64_t size, double noise, const lb_data_options *o,
                            lb_error *err)
 {
-    if (n < 1 || ntest < 0 || size < 8 || size > 256 || !(noise >= 0))
-        return lb_error_set(err, "ValueError", 0, 0, "shapes(): n >= 1, test >= 0, size in [8, 256] and noise >= 0"),
+    if (n < 1 || ntest < 0 || size < 8 || size > 256 || !(noise >= 0) || !isfinite(noise))
+        return lb_error_set(err, "ValueError", 0, 0, "shapes(): n >= 1, test >= 0, size in [8, 256] and a finite noise >= 0"),
+               NULL;
+    if (n + ntest > (int64_t)1 << 31 || (n + ntest) * size * size > (int64_t)1 << 31)
+        return lb_error_set(err, "ValueError", 0, 0, "shapes(): %lld images of %lldx%lld are more than labbook holds "
+                            "in memory (2^31 pixels)", (long long)(n + ntest), (long long)size, (long long)size),
                NULL;
     lb_fields_file tr, te = {0};
     if (shapes_file(&tr, n, size, noise, o->seed, 0, err) < 0)
@@ -149,8 +153,13 @@ static int pairs_file(lb_fields_file *f, int64_t n, int K, double noise, const f
 
 lb_dataset *lb_pairs_load(int64_t n, int64_t ntest, int K, double noise, const lb_data_options *o, lb_error *err)
 {
-    if (n < 1 || ntest < 0 || K < 2 || K > 100 || !(noise >= 0))
-        return lb_error_set(err, "ValueError", 0, 0, "pairs(): n >= 1, test >= 0, classes in [2, 100] and noise >= 0"),
+    if (n < 1 || ntest < 0 || K < 2 || K > 100 || !(noise >= 0) || !isfinite(noise))
+        return lb_error_set(err, "ValueError", 0, 0, "pairs(): n >= 1, test >= 0, classes in [2, 100] and a finite "
+                            "noise >= 0"),
+               NULL;
+    if (n + ntest > (int64_t)1 << 27)
+        return lb_error_set(err, "ValueError", 0, 0, "pairs(): %lld samples are more than labbook holds in memory "
+                            "(2^27)", (long long)(n + ntest)),
                NULL;
     float A[100 * 8], B[100 * 4];
     lb_rng r;

@@ -134,8 +134,12 @@ static int check_fields(lbp_plugin *p, const lbp_data *d)
         const lbp_field *f = &d->fields[i];
         bool ok = strlen(f->name) < 24 && f->ndim >= 0 && f->ndim <= 3 &&
                   (f->type == LBP_FIELD_FLOAT || f->type == LBP_FIELD_INT);
-        for (int k = 0; ok && k < f->ndim; k++)
+        int64_t numel = 1;
+        for (int k = 0; ok && k < f->ndim; k++) {
             ok = f->shape[k] >= 1 && f->shape[k] <= 1 << 20;
+            numel *= f->shape[k];
+            ok = ok && numel <= 1 << 24; /* values per sample */
+        }
         if (!ok)
             return lb_reg_fail(p, "cannot register data source '%s': field %s needs a type and a fixed shape of "
                                   "0 to 3 positive dimensions",
@@ -426,23 +430,34 @@ static lb_value *data_call(lb_interp *in, lb_value **args, size_t nargs, lb_valu
     const lbp_host *h = lb_plugin_host_table();
     lb_data_options o = LB_DATA_OPTIONS_INIT;
     double valid = h->arg_num(&a, "valid");
-    if (valid > 0 && valid < 1)
+    int64_t n = h->arg_int(&a, "n"), ntest = h->arg_int(&a, "test");
+    if (valid > 0 && valid < 1) {
         o.valid_fraction = valid;
-    else
+    } else if (valid != floor(valid) || valid > 9007199254740992.0) {
+        lb_error_set(err, "ValueError", 0, 0, "%s(): valid=%g is neither a count nor a fraction below 1", r->name, valid);
+        lb_args_clear(&a);
+        return NULL;
+    } else {
         o.valid = (int64_t)valid;
+    }
     o.seed = (uint64_t)h->arg_int(&a, "seed");
     o.normalize = h->arg_bool(&a, "normalize");
     lb_field fields[LB_MAX_FIELDS];
     int64_t xnumel, tnumel;
     int label;
     int nf = make_fields(r->d, fields, &xnumel, &tnumel, &label);
-    int64_t n = h->arg_int(&a, "n"), ntest = h->arg_int(&a, "test");
+    if (n + ntest > ((int64_t)1 << 31) / (xnumel + tnumel + 1)) {
+        lb_error_set(err, "ValueError", 0, 0, "%s(): %lld samples of %lld values are more than labbook holds in memory",
+                     r->name, (long long)(n + ntest), (long long)(xnumel + tnumel));
+        lb_args_clear(&a);
+        return NULL;
+    }
     lb_fields_file tr = {0}, te = {0};
     lb_dataset *ds = NULL;
     int ncl = 0;
     while (r->d->classes && r->d->classes[ncl])
         ncl++;
-    char **classes = label >= 0 ? calloc((size_t)ncl, sizeof *classes) : NULL;
+    char **classes = ncl ? calloc((size_t)ncl, sizeof *classes) : NULL; /* class targets or a class per pixel */
     for (int k = 0; classes && k < ncl; k++)
         classes[k] = strdup(r->d->classes[k]);
     if (draw(r, &a, o.seed, 0, n, &tr, fields, nf, xnumel, tnumel, label >= 0, err) == 0 &&
@@ -450,7 +465,7 @@ static lb_value *data_call(lb_interp *in, lb_value **args, size_t nargs, lb_valu
         char *src = NULL;
         if (asprintf(&src, "plugin %s: %s", r->p->name, r->name) < 0)
             src = NULL;
-        ds = lb_dataset_from_fields(strdup(r->name), src, fields, nf, r->d->task, classes, label >= 0 ? ncl : 0, &tr,
+        ds = lb_dataset_from_fields(strdup(r->name), src, fields, nf, r->d->task, classes, classes ? ncl : 0, &tr,
                                     ntest ? &te : NULL, &o, err);
         classes = NULL;
     }

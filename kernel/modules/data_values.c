@@ -90,6 +90,10 @@ static lb_value *split_member(lb_value *self, const char *name, lb_error *err)
                 lb_decref(v);
                 v = NULL;
             }
+    } else if (strcmp(name, "labels") == 0 && !s->y) {
+        lb_error_set(err, "AttributeError", 0, 0, "%s.%s has no class labels: its targets are field y of task %s",
+                     ds->name, s->name, ds->task);
+        return NULL;
     } else if (strcmp(name, "labels") == 0 || strcmp(name, "indices") == 0) {
         bool labels = name[0] == 'l';
         v = lb_list_new();
@@ -214,6 +218,8 @@ static char *summary_lines(lb_dataset *ds)
 
 static lb_table *summary_table(const lb_dataset *ds)
 {
+    if (!ds->splits[0].y) /* no class per sample: nothing to count */
+        return NULL;
     lb_table *t = lb_table_new();
     if (!t)
         return NULL;
@@ -283,10 +289,10 @@ static int dataset_display(const lb_value *self, json_t *bundle, json_t *metadat
     (void)metadata;
     lb_dataset *ds = ds_of(self);
     char *lines = summary_lines(ds);
-    lb_table *t = summary_table(ds);
-    char *plain = t ? lb_table_plain(t) : NULL;
-    char *html = t ? lb_table_html(t) : NULL;
-    char *md = t ? lb_table_markdown(t) : NULL;
+    lb_table *t = summary_table(ds); /* NULL: no class per sample, no table of counts */
+    char *plain = t ? lb_table_plain(t) : strdup("");
+    char *html = t ? lb_table_html(t) : strdup("");
+    char *md = t ? lb_table_markdown(t) : strdup("");
     lb_table_free(t);
     if (!lines || !plain || !html || !md) {
         free(lines);
@@ -791,11 +797,14 @@ static int generated_options(const kw_reader *k, size_t nargs, int64_t *n, int64
         kw_count(k, "test", 0, ntest, err) < 0 || kw_count(k, "seed", 0, &seed, err) < 0 ||
         kw_bool(k, "normalize", &o->normalize, err) < 0 || kw_number(k, "noise", noise, err) < 0)
         return -1;
-    lb_value *v = kw(k, "valid");
-    if (v && v->kind == LB_NUM && v->u.num > 0 && v->u.num < 1)
+    lb_value *v = kw(k, "valid"); /* a count or a fraction; given, it replaces the default fraction */
+    if (v && v->kind == LB_NUM && v->u.num > 0 && v->u.num < 1) {
         o->valid_fraction = v->u.num;
-    else if (kw_count(k, "valid", 0, &o->valid, err) < 0)
-        return -1;
+    } else if (v) {
+        o->valid_fraction = 0;
+        if (kw_count(k, "valid", 0, &o->valid, err) < 0)
+            return -1;
+    }
     o->seed = (uint64_t)seed;
     return 0;
 }
@@ -808,7 +817,7 @@ static lb_value *fn_shapes(lb_interp *in, lb_value **args, size_t nargs, lb_valu
     static const char *const allowed[] = {"n", "test", "size", "noise", "valid", "seed", "normalize", NULL};
     kw_reader k = {"shapes", kwargs, allowed};
     lb_data_options o = LB_DATA_OPTIONS_INIT;
-    o.valid = 200;
+    o.valid_fraction = 0.2;
     int64_t n = 1000, ntest = 200, size = 16;
     double noise = 0.3;
     if (generated_options(&k, nargs, &n, &ntest, &noise, &o, err) < 0 || kw_count(&k, "size", 8, &size, err) < 0)
@@ -824,11 +833,15 @@ static lb_value *fn_pairs(lb_interp *in, lb_value **args, size_t nargs, lb_value
     static const char *const allowed[] = {"n", "test", "classes", "noise", "valid", "seed", "normalize", NULL};
     kw_reader k = {"pairs", kwargs, allowed};
     lb_data_options o = LB_DATA_OPTIONS_INIT;
-    o.valid = 500;
+    o.valid_fraction = 0.1;
     int64_t n = 4000, ntest = 1000, K = 4;
     double noise = 0.5;
     if (generated_options(&k, nargs, &n, &ntest, &noise, &o, err) < 0 || kw_count(&k, "classes", 2, &K, err) < 0)
         return NULL;
+    if (K > 100) {
+        lb_error_set(err, "ValueError", 0, 0, "pairs(): classes=%lld; at most 100", (long long)K);
+        return NULL;
+    }
     return lb_dataset_value_new(lb_pairs_load(n, ntest, (int)K, noise, &o, err), err);
 }
 
@@ -881,8 +894,8 @@ static lb_value *fn_sample(lb_interp *in, lb_value **args, size_t nargs, lb_valu
         }
     if (lb_map_set_take(m, "index", lb_num((double)i)) < 0 ||
         lb_map_set_take(m, "source", lb_num((double)s->src[i])) < 0 ||
-        lb_map_set_take(m, "label", lb_num(s->y[i])) < 0 ||
-        lb_map_set_take(m, "class", lb_str(ds->classes[s->y[i]])) < 0 ||
+        lb_map_set_take(m, "label", s->y ? lb_num(s->y[i]) : lb_none()) < 0 ||
+        lb_map_set_take(m, "class", s->y ? lb_str(ds->classes[s->y[i]]) : lb_none()) < 0 ||
         lb_map_set_take(m, "shape", lb_shape_list(s->ndim, s->shape)) < 0 ||
         lb_map_set_take(m, "values", vals) < 0) {
         lb_decref(m);
@@ -991,6 +1004,14 @@ static int samples_model(lb_cmd_call *call, samples_req *r, lb_error *err)
         mv = NULL;
     }
     r->model = mv;
+    if (mv && !r->s->y) {
+        lb_decref(mv);
+        r->model = NULL;
+        const lb_node *mk = lb_call_keyword(call, "model");
+        return lb_node_error(err, mk ? mk->kids[0] : call->node, "ValueError",
+                             "samples model= shows predicted classes; %s is a %s data set with no class per sample",
+                             r->ds->name, r->ds->task);
+    }
     return 0;
 }
 
@@ -1007,7 +1028,7 @@ static int samples_pick(lb_cmd_call *call, samples_req *r, int64_t *pick, int32_
         lb_data_shuffle(pick, s->n, r->seed);
     if (!r->model)
         return 0;
-    if (lb_predict_split(call->in, r->model, s, r->ds->nclasses, pred, who, whosize, err) < 0) {
+    if (lb_predict_split(call->in, r->model, r->ds, s, pred, who, whosize, err) < 0) {
         const lb_node *mk = lb_call_keyword(call, "model");
         if (mk)
             lb_error_locate(err, mk->kids[0]->line, mk->kids[0]->col, mk->kids[0]->span);
@@ -1048,7 +1069,7 @@ static void samples_images(const samples_req *r, const int64_t *pick, const int3
             ims[k].lo = 0;
             ims[k].hi = 1;
         }
-        ims[k].caption = ds->classes[s->y[i]];
+        ims[k].caption = s->y ? ds->classes[s->y[i]] : NULL;
         if (pred) {
             snprintf(caps[k], sizeof caps[k], "%s\n(%s)", ds->classes[pred[i]], ds->classes[s->y[i]]);
             ims[k].caption = caps[k];
@@ -1170,13 +1191,13 @@ static int register_data_commands(lb_interp *in, lb_error *err)
             "number per row is the target (task regress).",
             fn_csv, NULL, err) < 0 ||
         lb_interp_register_function(
-            in, "shapes", "shapes(n=1000, test=200, size=16, noise=0.3, valid=200, seed=0, normalize=true)",
+            in, "shapes", "shapes(n=1000, test=200, size=16, noise=0.3, valid=0.2, seed=0, normalize=true)",
             "A generated segmentation data set: images x [1, size, size] of a square and a disc on a noisy "
             "background, labels y [size, size] (0 background, 1 square, 2 disc; 255 marks the ignored "
             "boundary pixels). Task segment.",
             fn_shapes, NULL, err) < 0 ||
         lb_interp_register_function(
-            in, "pairs", "pairs(n=4000, test=1000, classes=4, noise=0.5, valid=500, seed=0, normalize=true)",
+            in, "pairs", "pairs(n=4000, test=1000, classes=4, noise=0.5, valid=0.1, seed=0, normalize=true)",
             "A generated data set with two inputs: a [8] and b [4], each from a hidden class; the label "
             "y is the sum of the two classes mod classes, so only both inputs together tell it. Task "
             "classify, for models with inputs a and b.",

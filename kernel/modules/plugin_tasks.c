@@ -90,7 +90,8 @@ lb_task *lb_plugin_task_new(const lbp_task *p)
     if (!t)
         return NULL;
     t->p = p;
-    t->t = (lb_task){.size = sizeof(lb_task), .name = p->name, .summary = p->summary, .loss_name = p->loss_name,
+    t->t = (lb_task){.size = sizeof(lb_task), .name = p->name, .summary = p->summary,
+                     .loss_name = p->loss_name ? p->loss_name : p->name,
                      .monitor = p->monitor ? p->monitor : "valid.loss", .metrics = metrics, .check = check, .loss = loss,
                      .acc_new = acc_new, .acc_reset = acc_reset, .acc_add = acc_add, .acc_values = acc_values,
                      .acc_free = acc_free};
@@ -234,6 +235,10 @@ static void c_predict(const lb_task_env *e, const lb_tensor *out, float *pred)
 
 lb_task *lb_task_compose(const lb_task *base, const lbp_loss *loss, const lbp_metric_def *const *extra, int nextra)
 {
+    lb_task_metric own[LB_TASK_MAXMETRICS];
+    lb_task_env e = {.task = base};
+    if (nextra < 0 || base->metrics(&e, own) + nextra > LB_TASK_MAXMETRICS)
+        return NULL;
     composite *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;

@@ -788,7 +788,7 @@ static void swap_out(lb_model *m, float *saved)
     free(saved);
 }
 
-int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nclasses,
+int lb_predict_split(lb_interp *in, const lb_value *v, const lb_dataset *ds, const lb_split *s,
                      int32_t *preds, char *label, size_t label_size, lb_error *err)
 {
     float *saved;
@@ -796,10 +796,10 @@ int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nc
     if (!m)
         return -1;
     lb_metrics met;
-    int rc = lb_metrics_init(&met, nclasses, 1) < 0 ? lb_oom(err) : 0;
+    int rc = lb_metrics_init(&met, ds->nclasses, 1) < 0 ? lb_oom(err) : 0;
     lb_train_hooks h = {.ctx = in, .poll = poll_interp};
     if (rc == 0)
-        rc = lb_evaluate_split(m, s, 500, &met, preds, &h, err);
+        rc = lb_evaluate_split(m, ds, s, 500, &met, preds, &h, err);
     lb_metrics_free(&met);
     swap_out(m, saved);
     return rc;
@@ -865,7 +865,7 @@ static int evaluate_target(lb_cmd_call *call, target *t, lb_metrics *met, int32_
     if (lb_metrics_init(met, t->ds->nclasses, k) < 0)
         return lb_oom(err);
     lb_train_hooks h = {.ctx = call->in, .poll = poll_interp};
-    if (lb_evaluate_split(t->m, t->s, 500, met, preds, &h, err) < 0) {
+    if (lb_evaluate_split(t->m, t->ds, t->s, 500, met, preds, &h, err) < 0) {
         if (strcmp(err->ename, "Interrupted") != 0)
             lb_error_locate(err, call->args[0]->line, call->args[0]->col, call->args[0]->span);
         return -1;

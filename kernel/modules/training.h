@@ -85,7 +85,7 @@ struct lb_plot *lb_runs_curves(const lb_value *list, const char *const *metrics,
 /* Predicted classes of a model or a run (its final weights, swapped in for the call) for
  * every sample of s: preds gets s->n entries. label (may be NULL) receives "pool" or
  * "run 3 (pool lr=0.1)". -1 with *err (TypeError when v is neither). */
-int lb_predict_split(lb_interp *in, const lb_value *v, const lb_split *s, int nclasses,
+int lb_predict_split(lb_interp *in, const lb_value *v, const lb_dataset *ds, const lb_split *s,
                      int32_t *preds, char *label, size_t label_size, lb_error *err);
 
 /* ---- live progress (progress.c) ---------------------------------------------------------- */

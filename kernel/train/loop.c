@@ -82,91 +82,10 @@ json_t *lb_train_config_json(const lb_train_config *c)
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
-/* The model's input shape for a split's samples: the same element count, the model's shape
- * (so flat [784] models take [1, 28, 28] images). -1 with *err when they differ. */
-static int input_shape(lb_model *m, const lb_split *s, int64_t shape[LB_MAXDIM], lb_error *err)
-{
-    int64_t in[LB_MAXDIM];
-    int nd = lb_model_input_shape(m, in);
-    int64_t n = 1;
-    for (int i = 0; i < nd && i + 1 < LB_MAXDIM; i++) {
-        shape[i + 1] = in[i];
-        n *= in[i];
-    }
-    if (n != s->numel) {
-        char want[96], got[96];
-        lb_format_shape(nd, shape + 1, want, sizeof want);
-        lb_format_shape(s->ndim, s->shape, got, sizeof got);
-        return lb_error_set(err, "ValueError", 0, 0,
-                            "model %s takes inputs of shape %s, but the %s samples are %s",
-                            lb_model_name(m), want, s->name, got);
-    }
-    return nd + 1;
-}
-
-static int check_classes(lb_model *m, int nclasses, lb_error *err)
-{
-    int64_t out[LB_MAXDIM];
-    int nd = lb_model_output_shape(m, out);
-    if (nd != 1 || out[0] != nclasses) {
-        char got[96];
-        lb_format_shape(nd, out, got, sizeof got);
-        return lb_error_set(err, "ValueError",
-                            0, 0, "model %s gives outputs of shape %s, but the data has %d classes "
-                                  "(a classifier gives [%d])",
-                            lb_model_name(m), got, nclasses, nclasses);
-    }
-    return 0;
-}
-
 static int graph_error(lb_graph *g, const char *what, lb_error *err)
 {
     const char *e = lb_graph_error(g);
     return lb_error_set(err, "ModelError", 0, 0, "%s: %s", what, e ? e : "failed");
-}
-
-int lb_evaluate_split(lb_model *m, const lb_split *s, int64_t batch, lb_metrics *met, int32_t *preds,
-                      const lb_train_hooks *h, lb_error *err)
-{
-    int64_t shape[LB_MAXDIM];
-    int nd = input_shape(m, s, shape, err);
-    if (nd < 0)
-        return -1;
-    if (check_classes(m, met->nclasses, err) < 0)
-        return -1;
-    lb_graph *g = lb_graph_new();
-    float *labels = malloc((size_t)batch * sizeof *labels);
-    float *scratch = malloc((size_t)(batch * met->nclasses) * sizeof *scratch);
-    int rc = 0;
-    if (!g || !labels || !scratch) {
-        rc = lb_oom(err);
-        goto out;
-    }
-    lb_graph_set_grad(g, 0);
-    for (int64_t i = 0; i < s->n && rc == 0; i += batch) {
-        int64_t b = s->n - i < batch ? s->n - i : batch;
-        lb_graph_reset(g);
-        shape[0] = b;
-        for (int64_t k = 0; k < b; k++)
-            labels[k] = (float)s->y[i + k];
-        lb_tensor *x = lb_wrap(g, nd, shape, s->x + i * s->numel);
-        lb_tensor *y = lb_model_forward(m, g, x, 0, NULL);
-        lb_tensor *t = lb_wrap(g, 1, &b, labels);
-        lb_tensor *loss = y ? lb_cross_entropy(g, y, t, -100, 0) : NULL;
-        if (!loss) {
-            rc = graph_error(g, "evaluating", err);
-            break;
-        }
-        int64_t ld;
-        const float *rows = lb_logit_rows(y, scratch, &ld);
-        lb_metrics_add(met, rows, ld, s->y + i, b, loss->data[0], preds ? preds + i : NULL);
-        rc = poll(h, err);
-    }
-out:
-    lb_graph_free(g);
-    free(labels);
-    free(scratch);
-    return rc;
 }
 
 /* {"loss", "acc", "topK"} of metrics (plus per-class accuracy and the confusion matrix when
@@ -331,7 +250,6 @@ json_t *lb_train_record_new(const lb_train_config *c, lb_model *m, lb_dataset *d
              c->seed, threads, threads == 1 ? "" : "s", blas->version, blas->core);
     json_object_set_new(rec, "reproducible", json_string(repro));
     json_object_set_new(rec, "task", task_declared(c));
-    json_object_set_new(rec, "task", task_declared(c));
     json_object_set_new(rec, "metrics", metrics_declared(c));
     json_object_set_new(rec, "history", history);
     return rec;
@@ -421,8 +339,10 @@ typedef struct fieldbufs {
 
 static void fieldbufs_free(fieldbufs *f)
 {
-    for (int i = 0; i < LB_MAX_FIELDS; i++)
+    for (int i = 0; i < LB_MAX_FIELDS; i++) {
         free(f->buf[i]);
+        f->buf[i] = NULL;
+    }
 }
 
 static int fieldbufs_alloc(fieldbufs *f, const lb_dataset *ds, int64_t batch, lb_error *err)
@@ -460,10 +380,14 @@ static void wrap_batch(const lb_task_env *e, lb_graph *g, fieldbufs *f, int64_t 
     }
 }
 
+/* What run_split does with each batch's output: out [b, ...] of the batch B whose first sample
+ * is sample `first` of the split, and the batch's loss. */
+typedef void (*batch_fn)(void *ctx, lb_tensor *out, const lb_batch *B, double loss, int64_t first);
+
 /* Runs the model over split s in no-grad mode (eval-mode layers), batches of `batch` in order,
- * accumulating the task's metrics into acc (reset first). */
-static int evaluate_task(const lb_task_env *e, const lb_split *s, int64_t batch, void *acc,
-                         const lb_train_hooks *h, lb_error *err)
+ * giving each batch's output and loss to fn; h->poll between batches. -1 with *err. */
+static int run_split(const lb_task_env *e, const lb_split *s, int64_t batch, batch_fn fn, void *ctx,
+                     const lb_train_hooks *h, lb_error *err)
 {
     lb_epoch_iter it;
     if (lb_epoch_init(&it, s, batch, false, false, 0, err) < 0)
@@ -476,8 +400,7 @@ static int evaluate_task(const lb_task_env *e, const lb_split *s, int64_t batch,
     if (rc < 0)
         goto out;
     lb_graph_set_grad(g, 0);
-    e->task->acc_reset(acc);
-    int64_t b;
+    int64_t b, first = 0;
     while (rc == 0 && (b = lb_epoch_fields(&it, e->ds, f.buf, f.lens)) > 0) {
         lb_graph_reset(g);
         lb_batch B;
@@ -491,13 +414,69 @@ static int evaluate_task(const lb_task_env *e, const lb_split *s, int64_t batch,
             rc = graph_error(g, "evaluating", err);
             break;
         }
-        e->task->acc_add(acc, y, &B, loss->data[0]);
+        fn(ctx, y, &B, loss->data[0], first);
+        first += b;
         rc = poll(h, err);
     }
 out:
     lb_epoch_free(&it);
     fieldbufs_free(&f);
     lb_graph_free(g);
+    return rc;
+}
+
+typedef struct acc_ctx {
+    const lb_task *task;
+    void *acc;
+} acc_ctx;
+
+static void add_to_acc(void *ctx, lb_tensor *out, const lb_batch *B, double loss, int64_t first)
+{
+    (void)first;
+    acc_ctx *a = ctx;
+    a->task->acc_add(a->acc, out, B, loss);
+}
+
+/* The task's metrics of split s into acc (reset first). */
+static int evaluate_task(const lb_task_env *e, const lb_split *s, int64_t batch, void *acc,
+                         const lb_train_hooks *h, lb_error *err)
+{
+    e->task->acc_reset(acc);
+    acc_ctx a = {e->task, acc};
+    return run_split(e, s, batch, add_to_acc, &a, h, err);
+}
+
+/* lb_evaluate_split's batches: classification metrics and predictions of every sample. */
+typedef struct cls_ctx {
+    lb_metrics *met;
+    int32_t *preds, *y;
+    float *scratch;
+} cls_ctx;
+
+static void add_classes(void *ctx, lb_tensor *out, const lb_batch *B, double loss, int64_t first)
+{
+    cls_ctx *c = ctx;
+    const lb_tensor *t = lb_batch_get(B, "y");
+    for (int64_t i = 0; i < B->n; i++)
+        c->y[i] = (int32_t)t->data[i];
+    int64_t ld;
+    const float *rows = lb_logit_rows(out, c->scratch, &ld);
+    lb_metrics_add(c->met, rows, ld, c->y, B->n, loss, c->preds ? c->preds + first : NULL);
+}
+
+int lb_evaluate_split(lb_model *m, const lb_dataset *ds, const lb_split *s, int64_t batch, lb_metrics *met,
+                      int32_t *preds, const lb_train_hooks *h, lb_error *err)
+{
+    lb_train_config c = {.topk = met->k};
+    snprintf(c.task, sizeof c.task, "classify");
+    lb_task_env e = {.task = &lb_task_classify, .m = m, .ds = ds, .c = &c};
+    if (check_run(&e, err) < 0)
+        return -1;
+    cls_ctx k = {.met = met, .preds = preds, .y = malloc((size_t)batch * sizeof(int32_t)),
+                 .scratch = malloc((size_t)(batch * met->nclasses) * sizeof(float))};
+    int rc = k.y && k.scratch ? run_split(&e, s, batch, add_classes, &k, h, err) : lb_oom(err);
+    free(k.y);
+    free(k.scratch);
     return rc;
 }
 

@@ -22,8 +22,15 @@ static int metrics(const lb_task_env *e, lb_task_metric *out)
 
 static int check(const lb_task_env *e, lb_error *err)
 {
-    if (!lb_task_target(e, "y", LB_FIELD_INT, err))
+    const lb_field *y = lb_task_target(e, "y", LB_FIELD_INT, err);
+    if (!y)
         return -1;
+    if (y->ndim != 0) {
+        char shp[96];
+        lb_format_shape(y->ndim, y->shape, shp, sizeof shp);
+        return lb_error_set(err, "ValueError", 0, 0, "task classify needs one class per sample; field y of %s is %s",
+                            e->ds->name, shp);
+    }
     int64_t out[LB_MAXDIM];
     int nd = lb_model_output_shape(e->m, out);
     int nclasses = e->ds->nclasses;

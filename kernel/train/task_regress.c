@@ -33,6 +33,9 @@ static int check(const lb_task_env *e, lb_error *err)
     const lb_field *y = lb_task_target(e, "y", LB_FIELD_FLOAT, err);
     if (!y)
         return -1;
+    if (y->ndim && y->shape[0] < 0)
+        return lb_error_set(err, "ValueError", 0, 0, "task regress needs targets of a fixed shape; field y of %s "
+                            "has a variable length", e->ds->name);
     if (out_numel(e->m) != y->numel) {
         int64_t shape[LB_MAXDIM];
         char got[96];
@@ -56,7 +59,10 @@ typedef struct acc {
     int64_t k;              /* values per sample */
     int64_t n;              /* samples */
     double loss_sum, abs_sum;
-    double *sum, *sum2, *sse; /* per output: sum y, sum y^2, sum (y - p)^2 */
+    double *sum, *sum2, *sse; /* per output: sum (y - c), sum (y - c)^2, sum (y - p)^2, with c
+                                 the output's first target (shifted sums keep the variance exact
+                                 when the mean is large against the spread) */
+    double *shift;
     float *scratch;
     int64_t cap;
 } acc;
@@ -71,10 +77,12 @@ static void *acc_new(const lb_task_env *e)
     a->sum = calloc((size_t)a->k, sizeof *a->sum);
     a->sum2 = calloc((size_t)a->k, sizeof *a->sum2);
     a->sse = calloc((size_t)a->k, sizeof *a->sse);
-    if (!a->sum || !a->sum2 || !a->sse) {
+    a->shift = calloc((size_t)a->k, sizeof *a->shift);
+    if (!a->sum || !a->sum2 || !a->sse || !a->shift) {
         free(a->sum);
         free(a->sum2);
         free(a->sse);
+        free(a->shift);
         free(a);
         return NULL;
     }
@@ -99,6 +107,7 @@ static void acc_free(void *p)
     free(a->sum);
     free(a->sum2);
     free(a->sse);
+    free(a->shift);
     free(a->scratch);
     free(a);
 }
@@ -110,11 +119,14 @@ static void acc_add(void *p, const lb_tensor *out, const lb_batch *b, double bat
     if (!pred)
         return; /* out of memory: the batch is not counted */
     const float *y = lb_batch_get(b, "y")->data;
+    if (a->n == 0)
+        for (int64_t j = 0; j < a->k && b->n; j++)
+            a->shift[j] = y[j];
     for (int64_t i = 0; i < b->n; i++)
         for (int64_t j = 0; j < a->k; j++) {
-            double t = y[i * a->k + j], d = t - pred[i * a->k + j];
-            a->sum[j] += t;
-            a->sum2[j] += t * t;
+            double t = y[i * a->k + j], d = t - pred[i * a->k + j], u = t - a->shift[j];
+            a->sum[j] += u;
+            a->sum2[j] += u * u;
             a->sse[j] += d * d;
             a->abs_sum += fabs(d);
         }

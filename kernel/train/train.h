@@ -107,11 +107,13 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
  * against the targets. -1 with a ValueError saying what differs. */
 int lb_train_check(lb_model *m, const lb_dataset *ds, const lb_train_config *c, lb_error *err);
 
-/* Runs m over split s in no-grad mode (eval-mode layers), batches of `batch`, accumulating into
- * met (initialised by the caller with the data set's class count); preds (may be NULL) receives
- * s->n predicted classes. Calls h->poll between batches. -1 with *err. */
-int lb_evaluate_split(lb_model *m, const lb_split *s, int64_t batch, lb_metrics *met, int32_t *preds,
-                      const lb_train_hooks *h, lb_error *err);
+/* Runs m over split s of ds in no-grad mode (eval-mode layers), batches of `batch`, accumulating
+ * classification metrics into met (initialised by the caller with the data set's class count);
+ * preds (may be NULL) receives s->n predicted classes. The model is fed as in training (its
+ * inputs from the fields of their names) and checked first. Calls h->poll between batches. -1
+ * with *err. */
+int lb_evaluate_split(lb_model *m, const lb_dataset *ds, const lb_split *s, int64_t batch, lb_metrics *met,
+                      int32_t *preds, const lb_train_hooks *h, lb_error *err);
 
 /* {"loss", "acc", "topK", "samples"} of metrics (plus per-class accuracy and the confusion
  * matrix, rows true, when full). */

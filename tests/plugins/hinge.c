@@ -122,6 +122,8 @@ static void acc_add(const lbp_host *h, void *p, const lbp_tensor *out, const lbp
     for (int64_t i = 0; i < n; i++) {
         const float *x = a->x + i * a->k;
         int y = (int)a->y[i];
+        if (y < 0 || y >= a->k) /* an ignored (padding) label */
+            continue;
         float other = -INFINITY;
         for (int j = 0; j < a->k; j++)
             if (j != y && x[j] > other)
