@@ -486,7 +486,7 @@ static lb_dataset *build(char *name, char *source_desc, const source *train, con
         free(ds);
         free(name);
         free(source_desc);
-        for (int i = 0; i < nclasses; i++)
+        for (int i = 0; classes && i < nclasses; i++)
             free(classes[i]);
         free(classes);
         lb_oom(err);
@@ -984,7 +984,7 @@ static int csv_label_column(const csv_data *d, const char *path, const char *lab
                 snprintf(cols + u, sizeof cols - u, ", ...");
             lb_error_set(err, "DataError", 0, 0,
                          "%s has no column '%s' for the labels%s%s%s (columns: %s); name it with "
-                         "label=\"COLUMN\"",
+                         "label=\"COLUMN\" (classes) or target=\"COLUMN\" (a number to regress)",
                          path, label, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "", cols);
         }
         return -1;

@@ -38,11 +38,11 @@ static const char *const shape_classes[] = {"background", "square", "disc"};
  * (class 2), each with side/diameter in [S/4, S/2] at a random place (the disc drawn second, on
  * top); pixel value 1 inside a shape, 0 outside, plus N(0, noise^2); pixels at a class
  * boundary (a 4-neighbour of another class) are labelled 255 (ignored), as VOC does. */
-static void draw_shapes(lb_rng *r, int64_t S, double noise, float *img, float *lab)
+static int draw_shapes(lb_rng *r, int64_t S, double noise, float *img, float *lab)
 {
     uint8_t *c = calloc((size_t)(S * S), 1);
     if (!c)
-        return;
+        return -1;
     int64_t lo = S / 4 > 2 ? S / 4 : 2, span = S / 2 - lo + 1 > 1 ? S / 2 - lo + 1 : 1;
     int64_t side = lo + lb_rng_below(r, (uint32_t)span);
     int64_t y0 = lb_rng_below(r, (uint32_t)(S - side + 1)), x0 = lb_rng_below(r, (uint32_t)(S - side + 1));
@@ -65,6 +65,7 @@ static void draw_shapes(lb_rng *r, int64_t S, double noise, float *img, float *l
             lab[y * S + x] = edge ? 255.0f : (float)v;
         }
     free(c);
+    return 0;
 }
 
 static int shapes_file(lb_fields_file *f, int64_t n, int64_t S, double noise, uint64_t seed, uint64_t stream,
@@ -79,7 +80,11 @@ static int shapes_file(lb_fields_file *f, int64_t n, int64_t S, double noise, ui
     for (int64_t i = 0; i < n; i++) {
         lb_rng r;
         sample_rng(&r, seed, i, stream);
-        draw_shapes(&r, S, noise, x + i * S * S, t + i * S * S);
+        if (draw_shapes(&r, S, noise, x + i * S * S, t + i * S * S) < 0) {
+            free(x);
+            free(t);
+            return lb_oom(err);
+        }
     }
     *f = (lb_fields_file){.n = n, .x = x, .xndim = 3, .xshape = {1, S, S}, .t = t, .tnumel = S * S};
     return 0;
