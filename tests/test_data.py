@@ -12,6 +12,7 @@ import json
 import os
 import re
 import struct
+import subprocess
 import tempfile
 import time
 import unittest
@@ -226,6 +227,27 @@ class SmallFileTests(unittest.TestCase):
         opener = gzip.open if gz else open
         with opener(self.path(name), "wb") as f:
             f.write(data)
+
+    def test_only_regular_files_of_bounded_size(self):
+        # a device, a pipe and a directory are refused before they are opened (a pipe with no
+        # writer would block the kernel; /dev/zero would be read until memory runs out)
+        self.run_err('d = csv("/dev/zero")', "DataError", "/dev/zero is not a regular file (a device or socket)")
+        fifo = self.path("fifo")
+        os.mkfifo(fifo)
+        self.run_err(f'd = csv("{fifo}")', "DataError", "is not a regular file (a pipe)")
+        self.run_err(f'd = idx("{self.tmp.name}", "{self.tmp.name}")', "DataError", "is not a regular file (a directory)")
+        # the limit (LABBOOK_MAX_DATA) applies on disk and unpacked: a small gzip file that
+        # unpacks to more than the limit is refused while it is read
+        with gzip.open(self.path("big.csv.gz"), "wt") as f:
+            f.write("a,label\n" + "1,x\n" * 20000)
+        script = self.path("limit.lab")
+        with open(script, "w") as f:
+            f.write(f'd = csv("{self.path("big.csv.gz")}")\n')
+        r = subprocess.run([lbtest.EXE, "run", script], capture_output=True, text=True, timeout=lbtest.limit(60),
+                           env=dict(os.environ, LABBOOK_MAX_DATA="64K"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("more than 65,536 bytes of data, the limit (LABBOOK_MAX_DATA", r.stderr + r.stdout)
+        self.assertEqual(self.value(f'csv("{self.path("big.csv.gz")}").train.size'), "20000")
 
     def test_idx_short_values(self):
         vals = [(i * 37) % 600 - 300 for i in range(5 * 2 * 2)]

@@ -6,12 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "base/format.h"
 #include "data/dataset.h"
 
 #define IDX_MAX_BYTES ((int64_t)1 << 40) /* 1 TiB: anything larger is a corrupt header */
 
+
+static int too_big(const char *path, int64_t bytes, lb_error *err)
+{
+    int64_t max = lb_data_max_bytes();
+    if (bytes <= max)
+        return 0;
+    char lim[32];
+    lb_format_count(max, lim, sizeof lim);
+    return lb_error_set(err, "DataError", 0, 0, "%s: more than %s bytes of data, the limit (LABBOOK_MAX_DATA, "
+                        "by default half of this machine's memory)", path, lim);
+}
 
 static int open_error(lb_error *err, const char *path)
 {
@@ -19,6 +33,36 @@ static int open_error(lb_error *err, const char *path)
         return lb_error_set(err, "FileNotFoundError", 0, 0, "%s: no such file", path);
     return lb_error_set(err, "OSError", 0, 0, "%s: cannot open: %s", path,
                         errno ? strerror(errno) : "unknown error");
+}
+
+int64_t lb_data_max_bytes(void)
+{
+    const char *e = getenv("LABBOOK_MAX_DATA");
+    if (e && *e) {
+        char *end;
+        double v = strtod(e, &end);
+        double unit = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' || *end == 'm' ? 1048576.0
+                      : *end == 'G' || *end == 'g' ? 1073741824.0 : 1.0;
+        if (v > 0 && v * unit < 9e18)
+            return (int64_t)(v * unit);
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int64_t half = pages > 0 && page > 0 ? (int64_t)pages * page / 2 : (int64_t)1 << 32;
+    return half > 0 ? half : (int64_t)1 << 32;
+}
+
+/* A data file must be a regular file (a device such as /dev/zero, a FIFO or a directory would
+ * be read without end, or block), and at most lb_data_max_bytes on disk. */
+static int check_source(const char *path, lb_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return open_error(err, path);
+    if (!S_ISREG(st.st_mode))
+        return lb_error_set(err, "DataError", 0, 0, "%s is not a regular file (%s): data are read from files",
+                            path, S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a pipe"
+                                                                       : "a device or socket");
+    return too_big(path, (int64_t)st.st_size, err);
 }
 
 /* Reads up to n bytes; returns the count read (< n at the end of the data), or -1 with *err
@@ -128,6 +172,8 @@ static void swap_bytes(void *data, int64_t count, size_t size)
 int lb_idx_read(const char *path, lb_idx *a, lb_error *err)
 {
     memset(a, 0, sizeof *a);
+    if (check_source(path, err) < 0)
+        return -1;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
@@ -180,6 +226,8 @@ int lb_idx_read(const char *path, lb_idx *a, lb_error *err)
                      path);
         goto fail;
     }
+    if (too_big(path, bytes, err) < 0)
+        goto fail;
     a->data = malloc(bytes ? (size_t)bytes : 1);
     if (!a->data) {
         lb_oom(err);
@@ -244,6 +292,8 @@ int lb_csv_open_text(lb_csv *c, const char *text, size_t len, const char *name, 
 int lb_csv_open(lb_csv *c, const char *path, lb_error *err)
 {
     memset(c, 0, sizeof *c);
+    if (check_source(path, err) < 0)
+        return -1;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
@@ -273,6 +323,11 @@ int lb_csv_open(lb_csv *c, const char *path, lb_error *err)
             return -1;
         }
         len += (size_t)got;
+        if (too_big(path, (int64_t)len, err) < 0) { /* a compressed file that unpacks without end */
+            free(buf);
+            gzclose(f);
+            return -1;
+        }
         if (len < cap)
             break;
     }

@@ -283,6 +283,11 @@ typedef struct lb_idx {
     void *data;         /* count elements of the dtype, in host byte order */
 } lb_idx;
 
+/* The most bytes a data file may hold (on disk, and unpacked): LABBOOK_MAX_DATA (a number of
+ * bytes, or with K, M or G), else half of this machine's memory. Data files must also be regular
+ * files: a device (/dev/zero), a pipe or a directory is refused before it is opened. */
+int64_t lb_data_max_bytes(void);
+
 int lb_idx_read(const char *path, lb_idx *a, lb_error *err);
 void lb_idx_free(lb_idx *a);
 size_t lb_idx_dtype_size(int dtype); /* 0 for an unknown dtype */
