@@ -6,6 +6,8 @@ torch.nn equivalents."""
 
 import hashlib
 import os
+import subprocess
+import tempfile
 import unittest
 
 import lbtest
@@ -102,6 +104,21 @@ class PluginTests(unittest.TestCase):
             digest = hashlib.sha256(f.read()).hexdigest()
         self.assertIn(digest, plain)
         self.assertIn("maxpool2d", plain)
+
+    def test_02b_build_tree_first(self):
+        """A program run from the build tree loads the build's plugins, not those an earlier
+        `make install` left in the install directory (LABBOOK_PLUGIN_PATH unset: the test
+        runner sets it for the kernels it starts)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            script = os.path.join(tmp, "p.lab")
+            with open(script, "w") as f:
+                f.write("use cnn\nplugins\n")
+            env = {k: v for k, v in os.environ.items() if k != "LABBOOK_PLUGIN_PATH"}
+            r = subprocess.run([lbtest.EXE, "run", script, "--out", os.path.join(tmp, "out")], env=env,
+                               capture_output=True, text=True, timeout=lbtest.limit(60))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("layers", "cnn"):
+            self.assertIn(os.path.join(PLUGINS, name + ".so"), r.stdout)
 
     def test_03_help_inspect_complete(self):
         self.run_ok("use cnn")

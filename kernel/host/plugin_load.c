@@ -595,7 +595,31 @@ static bool is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The directories searched for NAME.so, in order (each malloc'd). */
+/* Whether the program runs from a build tree (build/labbook, build/asan/labbook): the tree
+ * this binary was built in (LB_BUILD_PLUGIN_DIR's parent) holds it, or it sits next to a
+ * plugins/ folder outside a bin/ directory. */
+static bool from_build(const char *exe_dir)
+{
+    char top[PATH_MAX];
+    snprintf(top, sizeof top, "%s", LB_BUILD_PLUGIN_DIR);
+    char *slash = strrchr(top, '/');
+    if (slash && slash != top) {
+        *slash = '\0';
+        size_t n = strlen(top);
+        if (strncmp(exe_dir, top, n) == 0 && (exe_dir[n] == '\0' || exe_dir[n] == '/'))
+            return true;
+    }
+    const char *base = strrchr(exe_dir, '/');
+    char plugins[PATH_MAX + 16];
+    snprintf(plugins, sizeof plugins, "%s/plugins", exe_dir);
+    struct stat st;
+    return (!base || strcmp(base + 1, "bin") != 0) && stat(plugins, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directories searched for NAME.so, in order (each malloc'd): LABBOOK_PLUGIN_PATH; then,
+ * when the program runs from a build tree, that tree's plugins (so that a build never runs the
+ * stale plugins of an earlier `make install`); then the install directories; then the build
+ * tree's for an installed program. */
 static size_t search_dirs(char **dirs, size_t max)
 {
     size_t n = 0;
@@ -611,27 +635,29 @@ static size_t search_dirs(char **dirs, size_t max)
                 p++;
         }
     }
-    if (n < max)
-        dirs[n++] = strdup(LB_PREFIX "/lib/labbook/plugins");
-    char exe[PATH_MAX];
+    char exe[PATH_MAX] = "";
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0 && n + 2 <= max) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            /* an installed binary PREFIX/bin/labbook: PREFIX/lib/labbook/plugins */
-            char *d = NULL;
-            if (asprintf(&d, "%s/../lib/labbook/plugins", exe) >= 0)
+    char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash)
+        *slash = '\0';
+    bool build = slash && from_build(exe);
+    for (int pass = 0; pass < 2; pass++) {
+        bool builds = (pass == 0) == build; /* the build tree's directories in this pass */
+        char *d = NULL;
+        if (builds) {
+            /* the build tree: B/labbook next to B/plugins, and the tree it was built in */
+            if (slash && n < max && asprintf(&d, "%s/plugins", exe) >= 0)
                 dirs[n++] = d;
-            d = NULL;
-            /* the build tree: B/labbook next to B/plugins */
-            if (asprintf(&d, "%s/plugins", exe) >= 0)
+            if (LB_BUILD_PLUGIN_DIR[0] && n < max)
+                dirs[n++] = strdup(LB_BUILD_PLUGIN_DIR);
+        } else {
+            if (n < max)
+                dirs[n++] = strdup(LB_PREFIX "/lib/labbook/plugins");
+            /* an installed binary PREFIX/bin/labbook: PREFIX/lib/labbook/plugins */
+            if (slash && n < max && asprintf(&d, "%s/../lib/labbook/plugins", exe) >= 0)
                 dirs[n++] = d;
         }
     }
-    if (LB_BUILD_PLUGIN_DIR[0] && n < max)
-        dirs[n++] = strdup(LB_BUILD_PLUGIN_DIR);
     return n;
 }
 
