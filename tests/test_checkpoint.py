@@ -157,6 +157,25 @@ class CheckpointKernelTests(lbtest.KernelCase):
         leftovers = [n for n in os.listdir(self.dir) if ".tmp" in n]
         self.assertEqual(leftovers, [])
 
+    def test_stale_temporary_files_removed(self):
+        """A save killed before its rename leaves PATH.tmpPID; the next write of PATH removes those
+        whose process is gone, and keeps one a live process may still be writing."""
+        target = self.file("stale.lbc")
+        with open("/proc/sys/kernel/pid_max") as f:
+            gone = int(f.read()) + 7  # no process can have this id
+        stale, live = f"{target}.tmp{gone}", f"{target}.tmp{os.getpid()}"
+        other = self.file("other.lbc") + f".tmp{gone}"
+        for p in (stale, live, other):
+            with open(p, "wb") as f:
+                f.write(b"x" * 1000)
+        self.run_ok(f'save a "{target}"')
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(live))      # this test's own process: alive
+        self.assertTrue(os.path.exists(other))     # another file's: not this save's business
+        self.assertTrue(os.path.exists(target))
+        os.unlink(live)
+        os.unlink(other)
+
     def test_help(self):
         reply, out = lbtest.execute(self.kc, "help load")
         self.assertEqual(reply["content"]["status"], "ok")

@@ -1191,6 +1191,19 @@ class RunScriptTests(unittest.TestCase):
             self.assertIn(b"Interrupted", err)
             self.assertIn(b"sleep 600", err)
 
+    def test_output_before_a_crash_is_kept(self):
+        """What a script printed before the process crashed (here a plugin layer that faults)
+        has reached stdout: to a pipe, labbook run writes line by line."""
+        if lbtest.ASAN:
+            self.skipTest("a deliberate crash: the sanitizer would report it (the release run checks this)")
+        plugin = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(lbtest.EXE))), "testplugins",
+                              "crashcmd.so")
+        if not os.path.exists(plugin):
+            plugin = os.path.join(os.path.dirname(os.path.abspath(lbtest.EXE)), "testplugins", "crashcmd.so")
+        rc, out, err, _ = self.run_script(f'use "{plugin}"\nprint "first"\nprint "just before"\nmodel m = segv_layer() input=[2]\n')
+        self.assertEqual(rc, -signal.SIGSEGV, err)
+        self.assertIn("first\njust before\n", out)
+
     def test_tables_written_as_files(self):
         """Tables are printed as text and written (HTML and markdown) into the output folder."""
         with tempfile.TemporaryDirectory() as d:

@@ -1,5 +1,7 @@
 /* fileio.c — atomic file writes (fileio.h): temporary file, fsync, rename. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +9,41 @@
 
 #include "base/fileio.h"
 
+/* Removes the temporary files earlier writes of path left behind when their process was killed
+ * before the rename: PATH.tmpPID where process PID no longer runs (a live one may be writing). */
+static void remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp", 4) != 0 || !n[bl + 4])
+            continue;
+        char *end;
+        long pid = strtol(n + bl + 4, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char full[8192];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        unlink(full);
+    }
+    closedir(d);
+}
+
 int lb_write_file_atomic(const char *path, const void *data, size_t len, lb_error *err)
 {
     if (!path || !*path)
         return lb_error_set(err, "IOError", 0, 0, "cannot write a file without a name");
+    remove_stale(path);
     size_t tl = strlen(path) + 32;
     char *tmp = malloc(tl);
     if (!tmp)

@@ -249,8 +249,8 @@ static void show(run_ctx *r, json_t *data, const char *display_id, bool update)
 
 /* ---- lb_output callbacks --------------------------------------------------------------- */
 
-/* At safe points: lets buffered stdout out at most every 50 ms, so `labbook run x.lab | tee
- * log` shows progress during long work without a write per print. */
+/* At safe points: lets buffered stdout out at most every 50 ms (stdout to a pipe or file is
+ * line-buffered anyway: see run_script; this covers text left without its newline). */
 static void r_flush(void *ctx)
 {
     run_ctx *r = ctx;
@@ -415,6 +415,10 @@ int lb_run_script(const char *path, const char *out_dir)
     }
     char *def = out_dir ? NULL : default_out_dir(path);
     run_ctx r = {.out_dir = out_dir ? out_dir : def, .tty = isatty(STDOUT_FILENO), .dangling_idx = -1};
+    /* stdout to a file or pipe: out line by line, so that what was printed before a crash (a
+     * plugin's fault, the OOM killer) is not lost in a buffer */
+    if (!r.tty)
+        setvbuf(stdout, NULL, _IOLBF, 0);
     if (!r.out_dir) {
         sigaction(SIGINT, &old, NULL);
         free(code);
