@@ -105,6 +105,23 @@ class PluginTests(unittest.TestCase):
         self.assertIn(digest, plain)
         self.assertIn("maxpool2d", plain)
 
+    def test_02c_models_too_big_refused_before_allocating(self):
+        """A model whose input sample or parameters cannot fit in this machine's available memory
+        is refused before anything is allocated (at once: no spike, no OOM killer), and the
+        session's values stay."""
+        self.run_ok("use layers\nkeep = 41")
+        # sizes no machine of any class has: 400 GB for one input sample, 256 TB of parameters
+        for code, needle in (("model big = linear(100000000000, 1)", "one sample of its input takes 372.5 GB"),
+                             ("model big = linear(4000000, 4000000)",
+                              "(16000000000000 values) would bring the model to 232.8 TB with its gradients")):
+            reply, _ = lbtest.execute(self.kc, code, timeout=lbtest.limit(30))
+            c = reply["content"]
+            self.assertEqual(c["status"], "error", code)
+            self.assertEqual(c["ename"], "ModelError")
+            self.assertIn(needle, c["evalue"])
+            self.assertIn("this machine has available", c["evalue"])
+        self.assertEqual(self.num("keep + 1"), 42)
+
     def test_02b_build_tree_first(self):
         """A program run from the build tree loads the build's plugins, not those an earlier
         `make install` left in the install directory (LABBOOK_PLUGIN_PATH unset: the test

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/memory.h"
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "lang/parser.h"
@@ -947,16 +948,28 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, co
     m->rng = &m->run_rng;
     lb_graph_set_grad(m->dry, 0);
     lb_tensor *xs[LB_MODEL_MAXINPUTS] = {0}, *y = NULL;
-    bool made = ins->n >= 1 && ins->n <= LB_MODEL_MAXINPUTS;
-    for (int k = 0; made && k < ins->n; k++) {
+    bool made = ins->n >= 1 && ins->n <= LB_MODEL_MAXINPUTS, fits = true;
+    for (int k = 0; made && fits && k < ins->n; k++) {
         int64_t shp[LB_MAXDIM] = {1};
+        double bytes = 4;
         for (int i = 0; i < ins->ndim[k]; i++)
-            shp[i + 1] = ins->shape[k][i];
+            bytes *= (double)(shp[i + 1] = ins->shape[k][i]);
+        /* one sample of the input, before anything is allocated (a typo's 4 GB zero batch) */
+        if (!(fits = bytes <= (double)lb_mem_available() / 16)) {
+            char need[32], have[32];
+            lb_format_bytes(bytes > 9e18 ? (int64_t)9e18 : (int64_t)bytes, need, sizeof need);
+            lb_format_bytes(lb_mem_available(), have, sizeof have);
+            lb_error_set(err, "ModelError", 0, 0, "model %s: one sample of its input takes %s, more than a sixteenth "
+                         "of the %s this machine has available", name, need, have);
+            break;
+        }
         made = (xs[k] = lb_zeros(m->dry, ins->ndim[k] + 1, shp)) != NULL;
     }
-    if (made)
+    if (!fits)
+        made = false;
+    else if (made)
         m->root = build_layer(m, spec, "", xs, ins->n, &y);
-    else
+    else if (fits)
         lb_error_set(err, "ModelError", 0, 0, "model %s: cannot make the input: %s", name,
                      lb_graph_error(m->dry) ? lb_graph_error(m->dry) : "?");
     lb_graph_free(m->dry);

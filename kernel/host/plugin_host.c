@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/memory.h"
 #include "lang/interp.h"
 #include "host/plugin_impl.h"
 #include "host/plugin_op.h"
@@ -144,6 +145,20 @@ static lbp_tensor *h_param(lbp_layer *L, const char *name, int ndim, const int64
             lb_layer_fail(L, "parameter '%s' is created twice", name);
             return NULL;
         }
+    /* values, gradient and two optimizer states (Adam) of 4 bytes each, for this parameter and
+     * the model's so far, against what the machine has available: refused before allocating */
+    double numel = 1;
+    for (int i = 0; i < ndim && shape; i++)
+        numel *= shape[i] > 0 ? (double)shape[i] : 0;
+    double need = 16 * (numel + (double)lb_params_numel(L->m->params, 0));
+    if (need > (double)lb_mem_available()) {
+        char n[32], have[32];
+        lb_format_bytes(need > 9e18 ? (int64_t)9e18 : (int64_t)need, n, sizeof n);
+        lb_format_bytes(lb_mem_available(), have, sizeof have);
+        lb_layer_fail(L, "parameter '%s' (%.0f values) would bring the model to %s with its gradients and "
+                      "optimizer state, more than the %s this machine has available", name, numel, n, have);
+        return NULL;
+    }
     char full[256];
     snprintf(full, sizeof full, "%s%s%s", L->path, L->path[0] ? "." : "", name);
     lb_status st = {0};
