@@ -189,7 +189,7 @@ $(B)/parity/model_parity_driver: tests/parity/model_parity_driver.c tests/parity
 	$(KERNEL_DRIVER)
 $(B)/parity/task_metrics_driver: tests/parity/task_metrics_driver.c tests/parity/blobs.h $(LIB_OBJ)
 	$(KERNEL_DRIVER)
-$(B)/parity/fusion_parity_driver: tests/parity/fusion_parity_driver.c $(LIB_OBJ) | $(PLUGIN_SO)
+$(B)/parity/fusion_parity_driver: tests/parity/fusion_parity_driver.c tests/parity/blobs.h $(LIB_OBJ) | $(PLUGIN_SO)
 	$(KERNEL_DRIVER)
 
 .PHONY: bench-train

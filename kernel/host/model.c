@@ -955,10 +955,11 @@ static lb_value *model_build(lb_interp *in, const char *name, lb_value *spec, co
         for (int i = 0; i < ins->ndim[k]; i++)
             bytes *= (double)(shp[i + 1] = ins->shape[k][i]);
         /* one sample of the input, before anything is allocated (a typo's 4 GB zero batch) */
-        if (!(fits = bytes <= (double)lb_mem_available() / 16)) {
+        int64_t avail = lb_mem_available();
+        if (!(fits = bytes <= (double)avail / 16)) {
             char need[32], have[32];
             lb_format_bytes(bytes > 9e18 ? (int64_t)9e18 : (int64_t)bytes, need, sizeof need);
-            lb_format_bytes(lb_mem_available(), have, sizeof have);
+            lb_format_bytes(avail, have, sizeof have);
             lb_error_set(err, "ModelError", 0, 0, "model %s: one sample of its input takes %s, more than a sixteenth "
                          "of the %s this machine has available", name, need, have);
             break;

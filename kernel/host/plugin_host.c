@@ -151,10 +151,11 @@ static lbp_tensor *h_param(lbp_layer *L, const char *name, int ndim, const int64
     for (int i = 0; i < ndim && shape; i++)
         numel *= shape[i] > 0 ? (double)shape[i] : 0;
     double need = 16 * (numel + (double)lb_params_numel(L->m->params, 0));
-    if (need > (double)lb_mem_available()) {
+    int64_t avail = lb_mem_available();
+    if (need > (double)avail) {
         char n[32], have[32];
         lb_format_bytes(need > 9e18 ? (int64_t)9e18 : (int64_t)need, n, sizeof n);
-        lb_format_bytes(lb_mem_available(), have, sizeof have);
+        lb_format_bytes(avail, have, sizeof have);
         lb_layer_fail(L, "parameter '%s' (%.0f values) would bring the model to %s with its gradients and "
                       "optimizer state, more than the %s this machine has available", name, numel, n, have);
         return NULL;

@@ -88,35 +88,6 @@ static int graph_error(lb_graph *g, const char *what, lb_error *err)
     return lb_error_set(err, "ModelError", 0, 0, "%s: %s", what, e ? e : "failed");
 }
 
-/* {"loss", "acc", "topK"} of metrics (plus per-class accuracy and the confusion matrix when
- * full). */
-json_t *lb_metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full)
-{
-    char k[16];
-    snprintf(k, sizeof k, "top%d", m->k);
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "loss", jnum(lb_metrics_loss(m)));
-    json_object_set_new(o, "acc", jnum(lb_metrics_accuracy(m)));
-    json_object_set_new(o, k, jnum(lb_metrics_topk(m)));
-    json_object_set_new(o, "samples", json_integer(m->n));
-    if (full) {
-        json_t *pc = json_object(), *cm = json_array();
-        for (int c = 0; c < m->nclasses; c++) {
-            double a = lb_metrics_class_accuracy(m, c);
-            json_object_set_new(pc, ds->classes[c], jnum(a));
-            json_t *row = json_array();
-            for (int p = 0; p < m->nclasses; p++)
-                json_array_append_new(row, json_integer(m->confusion[(size_t)c * (size_t)m->nclasses + (size_t)p]));
-            json_array_append_new(cm, row);
-        }
-        json_object_set_new(o, "per_class", pc);
-        json_object_set_new(o, "confusion", cm);
-    }
-    return o;
-}
-
 /* ---- metrics and their directions ---------------------------------------------------------- */
 
 /* The task of settings c: the one given, else the registered one of its name (NULL: none). */

@@ -115,8 +115,4 @@ int lb_train_check(lb_model *m, const lb_dataset *ds, const lb_train_config *c, 
 int lb_evaluate_split(lb_model *m, const lb_dataset *ds, const lb_split *s, int64_t batch, lb_metrics *met,
                       int32_t *preds, const lb_train_hooks *h, lb_error *err);
 
-/* {"loss", "acc", "topK", "samples"} of metrics (plus per-class accuracy and the confusion
- * matrix, rows true, when full). */
-json_t *lb_metrics_json(const lb_metrics *m, const lb_dataset *ds, bool full);
-
 #endif

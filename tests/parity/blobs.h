@@ -1,7 +1,7 @@
 /* blobs.h — the blob files ("LBT1") the parity drivers read and write, and their failure exit
  * (drivers are test programs: they may exit). A file: "LBT1", u32 count, then per tensor u32 name
  * length, the name, u32 ndim, ndim i64 dims, the float32 values. Include once, after defining
- * DRIVER (the program's name for messages). */
+ * DRIVER (the program's name for messages). Also put_params, for the model drivers. */
 #ifndef LB_PARITY_BLOBS_H
 #define LB_PARITY_BLOBS_H
 
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ops.h"
 
 typedef struct { char name[96]; int ndim; int64_t shape[4]; int64_t n; float *data; } blob;
 
@@ -92,6 +94,17 @@ static void write_blobs(const char *path)
     }
     if (fclose(f))
         die(path, "cannot write");
+}
+
+/* Every parameter and buffer of P (grads: the gradients of the trainable ones) as "PREFIXNAME". */
+static inline void put_params(const char *prefix, lb_params *P, int grads)
+{
+    for (int i = 0; i < lb_params_count(P); i++) {
+        lb_tensor *t = lb_params_get(P, i);
+        if (grads && !t->trainable)
+            continue;
+        put(prefix, t->name, t->ndim, t->shape, grads ? t->grad : t->data);
+    }
 }
 
 #endif

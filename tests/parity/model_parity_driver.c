@@ -26,16 +26,6 @@
 #define DRIVER "model_parity_driver"
 #include "blobs.h"
 
-static void put_params(const char *prefix, lb_params *P, int grads)
-{
-    for (int i = 0; i < lb_params_count(P); i++) {
-        lb_tensor *t = lb_params_get(P, i);
-        if (grads && !t->trainable)
-            continue;
-        put(prefix, t->name, t->ndim, t->shape, grads ? t->grad : t->data);
-    }
-}
-
 /* One training step's forward, loss and backward on (x, y); grads are zeroed first. */
 static lb_tensor *step(lb_model *m, lb_graph *g, lb_tensor **logits)
 {
