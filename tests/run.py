@@ -97,6 +97,9 @@ def sanitizer_env(log_dir):
             "detect_stack_use_after_return=0", "strict_string_checks=1",
             "check_initialization_order=1", "detect_invalid_pointer_pairs=0",
             "allocator_release_to_os_interval_ms=100",
+            # the kernel's own fault handler (kernel/base/fault.c) turns a crash in a plugin
+            # into an error of the cell, and passes any other fault on to ASan's report
+            "allow_user_segv_handler=1",
         ]),
         "UBSAN_OPTIONS": ":".join([
             "halt_on_error=1", "print_stacktrace=1",

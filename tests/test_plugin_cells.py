@@ -118,6 +118,14 @@ int lbp_init(const lbp_host *h, lbp_plugin *p, char *err, size_t errlen)
 }
 """
 
+# crashes only at batch 3: the build's dry run (batch 1) and the gradient check (batch 2) pass,
+# as they did before the check ran other batch sizes (issue 11: such a plugin then took the
+# kernel down in `train`)
+CRASH_AT_3 = CRASH.replace("%%plugin crashy", "%%plugin oddcrash") \
+                  .replace("if (h->training(L))          /* the build's dry run is in evaluation mode */",
+                           "if (h->dim(x, 0) == 3)") \
+                  .replace('"crashy"', '"oddcrash"')
+
 HANG_TIMEOUT = "%g" % limit(5)
 HANG = CRASH.replace("%%plugin crashy", "%%plugin hangy timeout=" + HANG_TIMEOUT) \
             .replace("*(volatile int *)0 = 1;  /* segfault */", "for (volatile int i = 1; i;) {}") \
@@ -316,6 +324,14 @@ class PluginCellTests(unittest.TestCase):
         self.run_err("c = crashy()", "NameError", "crashy")
         self.assertNotIn("crashy", self.plugins_text())
 
+    def test_04b_crash_at_another_batch_size(self):
+        """The check runs each type at batch 1, 3 and 64 too, in training and evaluation mode."""
+        self.run_ok("keep = 41")
+        self.run_err(CRASH_AT_3, "PluginError", "plugin oddcrash: type oddcrash crashed (Segmentation fault)",
+                     "forward and backward at batch 3 (training mode)", "the plugin was not loaded")
+        self.assertEqual(self.num("keep + 1"), 42)
+        self.run_err("c = oddcrash()", "NameError", "oddcrash")
+
     def test_05_wrong_backward(self):
         self.run_ok("keep = 41")
         c = self.run_err(WRONG_BACKWARD, "GradientCheckError",
@@ -329,7 +345,7 @@ class PluginCellTests(unittest.TestCase):
     def test_06_hang_is_killed(self):
         self.run_ok("keep = 41")
         self.run_err(HANG, "PluginError", "plugin hangy: type hangy did not finish forward and "
-                     f"backward within {HANG_TIMEOUT} s")
+                     f"backward at batch 2 (training mode) within {HANG_TIMEOUT} s")
         self.assertEqual(self.num("keep + 1"), 42)
 
     def test_06b_interrupt_during_the_check(self):

@@ -161,8 +161,11 @@ static void layer_free(lbp_layer *L)
     for (int i = 0; i < L->nkids; i++)
         layer_free(L->kids[i]);
     free(L->kids);
-    if (L->state && L->type && L->type->free_state)
-        L->type->free_state(L->state);
+    if (L->state && L->type && L->type->free_state && !lb_plugin_disabled(L->plugin)) {
+        int sig; /* a crash here: the state leaks, the plugin is disabled */
+        LB_PLUGIN_CALL(sig, L->plugin, "layer type", L->type->name, "free_state", L->type->free_state(L->state));
+        (void)sig;
+    }
     for (int i = 0; i < L->nparams; i++)
         free(L->params[i].name);
     free(L->params);
@@ -188,11 +191,12 @@ int lb_layer_fail(lbp_layer *L, const char *fmt, ...)
     va_end(ap);
     char in[96];
     lb_format_shape(L->cur_ndim, L->cur_shape, in, sizeof in);
+    /* a plugin that crashed just now or earlier: the plugin's error, not the model's */
+    const char *ename = lb_fault_pending() || lb_plugin_disabled(L->plugin) ? "PluginError" : "ModelError";
     if (L->path[0])
-        lb_error_set(m->err, "ModelError", 0, 0, "layer %s, %s (input %s): %s", L->path, L->text, in,
-                     msg);
+        lb_error_set(m->err, ename, 0, 0, "layer %s, %s (input %s): %s", L->path, L->text, in, msg);
     else
-        lb_error_set(m->err, "ModelError", 0, 0, "%s (input %s): %s", L->text, in, msg);
+        lb_error_set(m->err, ename, 0, 0, "%s (input %s): %s", L->text, in, msg);
     return -1;
 }
 
@@ -223,16 +227,47 @@ static unsigned fusion_after(const lbp_layer *L, int i)
     return want;
 }
 
+/* Whether L's plugin may run (not disabled by an earlier crash); else g's error says why. */
+static bool runnable(const lbp_layer *L, lb_graph *g)
+{
+    const char *why = lb_plugin_disabled(L->plugin);
+    if (why && !lb_graph_error(g))
+        lb_status_set(lb_graph_status(g), LB_EVALUE, "plugin %s is disabled: %s earlier in this session; "
+                      "`use %s` enables it again", L->plugin->name, why, L->plugin->name);
+    return !why;
+}
+
+/* A crash of the plugin's forward was caught (plugins.h): g's error is the message (also left
+ * pending, for the trainer to end the cell with). */
+static lb_tensor *crashed(lb_graph *g)
+{
+    const char *msg = lb_fault_pending();
+    lb_status_set(lb_graph_status(g), LB_EVALUE, "%s", msg ? msg : "a plugin crashed");
+    return NULL;
+}
+
+/* The forward of L's plugin type, guarded. */
+static lb_tensor *run_type(lbp_layer *L, lb_graph *g, lb_tensor *x)
+{
+    if (!runnable(L, g))
+        return NULL;
+    lbp_tensor *volatile y = NULL;
+    int sig;
+    LB_PLUGIN_CALL(sig, L->plugin, "layer type", L->type->name, "forward",
+                   y = L->type->forward(lb_plugin_host_table(), L, (lbp_graph *)g, (lbp_tensor *)x));
+    if (sig)
+        return crashed(g);
+    if (!y && !lb_graph_error(g))
+        lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: forward gave no output", L->text);
+    return (lb_tensor *)y;
+}
+
 lb_tensor *lb_layer_run(lbp_layer *L, lb_graph *g, lb_tensor *x)
 {
     if (!L || !x)
         return NULL;
-    if (L->type && L->type->forward) {
-        lbp_tensor *y = L->type->forward(lb_plugin_host_table(), L, (lbp_graph *)g, (lbp_tensor *)x);
-        if (!y && !lb_graph_error(g))
-            lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: forward gave no output", L->text);
-        return (lb_tensor *)y;
-    }
+    if (L->type && L->type->forward)
+        return run_type(L, g, x);
     for (int i = 0; i < L->nkids && x; i++) {
         unsigned want = fusion_after(L, i);
         if (want)
@@ -265,7 +300,14 @@ lb_tensor *lb_layer_run_inputs(lbp_layer *L, lb_graph *g, lb_tensor *const *xs, 
         lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: it has no forward_inputs", L->text);
         return NULL;
     }
-    lbp_tensor *y = fwd(lb_plugin_host_table(), L, (lbp_graph *)g, (lbp_tensor *const *)xs, n);
+    if (!runnable(L, g))
+        return NULL;
+    lbp_tensor *volatile y = NULL;
+    int sig;
+    LB_PLUGIN_CALL(sig, L->plugin, "layer type", L->type->name, "forward_inputs",
+                   y = fwd(lb_plugin_host_table(), L, (lbp_graph *)g, (lbp_tensor *const *)xs, n));
+    if (sig)
+        return crashed(g);
     if (!y && !lb_graph_error(g))
         lb_status_set(lb_graph_status(g), LB_EVALUE, "%s: forward_inputs gave no output", L->text);
     return (lb_tensor *)y;
@@ -350,7 +392,20 @@ static lb_tensor *build_sequential(lb_model *m, lbp_layer *L, const layer_spec *
 static lb_tensor *build_typed(lb_model *m, lbp_layer *L, const layer_spec *s, lb_tensor *const *xs,
                               int nin)
 {
-    int rc = s->type->build(lb_plugin_host_table(), L);
+    const char *why = lb_plugin_disabled(L->plugin);
+    if (why) {
+        lb_layer_fail(L, "plugin %s is disabled: %s earlier in this session; `use %s` enables it again",
+                      L->plugin->name, why, L->plugin->name);
+        return NULL;
+    }
+    volatile int rc = -1;
+    int sig;
+    LB_PLUGIN_CALL(sig, L->plugin, "layer type", s->type->name, "build", rc = s->type->build(lb_plugin_host_table(), L));
+    if (sig) {
+        const char *msg = lb_fault_pending();
+        lb_layer_fail(L, "%s", msg ? msg : "its build crashed");
+        return NULL;
+    }
     if (rc != 0 || m->failed) {
         if (!m->failed)
             lb_layer_fail(L, "build failed (no reason given)");
@@ -879,9 +934,12 @@ static int default_input(const lb_value *specv, int64_t shape[LB_MAXDIM])
         return 0;
     if (!s->type)
         return s->nkids ? default_input(s->kids[0], shape) : 0;
-    if (s->type->default_input) {
-        int nd = s->type->default_input(lb_plugin_host_table(), &s->args, shape);
-        if (nd > 0 && nd <= LB_MAXDIM - 1)
+    if (s->type->default_input && !lb_plugin_disabled(s->plugin)) {
+        volatile int nd = 0;
+        int sig; /* a crash: no default (the build that follows reports the disabled plugin) */
+        LB_PLUGIN_CALL(sig, s->plugin, "layer type", s->type->name, "default_input",
+                       nd = s->type->default_input(lb_plugin_host_table(), &s->args, shape));
+        if (!sig && nd > 0 && nd <= LB_MAXDIM - 1)
             return nd;
     }
     return 0;
@@ -1073,7 +1131,7 @@ static int default_inputs(const lb_node *def, lb_value *spec, model_inputs *ins,
     if (ins->n == 1) {
         int nd = default_input(spec, ins->shape[0]);
         if (nd == 0)
-            nd = lb_type_default_inputs(t, args, 0, ins->shape[0]);
+            nd = lb_type_default_inputs(t, lb_layer_spec(spec)->plugin, args, 0, ins->shape[0]);
         if (nd == 0) {
             nd = 3;
             ins->shape[0][0] = 1;
@@ -1084,7 +1142,7 @@ static int default_inputs(const lb_node *def, lb_value *spec, model_inputs *ins,
         return 0;
     }
     for (int i = 0; i < ins->n; i++) {
-        ins->ndim[i] = lb_type_default_inputs(t, args, i, ins->shape[i]);
+        ins->ndim[i] = lb_type_default_inputs(t, lb_layer_spec(spec)->plugin, args, i, ins->shape[i]);
         if (ins->ndim[i] == 0) {
             char ex[200];
             input_example(t, ex, sizeof ex);

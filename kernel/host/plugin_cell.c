@@ -601,6 +601,28 @@ static lb_model *check_build(lb_interp *in, const lbp_type *t, stage_ctx *sc, lb
     return m;
 }
 
+/* Batch sizes the type runs at besides the gradient check's 2: a plugin that indexes past its
+ * input at batch 1, 3 (odd) or a realistic 64 crashes here, in the check process, and not later
+ * in the kernel during `train`; evaluation mode too (batch statistics, dropout differ). */
+static int other_batches(lb_model *m, const cell_opts *o, const lbp_type *t, stage_ctx *sc, lb_error *e)
+{
+    static const struct { int batch, training; } runs[] = {{1, 1}, {3, 1}, {64, 1}, {1, 0}, {64, 0}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        lb_gradcheck gc = {.training = runs[i].training, .batch = runs[i].batch, .seed = 99 + i, .run_only = 1,
+                           .stage = child_stage, .ctx = sc};
+        lb_gradcheck_result res;
+        lb_error_clear(e);
+        if (lb_gradcheck_model(m, &gc, &res, e) < 0 && t->kind == LBP_KIND_LAYER && o->check) {
+            char msg[1100];
+            snprintf(msg, sizeof msg, "GradientCheckError\ttype %s fails at batch %d (%s mode): %s", t->name,
+                     runs[i].batch, runs[i].training ? "training" : "evaluation", e->evalue ? e->evalue : "?");
+            child_say('E', msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Checks one type of the plugin: built, run forward and backward and, for a layer type when
  * the cell asks for the check, its gradients compared with finite differences (counted in
  * *tl). -1 when the check must stop (the error said). */
@@ -652,6 +674,8 @@ static int check_type(lb_interp *in, const cell_opts *o, const lbp_type *t, stag
         return -1;
     }
     free(call);
+    if (other_batches(m, o, t, sc, e) < 0)
+        return -1;
     if (!compare) {
         lb_interp_del(in, "__lb_check");
         return 0;
@@ -738,6 +762,7 @@ static int run_check(lb_interp *in, const cell_opts *o, const char *so, char **s
         const int crash[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
         for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++)
             signal(crash[i], SIG_DFL);
+        lb_fault_disable(); /* a crash here must end this process: the parent reports it */
         signal(SIGINT, SIG_IGN); /* the parent decides (and kills this process) */
         signal(SIGTERM, SIG_DFL);
         sigset_t none;

@@ -262,7 +262,10 @@ static int tape_gradients(ctx *c, lb_params *P, int np, float **grads, float **x
                           lb_error *err)
 {
     const lb_gradcheck *o = c->o;
-    stage(c, "forward and backward%s", "");
+    char what[96];
+    snprintf(what, sizeof what, "forward and backward at batch %lld (%s mode)", (long long)c->shape[0][0],
+             o->training ? "training" : "evaluation");
+    stage(c, "%s", what);
     lb_params_zero_grad(P);
     lb_graph_reset(c->g);
     lb_graph_set_grad(c->g, 1);
@@ -367,6 +370,10 @@ int lb_gradcheck_model(lb_model *m, const lb_gradcheck *o, lb_gradcheck_result *
         c.w[i] = lb_rng_normal(&rng);
     if (tape_gradients(&c, P, np, grads, &xgrad, err) < 0)
         goto done;
+    if (o->run_only) {
+        rc = 0;
+        goto done;
+    }
     if (finite_differences(&c, P, np, grads, xgrad, r) < 0) {
         lb_error_set(err, "GradientCheckError", 0, 0, "%s", c.err[0] ? c.err : "the loss failed");
         goto done;

@@ -16,6 +16,7 @@ struct lbp_plugin {
     char *err;              /* init's error buffer (registration failures are written here) */
     size_t errlen;
     bool failed;            /* a registration failed during init */
+    char *crashed;          /* why it is disabled: the crash its code caused (NULL: enabled) */
 };
 
 typedef struct type_rec {
@@ -112,8 +113,9 @@ const char *lb_type_output_name(const lbp_type *t);       /* "y" unless named */
 typedef lbp_tensor *(*lb_forward_inputs_fn)(const lbp_host *h, lbp_layer *L, lbp_graph *g,
                                             lbp_tensor *const *xs, int n);
 lb_forward_inputs_fn lb_type_forward_inputs(const lbp_type *t); /* NULL when not given */
-/* default_inputs(h, args, i, shape) of the type, or 0 when it has none or no opinion */
-int lb_type_default_inputs(const lbp_type *t, const lbp_args *a, int i, int64_t shape[LB_MAXDIM]);
+/* default_inputs(h, args, i, shape) of the type (of plugin p), or 0 when it has none or no
+ * opinion, or p is disabled or crashed in it */
+int lb_type_default_inputs(const lbp_type *t, lbp_plugin *p, const lbp_args *a, int i, int64_t shape[LB_MAXDIM]);
 
 /* A layer value: what `conv2d(1, 16, 3)` or `sequential(...)` evaluates to. */
 typedef struct layer_spec {

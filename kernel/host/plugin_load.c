@@ -53,6 +53,7 @@ void lb_plugin_unref(lbp_plugin *p)
     free(p->version);
     free(p->description);
     free(p->path);
+    free(p->crashed);
     free(p);
 }
 
@@ -229,12 +230,14 @@ lb_forward_inputs_fn lb_type_forward_inputs(const lbp_type *t)
     return t && LBP_TYPE_HAS(t, forward_inputs) ? t->forward_inputs : NULL;
 }
 
-int lb_type_default_inputs(const lbp_type *t, const lbp_args *a, int i, int64_t shape[LB_MAXDIM])
+int lb_type_default_inputs(const lbp_type *t, lbp_plugin *p, const lbp_args *a, int i, int64_t shape[LB_MAXDIM])
 {
-    if (!t || !LBP_TYPE_HAS(t, default_inputs) || !t->default_inputs)
+    if (!t || !LBP_TYPE_HAS(t, default_inputs) || !t->default_inputs || lb_plugin_disabled(p))
         return 0;
-    int nd = t->default_inputs(lb_plugin_host_table(), a, i, shape);
-    return nd > 0 && nd <= LB_MAXDIM - 1 ? nd : 0;
+    volatile int nd = 0;
+    int sig;
+    LB_PLUGIN_CALL(sig, p, "model type", t->name, "default_inputs", nd = t->default_inputs(lb_plugin_host_table(), a, i, shape));
+    return !sig && nd > 0 && nd <= LB_MAXDIM - 1 ? nd : 0;
 }
 
 /* The named inputs and output of a type being registered: identifiers, unique, at most
@@ -374,6 +377,15 @@ struct lbp_call {
     lb_error *err;
 };
 
+/* The command's run under a fault guard: its result, or -2 when it crashed. */
+static int run_guarded(cmd_rec *r, lbp_call *c)
+{
+    volatile int rc = -1;
+    int sig;
+    LB_PLUGIN_CALL(sig, r->p, "command", r->name, "run", rc = r->pc->run(lb_plugin_host_table(), c));
+    return sig ? -2 : rc;
+}
+
 static int plugin_cmd_handler(lb_cmd_call *call, lb_error *err)
 {
     cmd_rec *r = call->cmd->data;
@@ -406,10 +418,20 @@ static int plugin_cmd_handler(lb_cmd_call *call, lb_error *err)
         c.nvals++;
     }
     lbp_plugin *p = r->p;
+    if (lb_plugin_disabled(p)) {
+        lb_plugin_disabled_error(p, err);
+        lb_error_locate(err, call->node->line, call->node->col, call->node->span);
+        goto done;
+    }
     lb_plugin_ref(p);
-    rc = r->pc->run(lb_plugin_host_table(), &c);
+    rc = run_guarded(r, &c);
     lb_plugin_unref(p);
-    if (rc != 0) {
+    if (rc == -2) {
+        lb_error_clear(err);
+        lb_plugin_fault_error(err);
+        lb_error_locate(err, call->node->line, call->node->col, call->node->span);
+        rc = -1;
+    } else if (rc != 0) {
         rc = -1;
         if (!lb_error_is_set(err))
             lb_node_error(err, call->node, "PluginError", "%s failed (no reason given)", r->name);
@@ -941,6 +963,7 @@ static int scan_in_child(lb_interp *in, const char *real, lb_error *err)
         const int crash[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
         for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++)
             signal(crash[i], SIG_DFL);
+        lb_fault_disable(); /* a crash here must end this process: the parent reports it */
         in_scan_child = true;
         lb_interp_set_output(in, NULL);
         lb_error e = {0};
@@ -986,6 +1009,20 @@ static int scan_in_child(lb_interp *in, const char *real, lb_error *err)
                         file, how);
 }
 
+/* `use` of a plugin that is loaded but disabled by a crash enables it again (the same library:
+ * what it keeps in its own static data is as the crash left it). */
+static void enable_again(lb_interp *in, lbp_plugin *p)
+{
+    if (!p->crashed)
+        return;
+    char *line = NULL;
+    if (asprintf(&line, "plugin %s enabled again (disabled after: %s)\n", p->name, p->crashed) >= 0)
+        lb_emit_stream(in, LB_STDOUT, line, strlen(line));
+    free(line);
+    free(p->crashed);
+    p->crashed = NULL;
+}
+
 int lb_plugin_load_file(lb_interp *in, const char *path, bool *loaded, lb_error *err)
 {
     lb_registry *reg = lb_interp_registry(in);
@@ -1000,6 +1037,7 @@ int lb_plugin_load_file(lb_interp *in, const char *path, bool *loaded, lb_error 
     for (size_t i = 0; i < reg->n; i++)
         if (strcmp(reg->plugins[i]->path, real) == 0) {
             free(real);
+            enable_again(in, reg->plugins[i]);
             return 0; /* already loaded */
         }
     int rc = reg->nloading == 0 ? scan_in_child(in, real, err) : 0;
@@ -1007,6 +1045,20 @@ int lb_plugin_load_file(lb_interp *in, const char *path, bool *loaded, lb_error 
         rc = load_file(in, real, loaded, err);
     free(real);
     return rc;
+}
+
+/* The plugin's init under a fault guard: a crash (after the scan in a child passed) is a
+ * failure with the signal as the reason. */
+static int init_guarded(lbp_plugin *p, lbp_init_fn init, char *errbuf, size_t n)
+{
+    volatile int rc = -1;
+    int sig;
+    LB_PLUGIN_CALL(sig, p, "plugin", p->name, "lbp_init", rc = init(lb_plugin_host_table(), p, errbuf, n));
+    if (!sig)
+        return rc;
+    lb_fault_take(NULL, 0);
+    snprintf(errbuf, n, "its lbp_init crashed with %s", lb_fault_signal_name(sig));
+    return -1;
 }
 
 static int load_file(lb_interp *in, const char *path, bool *loaded, lb_error *err)
@@ -1048,7 +1100,7 @@ static int load_file(lb_interp *in, const char *path, bool *loaded, lb_error *er
         reg->cap = cap;
     }
     reg->loading[reg->nloading++] = p->name;
-    int rc = init(lb_plugin_host_table(), p, errbuf, sizeof errbuf);
+    int rc = init_guarded(p, init, errbuf, sizeof errbuf);
     reg->nloading--;
     if (rc != 0 || p->failed) {
         errbuf[sizeof errbuf - 1] = '\0';
@@ -1079,8 +1131,11 @@ int lb_plugin_use(lb_interp *in, const char *name, bool *loaded, lb_error *err)
     lb_registry *reg = lb_interp_registry(in);
     if (loaded)
         *loaded = false;
-    if (find_plugin(reg, name))
+    lbp_plugin *had = find_plugin(reg, name);
+    if (had) {
+        enable_again(in, had);
         return 0;
+    }
     for (int i = 0; reg && i < reg->nloading; i++)
         if (strcmp(reg->loading[i], name) == 0)
             return lb_error_set(err, "PluginError", 0, 0,

@@ -2,10 +2,13 @@
  * engine's public custom-op entry (lb_custom_op in ops/ops.h). */
 #include <string.h>
 
+#include "host/plugin_impl.h"
 #include "host/plugin_op.h"
 
 typedef struct {
     const lbp_op *op;
+    struct lbp_plugin *p;   /* whose code runs (the plugin whose layer called the op) */
+    lb_status *st;          /* the graph's: a crash in forward is reported there */
     lbp_opcall call;
 } plugin_ctx;
 
@@ -21,14 +24,26 @@ static int plugin_fwd(lb_custom_call *c)
             p->call.in_shape[i][d] = c->in[i]->shape[d];
     }
     p->call.out = c->out->data;
-    p->op->forward(&p->call);
+    int sig;
+    LB_PLUGIN_CALL(sig, p->p, "op", p->op->name, "forward", p->op->forward(&p->call));
+    if (sig) {
+        const char *msg = lb_fault_pending();
+        lb_status_set(p->st, LB_EVALUE, "%s", msg ? msg : "a plugin crashed");
+        return -1;
+    }
     return 0;
 }
 
+/* A crash here has no error channel: it stays pending (base/fault.h) and the trainer, which
+ * checks after the backward pass, ends the step before the optimizer runs. */
 static void plugin_bwd(const lb_custom_call *c, const float *gout, float *const *gin)
 {
     const plugin_ctx *p = c->ctx;
-    p->op->backward(&p->call, gout, gin);
+    if (lb_plugin_disabled(p->p))
+        return;
+    int sig;
+    LB_PLUGIN_CALL(sig, p->p, "op", p->op->name, "backward", p->op->backward(&p->call, gout, gin));
+    (void)sig;
 }
 
 lb_tensor *lb_plugin_custom_op(lb_graph *g, const lbp_op *op, lb_tensor *const *in, int nin,
@@ -68,6 +83,13 @@ lb_tensor *lb_plugin_custom_op(lb_graph *g, const lbp_op *op, lb_tensor *const *
     plugin_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.op = op;
+    ctx.p = lb_plugin_current();
+    ctx.st = st;
+    if (lb_plugin_disabled(ctx.p)) {
+        lb_status_set(st, LB_EVALUE, "plugin %s is disabled: %s earlier in this session", ctx.p->name,
+                      lb_plugin_disabled(ctx.p));
+        return NULL;
+    }
     ctx.call.nin = nin;
     ctx.call.out_ndim = out_ndim;
     for (int d = 0; d < out_ndim; d++)

@@ -275,11 +275,14 @@ const lbp_task *lb_plugins_find_task(lb_interp *in, const char *name, lbp_plugin
     return find_item(in, LB_ITEM_TASK, name, owner);
 }
 
-const lbp_loss *lb_plugins_find_loss(lb_interp *in, const char *name) { return find_item(in, LB_ITEM_LOSS, name, NULL); }
-
-const lbp_metric_def *lb_plugins_find_metric(lb_interp *in, const char *name)
+const lbp_loss *lb_plugins_find_loss(lb_interp *in, const char *name, lbp_plugin **owner)
 {
-    return find_item(in, LB_ITEM_METRIC, name, NULL);
+    return find_item(in, LB_ITEM_LOSS, name, owner);
+}
+
+const lbp_metric_def *lb_plugins_find_metric(lb_interp *in, const char *name, lbp_plugin **owner)
+{
+    return find_item(in, LB_ITEM_METRIC, name, owner);
 }
 
 size_t lb_plugins_item_names(lb_interp *in, int kind, const char **names, size_t max)
@@ -365,6 +368,16 @@ static int make_fields(const lbp_data *d, lb_field *out, int64_t *xnumel, int64_
     return nf;
 }
 
+/* One sample from the plugin's sample(), under a fault guard: its result, or -2 when it crashed. */
+static int sample_guarded(const data_rec *r, const lbp_args *a, uint64_t seed, int test, int64_t i, float *x, float *t)
+{
+    volatile int rc = -1;
+    int sig;
+    LB_PLUGIN_CALL(sig, r->p, "data source", r->name, "sample",
+                   rc = r->d->sample(lb_plugin_host_table(), a, seed, test, i, x, t));
+    return sig ? -2 : rc;
+}
+
 /* n samples of the training (test = 0) or test set from the plugin, into file f's blocks. */
 static int draw(const data_rec *r, const lbp_args *a, uint64_t seed, int test, int64_t n, lb_fields_file *f,
                 const lb_field *fields, int nf, int64_t xnumel, int64_t tnumel, bool label, lb_error *err)
@@ -376,8 +389,15 @@ static int draw(const data_rec *r, const lbp_args *a, uint64_t seed, int test, i
     while (r->d->classes && r->d->classes[ncl])
         ncl++;
     int rc = !x || (label && !y) || !tmp || (tnumel && !t) ? lb_oom(err) : 0;
+    if (rc == 0 && lb_plugin_disabled(r->p))
+        rc = lb_plugin_disabled_error(r->p, err);
     for (int64_t i = 0; rc == 0 && i < n; i++) {
-        if (r->d->sample(lb_plugin_host_table(), a, seed, test, i, x + i * xnumel, tmp) < 0) {
+        int got = sample_guarded(r, a, seed, test, i, x + i * xnumel, tmp);
+        if (got == -2) {
+            rc = lb_plugin_fault_error(err);
+            break;
+        }
+        if (got < 0) {
             rc = lb_error_set(err, "PluginError", 0, 0, "%s(): the plugin could not draw sample %lld", r->name, (long long)i);
             break;
         }

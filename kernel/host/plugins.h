@@ -17,6 +17,7 @@
 
 #include "labbook_plugin.h"
 #include "base/error.h"
+#include "base/fault.h"
 #include "ops.h"
 #include "host/model.h"
 #include "lang/module.h"
@@ -55,6 +56,37 @@ const lbp_type *lb_registry_type(lb_interp *in, const char *name);
 size_t lb_registry_ntypes(lb_interp *in);
 const lbp_type *lb_registry_type_at(lb_interp *in, size_t i);
 
+
+/* ---- crashes in plugin code (plugin_guard.c; base/fault.h) ---------------------------------
+ * Every call into a plugin's function runs under a fault guard: a SIGSEGV, SIGBUS, SIGFPE,
+ * SIGILL or abort() in it ends the call, not the process. The plugin is then disabled (its
+ * types, ops, commands, tasks and data sources refuse to run, naming the crash) until `use NAME`
+ * enables it again. LB_PLUGIN_CALL runs STATEMENT guarded and sets sig_ to the signal caught (0
+ * when none); a value the statement assigns must not be read when sig_ != 0. kind_ and name_
+ * say what ran ("layer type", "conv2d"), phase_ when ("forward"). */
+struct lbp_plugin;
+void lb_plugin_guard_push(lb_fault_guard *g, struct lbp_plugin *p, const char *kind, const char *name,
+                          const char *phase);
+int lb_plugin_guard_pop(lb_fault_guard *g, struct lbp_plugin *p);
+#define LB_PLUGIN_CALL(sig_, p_, kind_, name_, phase_, ...)                 \
+    do {                                                                    \
+        lb_fault_guard fg_;                                                 \
+        lb_plugin_guard_push(&fg_, (p_), (kind_), (name_), (phase_));       \
+        if (sigsetjmp(fg_.jb, 0) == 0) {                                    \
+            __VA_ARGS__;                                                    \
+        }                                                                   \
+        (sig_) = lb_plugin_guard_pop(&fg_, (p_));                           \
+        (void)(sig_); /* callers that only need the plugin disabled */      \
+    } while (0)
+/* The plugin whose code runs now on this thread (the innermost guard's), or NULL. */
+struct lbp_plugin *lb_plugin_current(void);
+const char *lb_plugin_name(const struct lbp_plugin *p);
+/* Why p may not run now ("plugin bad is disabled: it crashed ..."), or NULL when it may. */
+const char *lb_plugin_disabled(const struct lbp_plugin *p);
+/* A PluginError in err for a crash just caught (the pending fault, taken) or for a disabled
+ * plugin; -1. */
+int lb_plugin_fault_error(lb_error *err);
+int lb_plugin_disabled_error(const struct lbp_plugin *p, lb_error *err);
 
 /* ---- checked arguments (plugin_args.c) ---------------------------------------------------- */
 
@@ -120,6 +152,7 @@ typedef struct lb_gradcheck {
     double tol;         /* largest relative difference accepted; 0: 0.1 */
     int64_t ids_max;    /* > 0: the input holds integer ids */
     uint64_t seed;
+    int run_only;       /* 1: forward and backward only (crashes, hangs), nothing compared */
     void (*stage)(void *ctx, const char *what); /* progress ("finite differences of weight") */
     void *ctx;
 } lb_gradcheck;
@@ -155,8 +188,8 @@ struct lbp_taskrun {
 /* The task, loss or metric a loaded plugin registered under `name` (NULL: none); its plugin in
  * *owner (may be NULL). */
 const lbp_task *lb_plugins_find_task(lb_interp *in, const char *name, lbp_plugin **owner);
-const lbp_loss *lb_plugins_find_loss(lb_interp *in, const char *name);
-const lbp_metric_def *lb_plugins_find_metric(lb_interp *in, const char *name);
+const lbp_loss *lb_plugins_find_loss(lb_interp *in, const char *name, lbp_plugin **owner);
+const lbp_metric_def *lb_plugins_find_metric(lb_interp *in, const char *name, lbp_plugin **owner);
 /* The names of the loaded plugins' tasks (kind 0), losses (1) or metrics (2): up to max of them
  * into names; the number found. */
 size_t lb_plugins_item_names(lb_interp *in, int kind, const char **names, size_t max);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "lang/parser.h"
@@ -193,6 +194,13 @@ int lb_interp_execute(lb_interp *in, const char *code, bool want_result, lb_erro
             r = -1;
             break;
         }
+        if (lb_fault_pending()) { /* a plugin crashed in a call that could not say so */
+            lb_decref(v);
+            lb_safe_point(in, err);
+            lb_error_locate(err, s->line, s->col, s->span);
+            r = -1;
+            break;
+        }
         if (v) {
             int e = emit_result(in, v, err);
             lb_decref(v);
@@ -204,6 +212,7 @@ int lb_interp_execute(lb_interp *in, const char *code, bool want_result, lb_erro
         }
     }
     lb_node_free(block);
+    lb_fault_take(NULL, 0); /* reported, or part of the error the cell ends with */
     return r;
 }
 

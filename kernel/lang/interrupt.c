@@ -2,6 +2,7 @@
  * evaluator. Requesting is async-signal-safe; long work polls lb_safe_point(). */
 #include <signal.h>
 
+#include "base/fault.h"
 #include "lang/interp.h"
 #include "lang/commands.h"
 
@@ -28,6 +29,9 @@ int lb_safe_point(lb_interp *in, lb_error *err)
     const lb_output *out = lb_interp_output(in);
     if (out && out->flush)
         out->flush(out->ctx);
+    char crash[512];
+    if (lb_fault_take(crash, sizeof crash)) /* a plugin crashed where it could not say so */
+        return lb_error_set(err, "PluginError", 0, 0, "%s", crash);
     if (!interrupt_flag)
         return 0;
     return lb_error_set(err, "Interrupted", 0, 0, "interrupted by the user");

@@ -486,7 +486,8 @@ static int read_loss_metrics(sweep *S, const lb_task **t, lb_error *err)
         return 0;
     const char *names[32];
     const lbp_loss *loss = NULL;
-    if (c->loss_override[0] && !(loss = lb_plugins_find_loss(S->call->in, c->loss_override)))
+    lbp_plugin *loss_owner = NULL, *owners[4] = {0};
+    if (c->loss_override[0] && !(loss = lb_plugins_find_loss(S->call->in, c->loss_override, &loss_owner)))
         return unknown_choice(S, "loss", c->loss_override, names,
                               lb_plugins_item_names(S->call->in, 1, names, 32), err);
     const lbp_metric_def *extra[4];
@@ -494,7 +495,7 @@ static int read_loss_metrics(sweep *S, const lb_task **t, lb_error *err)
     lb_task_env e = {.task = *t, .c = c};
     int nown = (*t)->metrics(&e, own);
     for (int i = 0; i < c->nextra; i++) {
-        if (!(extra[i] = lb_plugins_find_metric(S->call->in, c->extra_metrics[i])))
+        if (!(extra[i] = lb_plugins_find_metric(S->call->in, c->extra_metrics[i], &owners[i])))
             return unknown_choice(S, "metric", c->extra_metrics[i], names,
                                   lb_plugins_item_names(S->call->in, 2, names, 32), err);
         for (int k = 0; k < nown; k++)
@@ -505,7 +506,7 @@ static int read_loss_metrics(sweep *S, const lb_task **t, lb_error *err)
             return lb_node_error(err, lb_call_keyword(S->call, "metrics")->kids[0], "ValueError",
                                  "at most %d metrics in all", LB_TASK_MAXMETRICS);
     }
-    if (!(S->ctask = lb_task_compose(*t, loss, extra, c->nextra)))
+    if (!(S->ctask = lb_task_compose(*t, loss, loss_owner, extra, owners, c->nextra)))
         return lb_oom(err);
     *t = S->ctask;
     c->task_impl = S->ctask;
@@ -520,9 +521,10 @@ static int read_task(sweep *S, const lb_dataset *ds, lb_error *err)
     if (!k)
         snprintf(S->base.task, sizeof S->base.task, "%s", ds->task);
     const lb_task *t = lb_task_find(S->base.task);
-    const lbp_task *pt = t ? NULL : lb_plugins_find_task(S->call->in, S->base.task, NULL);
+    lbp_plugin *owner = NULL;
+    const lbp_task *pt = t ? NULL : lb_plugins_find_task(S->call->in, S->base.task, &owner);
     if (pt) {
-        if (!(S->ptask = lb_plugin_task_new(pt)))
+        if (!(S->ptask = lb_plugin_task_new(pt, owner)))
             return lb_oom(err);
         t = S->ptask;
         S->base.task_impl = t;

@@ -49,14 +49,16 @@ const char *lb_run_key_metric(const lb_run *r);
  * lb_plugin_task_free after the runs. */
 struct lbp_task;
 struct lb_task;
-struct lb_task *lb_plugin_task_new(const struct lbp_task *p);
+struct lbp_plugin;
+struct lb_task *lb_plugin_task_new(const struct lbp_task *p, struct lbp_plugin *owner);
 void lb_plugin_task_free(struct lb_task *t);
 /* base with a plugin's loss in place of its own (loss may be NULL) and plugin metrics after its
  * own (`train ... loss="NAME" metrics=[...]`); lb_plugin_task_free after the runs. */
 struct lbp_loss;
 struct lbp_metric_def;
 struct lb_task *lb_task_compose(const struct lb_task *base, const struct lbp_loss *loss,
-                                const struct lbp_metric_def *const *extra, int nextra);
+                                struct lbp_plugin *loss_owner, const struct lbp_metric_def *const *extra,
+                                struct lbp_plugin *const *extra_owners, int nextra);
 /* The per-epoch values of a metric ("train.loss", "valid.acc", "lr"): a malloc'd array of
  * *n values (NaN where an epoch lacks it), or NULL when no epoch has it. */
 double *lb_run_series(const lb_run *r, const char *name, size_t *n);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fault.h"
 #include "base/format.h"
 #include "base/sha256.h"
 #include "base/version.h"
@@ -82,8 +83,18 @@ json_t *lb_train_config_json(const lb_train_config *c)
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
+/* A plugin's crash caught during the step (base/fault.h): the error the run ends with. */
+static int fault_error(lb_error *err)
+{
+    char msg[512];
+    lb_fault_take(msg, sizeof msg);
+    return lb_error_set(err, "PluginError", 0, 0, "%s", msg);
+}
+
 static int graph_error(lb_graph *g, const char *what, lb_error *err)
 {
+    if (lb_fault_pending())
+        return fault_error(err);
     const char *e = lb_graph_error(g);
     return lb_error_set(err, "ModelError", 0, 0, "%s: %s", what, e ? e : "failed");
 }
@@ -469,12 +480,34 @@ typedef struct loop {
     lb_task_metric met[LB_TASK_MAXMETRICS];
     int nmet;
     void *tacc, *vacc; /* the task's metrics of the training batches and of the valid split */
+    float *bufs;       /* the buffers before the step (see save_buffers) */
+    size_t nbufs;
 } loop;
+
+/* Buffers (tensors not trained, such as batch norm's running statistics) change during the
+ * forward pass, before the optimizer; a step that fails (a plugin's crash, an error, a loss that
+ * is not finite) puts them back, so that the model keeps its state from before that step. The
+ * weights need no copy: only the optimizer, after every check, writes them. */
+static void save_buffers(loop *L, bool restore)
+{
+    size_t at = 0;
+    for (int i = 0; L->nbufs && i < lb_params_count(L->P); i++) {
+        lb_tensor *t = lb_params_get(L->P, i);
+        if (t->trainable || !t->numel)
+            continue;
+        if (restore)
+            memcpy(t->data, L->bufs + at, (size_t)t->numel * sizeof *L->bufs);
+        else
+            memcpy(L->bufs + at, t->data, (size_t)t->numel * sizeof *L->bufs);
+        at += (size_t)t->numel;
+    }
+}
 
 static void loop_free(loop *L)
 {
     lb_graph_free(L->g);
     free(L->best_w);
+    free(L->bufs);
     fieldbufs_free(&L->f);
     if (L->env.task) {
         if (L->tacc)
@@ -484,9 +517,20 @@ static void loop_free(loop *L)
     }
 }
 
+static int step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_error *err);
+
 /* One training step on the filled batch of b samples at rate lr; its loss in *lv. 1 when the
- * loss is not finite (nothing updated). */
+ * loss is not finite (nothing updated). On failure the buffers are as before the step. */
 static int train_step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_error *err)
+{
+    save_buffers(L, false);
+    int rc = step(L, b, o, lr, lv, err);
+    if (rc != 0)
+        save_buffers(L, true);
+    return rc;
+}
+
+static int step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_error *err)
 {
     lb_graph_reset(L->g);
     lb_batch B;
@@ -501,9 +545,13 @@ static int train_step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_e
     *lv = loss->data[0];
     if (!isfinite(*lv))
         return 1;
+    L->env.task->acc_add(L->tacc, out, &B, *lv);
     lb_params_zero_grad(L->P);
     if (lb_backward(L->g, loss) < 0)
         return graph_error(L->g, "backward", err);
+    /* a crash in a plugin's backward or metric has no error channel: caught, it is pending */
+    if (lb_fault_pending())
+        return fault_error(err);
     if (L->h && L->h->grads && L->h->grads(L->h->ctx, L->P, err) < 0)
         return -1;
     if (L->c->clip > 0)
@@ -511,7 +559,6 @@ static int train_step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_e
     o->lr = lr;
     if (lb_optim_step(o, L->P, lb_graph_status(L->g)) < 0)
         return graph_error(L->g, "optimizer", err);
-    L->env.task->acc_add(L->tacc, out, &B, *lv);
     return 0;
 }
 
@@ -682,7 +729,14 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
     L.tacc = L.env.task->acc_new(&L.env);
     L.vacc = L.env.task->acc_new(&L.env);
     int rc = fieldbufs_alloc(&L.f, ds, c->batch, err);
-    if (rc == 0 && (!L.g || (c->patience && c->restore_best && !L.best_w) || !L.tacc || !L.vacc))
+    for (int i = 0; i < lb_params_count(L.P); i++)
+        if (!lb_params_get(L.P, i)->trainable)
+            L.nbufs += (size_t)lb_params_get(L.P, i)->numel;
+    L.bufs = L.nbufs ? malloc(L.nbufs * sizeof *L.bufs) : NULL;
+    if (rc == 0 && lb_fault_pending()) /* a plugin task's acc_new crashed */
+        rc = fault_error(err);
+    if (rc == 0 && (!L.g || (c->patience && c->restore_best && !L.best_w) || !L.tacc || !L.vacc ||
+                    (L.nbufs && !L.bufs)))
         rc = lb_oom(err);
     if (rc < 0)
         goto out;
