@@ -1,5 +1,6 @@
 /* main.c — the `labbook` program: subcommands kernel (what kernel.json runs), run, install,
  * version. Argument errors print a message and return 2. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +120,9 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    /* A file size limit (ulimit -f, a quota) makes a write fail with EFBIG, which the atomic
+     * writes report like a full disk, instead of killing the process with everything in it. */
+    signal(SIGXFSZ, SIG_IGN);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
