@@ -92,12 +92,12 @@ class PluginFaultTests(lbtest.KernelCase):
             self.assertTrue((a[k] == b[k]).all(), f"{k} changed")
 
     def test_03_training_forward_and_backward(self):
-        """The crash happens only at batch 16 (the dry run at batch 1 passes, as a plugin that
+        """Every signal in the forward and in the backward pass. The crash happens only at batch 16 (the dry run at batch 1 passes, as a plugin that
         fails on other sizes would): in `train`, in the forward pass and, through the custom op,
         in the backward pass. The model keeps its weights and batch-norm buffers from before the
         step; the run is recorded as failed; the session goes on."""
-        for at, sig in (("forward", "segv"), ("backward", "bus")):
-            with self.subTest(at=at):
+        for at, sig in [(at, sig) for sig in SIGNALS for at in ("forward", "backward")]:
+            with self.subTest(at=at, sig=sig):
                 self.run_ok(f'model t = sequential(conv2d(1, 4, 3, pad=1), batchnorm2d(4), relu(), faulty(sig="{sig}", '
                             f'at="{at}", batch=16), flatten(), linear(3136, 10)) seed=3')
                 # one good run first (batch 32: no crash), so that the weights are not the initial ones
