@@ -126,6 +126,12 @@ CRASH_AT_3 = CRASH.replace("%%plugin crashy", "%%plugin oddcrash") \
                            "if (h->dim(x, 0) == 3)") \
                   .replace('"crashy"', '"oddcrash"')
 
+# crashes only on an input that is not square: the check's odd, unequal shape finds it
+CRASH_NOT_SQUARE = CRASH.replace("%%plugin crashy", "%%plugin notsquare") \
+                        .replace("if (h->training(L))          /* the build's dry run is in evaluation mode */",
+                                 "if (h->ndim(x) == 4 && h->dim(x, 2) != h->dim(x, 3))") \
+                        .replace('"crashy"', '"notsquare"')
+
 HANG_TIMEOUT = "%g" % limit(5)
 HANG = CRASH.replace("%%plugin crashy", "%%plugin hangy timeout=" + HANG_TIMEOUT) \
             .replace("*(volatile int *)0 = 1;  /* segfault */", "for (volatile int i = 1; i;) {}") \
@@ -328,9 +334,16 @@ class PluginCellTests(unittest.TestCase):
         """The check runs each type at batch 1, 3 and 64 too, in training and evaluation mode."""
         self.run_ok("keep = 41")
         self.run_err(CRASH_AT_3, "PluginError", "plugin oddcrash: type oddcrash crashed (Segmentation fault)",
-                     "forward and backward at batch 3 (training mode)", "the plugin was not loaded")
+                     "forward and backward at batch 3, input [1, 28, 28] (training mode)", "the plugin was not loaded")
         self.assertEqual(self.num("keep + 1"), 42)
         self.run_err("c = oddcrash()", "NameError", "oddcrash")
+
+    def test_04c_crash_on_another_shape(self):
+        """The check builds each type again on an input of odd, unequal sizes."""
+        self.run_ok("keep = 41")
+        self.run_err(CRASH_NOT_SQUARE, "PluginError", "plugin notsquare: type notsquare crashed (Segmentation fault)",
+                     "building notsquare() seed=1 input=[1, 29, 31]", "the plugin was not loaded")
+        self.assertEqual(self.num("keep + 1"), 42)
 
     def test_05_wrong_backward(self):
         self.run_ok("keep = 41")
@@ -345,7 +358,7 @@ class PluginCellTests(unittest.TestCase):
     def test_06_hang_is_killed(self):
         self.run_ok("keep = 41")
         self.run_err(HANG, "PluginError", "plugin hangy: type hangy did not finish forward and "
-                     f"backward at batch 2 (training mode) within {HANG_TIMEOUT} s")
+                     f"backward at batch 2, input [1, 28, 28] (training mode) within {HANG_TIMEOUT} s")
         self.assertEqual(self.num("keep + 1"), 42)
 
     def test_06b_interrupt_during_the_check(self):

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/format.h"
 #include "host/plugin_impl.h"
 
 typedef struct {
@@ -262,9 +263,10 @@ static int tape_gradients(ctx *c, lb_params *P, int np, float **grads, float **x
                           lb_error *err)
 {
     const lb_gradcheck *o = c->o;
-    char what[96];
-    snprintf(what, sizeof what, "forward and backward at batch %lld (%s mode)", (long long)c->shape[0][0],
-             o->training ? "training" : "evaluation");
+    char what[160], in[96];
+    lb_format_shape(c->ndim[0] - 1, c->shape[0] + 1, in, sizeof in);
+    snprintf(what, sizeof what, "forward and backward at batch %lld, input %s (%s mode)", (long long)c->shape[0][0],
+             in, o->training ? "training" : "evaluation");
     stage(c, "%s", what);
     lb_params_zero_grad(P);
     lb_graph_reset(c->g);

@@ -333,7 +333,7 @@ static void test_plugin_cells(void)
              "    .summary = \"s\", .build = build, .forward = fw};\n"
              "int lbp_init(const lbp_host *h, lbp_plugin *p, char *e, size_t n)\n"
              "{ (void)e; (void)n; return h->register_type(p, &t); }\n", hang_s);
-    snprintf(want, sizeof want, "plugin slow: type slow did not finish forward and backward at batch 2 (training mode) within %g s",
+    snprintf(want, sizeof want, "plugin slow: type slow did not finish forward and backward at batch 2, input [1, 28, 28] (training mode) within %g s",
              hang_s);
     CHECK(run(hang) < 0);
     CHECK(err_has("PluginError", want));
