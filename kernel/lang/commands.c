@@ -252,6 +252,26 @@ char *lb_command_doc_markdown(const lb_command *cmd)
     return lb_sb_take(&b);
 }
 
+char *lb_cell_text(const lb_value *v)
+{
+    char *r;
+    int whole = lb_text_within(v, true, LB_TABLE_CELL_MAX, SIZE_MAX, false, &r, NULL);
+    if (whole != 0)
+        return r; /* whole, or NULL on OOM */
+    /* longer: its first LB_TABLE_CELL_MAX - 1 code points and "…" */
+    size_t n = 0, i = 0;
+    for (; r[i]; i++)
+        if (((unsigned char)r[i] & 0xC0) != 0x80 && n++ == LB_TABLE_CELL_MAX - 1)
+            break;
+    char *out = malloc(i + 4);
+    if (out) {
+        memcpy(out, r, i);
+        memcpy(out + i, "\xe2\x80\xa6", 4);
+    }
+    free(r);
+    return out;
+}
+
 int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v)
 {
     char num[48];
@@ -259,11 +279,9 @@ int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v)
         lb_table_format_number(v->u.num, num, sizeof num);
         return lb_table_set(t, row, col, num, true);
     }
-    if (v && v->kind == LB_STR)
-        return lb_table_set(t, row, col, v->u.str.s, false);
     if (v && v->kind == LB_NONE)
         return lb_table_set(t, row, col, "", false);
-    char *r = lb_to_text(v);
+    char *r = lb_cell_text(v);
     if (!r)
         return -1;
     int rc = lb_table_set(t, row, col, r, false);
