@@ -254,22 +254,7 @@ char *lb_command_doc_markdown(const lb_command *cmd)
 
 char *lb_cell_text(const lb_value *v)
 {
-    char *r;
-    int whole = lb_text_within(v, true, LB_TABLE_CELL_MAX, SIZE_MAX, false, &r, NULL);
-    if (whole != 0)
-        return r; /* whole, or NULL on OOM */
-    /* longer: its first LB_TABLE_CELL_MAX - 1 code points and "…" */
-    size_t n = 0, i = 0;
-    for (; r[i]; i++)
-        if (((unsigned char)r[i] & 0xC0) != 0x80 && n++ == LB_TABLE_CELL_MAX - 1)
-            break;
-    char *out = malloc(i + 4);
-    if (out) {
-        memcpy(out, r, i);
-        memcpy(out + i, "\xe2\x80\xa6", 4);
-    }
-    free(r);
-    return out;
+    return lb_text_cut(v, true, LB_TABLE_CELL_MAX, "\xe2\x80\xa6");
 }
 
 int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v)

@@ -744,21 +744,29 @@ char *lb_text_shown(const lb_value *v, bool raw, bool interruptible, lb_error *e
 char *lb_repr(const lb_value *v) { return lb_text_shown(v, false, false, NULL); }
 char *lb_to_text(const lb_value *v) { return lb_text_shown(v, true, false, NULL); }
 
-char *lb_repr_short(const lb_value *v, size_t max_cp)
+char *lb_text_cut(const lb_value *v, bool raw, size_t max_cp, const char *mark)
 {
-    if (max_cp < 4)
-        max_cp = 4;
+    size_t mark_cp = lb_str_codepoints(mark, strlen(mark));
+    if (max_cp <= mark_cp)
+        max_cp = mark_cp + 1;
     char *r;
-    if (lb_text_within(v, false, max_cp, SIZE_MAX, false, &r, NULL) != 0)
+    if (lb_text_within(v, raw, max_cp, SIZE_MAX, false, &r, NULL) != 0)
         return r; /* whole (or NULL: out of memory) */
-    /* longer than max_cp: its first max_cp-3 code points and "..." */
+    /* longer than max_cp: its first max_cp - mark_cp code points, then the mark */
     size_t n = 0, i = 0;
     for (; r[i]; i++)
-        if (((unsigned char)r[i] & 0xC0) != 0x80 && n++ == max_cp - 3)
+        if (((unsigned char)r[i] & 0xC0) != 0x80 && n++ == max_cp - mark_cp)
             break;
-    memcpy(r + i, "...", 4); /* r holds max_cp code points: room for 3 bytes and the NUL */
-    return r;
+    char *out = malloc(i + strlen(mark) + 1);
+    if (out) {
+        memcpy(out, r, i);
+        strcpy(out + i, mark);
+    }
+    free(r);
+    return out;
 }
+
+char *lb_repr_short(const lb_value *v, size_t max_cp) { return lb_text_cut(v, false, max_cp, "..."); }
 
 json_t *lb_value_bundle(const lb_value *v, json_t **metadata_out, lb_error *err)
 {

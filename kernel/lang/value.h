@@ -166,7 +166,10 @@ char *lb_repr(const lb_value *v);
 char *lb_to_text(const lb_value *v);
 /* A tensor shape as a list of numbers (new reference; NULL on OOM). */
 lb_value *lb_shape_list(int ndim, const int64_t *shape);
-/* A repr cut to at most max_cp code points with "..." (for summaries); built only that far. */
+/* The text of v in at most max_cp code points: whole when it fits, else its start followed
+ * by `mark` (built only that far; malloc'd, NULL on OOM). */
+char *lb_text_cut(const lb_value *v, bool raw, size_t max_cp, const char *mark);
+/* A repr cut to at most max_cp code points with "..." (for summaries). */
 char *lb_repr_short(const lb_value *v, size_t max_cp);
 
 /* The mime bundle of a value (text/plain plus the object's rich display), a new JSON object.
