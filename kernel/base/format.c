@@ -18,7 +18,21 @@ void lb_format_number(double x, char *buf, size_t size)
         return;
     }
     if (x == floor(x) && fabs(x) < 1e16) {
-        snprintf(buf, size, "%.0f", x == 0 ? 0.0 : x); /* no "-0" */
+        /* integers by hand: reprs of long lists are mostly these, and snprintf is slow */
+        char digits[24];
+        int n = 0;
+        uint64_t u = (uint64_t)fabs(x);
+        do {
+            digits[n++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (x < 0)
+            digits[n++] = '-'; /* -0.0 gives "0": no sign */
+        size_t i = 0;
+        for (; n > 0 && i + 1 < size; i++)
+            buf[i] = digits[--n];
+        if (size)
+            buf[i] = '\0';
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {

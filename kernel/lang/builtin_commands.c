@@ -25,11 +25,10 @@ static char *join_args(lb_cmd_call *call, lb_error *err)
             free(b.buf);
             return NULL;
         }
-        char *t = lb_to_text(v);
+        char *t = lb_text_shown(v, true, true, err);
         lb_decref(v);
         if (!t) {
             free(b.buf);
-            lb_oom(err);
             return NULL;
         }
         if (i)
@@ -366,6 +365,39 @@ static int cmd_clear(lb_cmd_call *call, lb_error *err)
 
 /* ---- table ------------------------------------------------------------------------------ */
 
+/* What `table` shows at most (spec/language.md, table): rows, columns, and characters of
+ * its plain rendering (every row padded to the column widths); cells are cut at
+ * LB_TABLE_CELL_MAX. The rest is summed up in a note under the table. */
+#define TABLE_MAX_ROWS 1000
+#define TABLE_MAX_COLS 100
+#define TABLE_MAX_TEXT LB_SHOW_MAX
+
+/* Adds row r of the rows (a map row takes the columns `cols` of the first map; a list row
+ * its first ncols items). */
+static int table_row(lb_cmd_call *call, lb_table *t, const lb_value *row, size_t r,
+                     const lb_value *cols, size_t ncols, lb_error *err)
+{
+    const lb_node *at = call->args[0];
+    if (cols && row->kind != LB_MAP)
+        return lb_node_error(err, at, "TypeError", "table row %zu is a %s, but the first row is a map",
+                             r + 1, lb_type_name(row));
+    if (!cols && row->kind != LB_LIST)
+        return lb_node_error(err, at, "TypeError", "table row %zu must be a list, got %s", r + 1,
+                             lb_type_name(row));
+    long ri = lb_table_add_row(t);
+    if (ri < 0)
+        return lb_oom(err);
+    size_t n = cols ? cols->u.map.len : row->u.list.len;
+    if (n > ncols)
+        n = ncols;
+    for (size_t c = 0; c < n; c++) {
+        lb_value *cellv = cols ? lb_map_get(row, cols->u.map.entries[c].key) : row->u.list.items[c];
+        if (lb_table_set_value(t, (size_t)ri, c, cellv ? cellv : lb_none()) < 0)
+            return lb_oom(err);
+    }
+    return 0;
+}
+
 static int fill_table(lb_cmd_call *call, lb_table *t, const lb_value *rows, bool header,
                       lb_error *err)
 {
@@ -378,53 +410,60 @@ static int fill_table(lb_cmd_call *call, lb_table *t, const lb_value *rows, bool
     if (n == 0)
         return lb_node_error(err, at, "ValueError", "table needs at least one row");
     const lb_value *first = rows->u.list.items[0];
-    if (first->kind == LB_MAP) {
-        /* rows of maps: the keys of the first map are the columns */
-        const lb_value *cols = first;
-        for (size_t c = 0; c < cols->u.map.len; c++)
+    /* rows of maps: the keys of the first map are the columns */
+    const lb_value *cols = first->kind == LB_MAP ? first : NULL;
+    size_t all_cols = 0, r = 0;
+    if (cols) {
+        all_cols = cols->u.map.len;
+        for (size_t c = 0; c < all_cols && c < TABLE_MAX_COLS; c++)
             if (lb_table_set_header(t, c, cols->u.map.entries[c].key) < 0)
                 return lb_oom(err);
-        for (size_t r = 0; r < n; r++) {
-            const lb_value *row = rows->u.list.items[r];
-            if (row->kind != LB_MAP)
-                return lb_node_error(err, at, "TypeError",
-                                     "table row %zu is a %s, but the first row is a map", r + 1,
-                                     lb_type_name(row));
-            long ri = lb_table_add_row(t);
-            if (ri < 0)
-                return lb_oom(err);
-            for (size_t c = 0; c < cols->u.map.len; c++) {
-                lb_value *cellv = lb_map_get(row, cols->u.map.entries[c].key);
-                if (lb_table_set_value(t, (size_t)ri, c, cellv ? cellv : lb_none()) < 0)
-                    return lb_oom(err);
-            }
-        }
-        return 0;
-    }
-    for (size_t r = 0; r < n; r++) {
-        const lb_value *row = rows->u.list.items[r];
-        if (row->kind != LB_LIST)
-            return lb_node_error(err, at, "TypeError", "table row %zu must be a list, got %s", r + 1,
-                                 lb_type_name(row));
-        if (r == 0 && header) {
-            for (size_t c = 0; c < row->u.list.len; c++) {
-                char *text = lb_to_text(row->u.list.items[c]);
-                if (!text || lb_table_set_header(t, c, text) < 0) {
-                    free(text);
-                    return lb_oom(err);
-                }
+    } else if (header && first->kind == LB_LIST) {
+        for (size_t c = 0; c < first->u.list.len && c < TABLE_MAX_COLS; c++) {
+            char *text = lb_cell_text(first->u.list.items[c]);
+            if (!text || lb_table_set_header(t, c, text) < 0) {
                 free(text);
-            }
-            continue;
-        }
-        long ri = lb_table_add_row(t);
-        if (ri < 0)
-            return lb_oom(err);
-        for (size_t c = 0; c < row->u.list.len; c++)
-            if (lb_table_set_value(t, (size_t)ri, c, row->u.list.items[c]) < 0)
                 return lb_oom(err);
+            }
+            free(text);
+        }
+        r = 1;
     }
-    return 0;
+    size_t body0 = r, shown = 0;
+    for (; r < n && shown < TABLE_MAX_ROWS; r++, shown++) {
+        if (lb_interrupt_check(err) < 0)
+            return -1;
+        if (table_row(call, t, rows->u.list.items[r], r, cols, TABLE_MAX_COLS, err) < 0)
+            return -1;
+        /* one wide cell widens its whole column: the row that passes the budget goes back */
+        if (lb_table_plain_size(t) > TABLE_MAX_TEXT && shown > 0) {
+            lb_table_pop_row(t);
+            break;
+        }
+    }
+    /* the number of columns of list rows, counted over every row (shown or not) */
+    for (size_t k = 0; !cols && k < n; k++) {
+        if (k % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0)
+            return -1;
+        const lb_value *row = rows->u.list.items[k];
+        if (row->kind == LB_LIST && row->u.list.len > all_cols)
+            all_cols = row->u.list.len;
+    }
+    size_t body = n - body0;
+    if (shown == body && all_cols <= TABLE_MAX_COLS)
+        return 0;
+    char note[512], a[32], b[32], c[32], d[32], max_rows[32], max_text[32];
+    lb_format_count((int64_t)shown, a, sizeof a);
+    lb_format_count((int64_t)body, b, sizeof b);
+    lb_format_count((int64_t)(all_cols < TABLE_MAX_COLS ? all_cols : TABLE_MAX_COLS), c, sizeof c);
+    lb_format_count((int64_t)all_cols, d, sizeof d);
+    lb_format_count(TABLE_MAX_ROWS, max_rows, sizeof max_rows);
+    lb_format_count(TABLE_MAX_TEXT, max_text, sizeof max_text);
+    snprintf(note, sizeof note,
+             "\xe2\x80\xa6 showing %s of %s rows and %s of %s columns (a table shows at most %s "
+             "rows, %d columns and %s characters)",
+             a, b, c, d, max_rows, TABLE_MAX_COLS, max_text);
+    return lb_table_set_note(t, note) < 0 ? lb_oom(err) : 0;
 }
 
 static int cmd_table(lb_cmd_call *call, lb_error *err)

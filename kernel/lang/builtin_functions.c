@@ -76,7 +76,22 @@ static lb_value *fn_str(lb_interp *in, lb_value **a, size_t n, lb_value *kw, voi
         return NULL;
     if (a[0]->kind == LB_STR)
         return lb_incref(a[0]);
-    lb_value *v = lb_str_take(lb_to_text(a[0]));
+    /* a value may stand for far more text than a string may hold: built only that far */
+    char *text;
+    int whole = lb_text_within(a[0], true, SIZE_MAX, LB_MAX_ITEMS, true, &text, err);
+    if (whole < 0)
+        return NULL;
+    if (whole == 0) {
+        free(text);
+        char max[32], what[80];
+        lb_format_count(LB_MAX_ITEMS, max, sizeof max);
+        lb_describe_size(a[0], what, sizeof what);
+        lb_error_set(err, "ValueError", 0, 0,
+                     "str(): the text of %s is longer than %s bytes, the limit of a string", what,
+                     max);
+        return NULL;
+    }
+    lb_value *v = lb_str_take(text);
     return v ? v : lb_oom_null(err);
 }
 
@@ -206,6 +221,8 @@ static lb_value *extreme(const char *fname, lb_value **a, size_t n, lb_value *kw
     }
     lb_value *best = items[0];
     for (size_t i = 0; i < len; i++) {
+        if (i % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0)
+            return NULL;
         lb_value *v = items[i];
         if (v->kind == LB_NUM && best->kind == LB_NUM) {
             if (isnan(v->u.num))
@@ -273,6 +290,10 @@ static lb_value *fn_range(lb_interp *in, lb_value **a, size_t n, lb_value *kw, v
     if (!l)
         return lb_oom_null(err);
     for (size_t i = 0; i < (size_t)count; i++) {
+        if (i % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0) {
+            lb_decref(l);
+            return NULL;
+        }
         lb_value *x = lb_num(start + (double)i * step);
         if (!x || lb_list_append_take(l, x) < 0) {
             lb_decref(l);

@@ -252,6 +252,11 @@ char *lb_command_doc_markdown(const lb_command *cmd)
     return lb_sb_take(&b);
 }
 
+char *lb_cell_text(const lb_value *v)
+{
+    return lb_text_cut(v, true, LB_TABLE_CELL_MAX, "\xe2\x80\xa6");
+}
+
 int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v)
 {
     char num[48];
@@ -259,11 +264,9 @@ int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v)
         lb_table_format_number(v->u.num, num, sizeof num);
         return lb_table_set(t, row, col, num, true);
     }
-    if (v && v->kind == LB_STR)
-        return lb_table_set(t, row, col, v->u.str.s, false);
     if (v && v->kind == LB_NONE)
         return lb_table_set(t, row, col, "", false);
-    char *r = lb_to_text(v);
+    char *r = lb_cell_text(v);
     if (!r)
         return -1;
     int rc = lb_table_set(t, row, col, r, false);

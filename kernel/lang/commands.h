@@ -174,8 +174,12 @@ void lb_emit_stream(lb_interp *in, lb_stream which, const char *text, size_t len
 void lb_emit_display(lb_interp *in, json_t *data, json_t *metadata, const char *display_id,
                      bool update);
 /* Sets a cell of table t (render/table.h) from a value: numbers formatted with
- * lb_table_format_number, strings raw, none empty, anything else as its repr. */
+ * lb_table_format_number, strings raw, none empty, anything else as its repr; text longer
+ * than LB_TABLE_CELL_MAX characters is cut with "…" (built only that far). */
 int lb_table_set_value(lb_table *t, size_t row, size_t col, const lb_value *v);
+#define LB_TABLE_CELL_MAX 200
+/* The text of a table cell: as lb_table_set_value shows v (malloc'd; NULL on OOM). */
+char *lb_cell_text(const lb_value *v);
 /* Shows table t (table.h) as display_data and frees it: 0, or -1 with a MemoryError. */
 int lb_emit_table(lb_interp *in, lb_table *t, lb_error *err);
 void lb_emit_clear(lb_interp *in, bool wait);

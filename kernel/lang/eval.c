@@ -10,8 +10,6 @@
 #include "lang/interp_state.h"
 #include "lang/parser.h"
 
-#define MAX_ITEMS 10000000 /* largest list/string a single operation may build */
-
 static void locate(lb_error *err, const lb_node *n)
 {
     if (n)
@@ -94,6 +92,22 @@ static lb_value *operand_error(const lb_node *n, lb_tok_kind op, const lb_value 
     return NULL;
 }
 
+/* The refusal of a list or string longer than LB_MAX_ITEMS items (bytes for a string). */
+static lb_value *too_large(const lb_node *n, const lb_value *seq, double count, lb_error *err)
+{
+    char max[32], got[40];
+    lb_format_count(LB_MAX_ITEMS, max, sizeof max);
+    if (count < 1e15)
+        lb_format_count((int64_t)count, got, sizeof got);
+    else
+        snprintf(got, sizeof got, "%.3g", count);
+    bool str = seq->kind == LB_STR;
+    lb_node_error(err, n, "ValueError",
+                  "result too large: the %s would have %s %s, more than the limit of %s",
+                  str ? "string" : "list", got, str ? "bytes" : "items", max);
+    return NULL;
+}
+
 static lb_value *repeat(const lb_node *n, const lb_value *seq, double times, lb_error *err)
 {
     if (times != floor(times)) {
@@ -101,12 +115,10 @@ static lb_value *repeat(const lb_node *n, const lb_value *seq, double times, lb_
                       lb_type_name(seq));
         return NULL;
     }
-    size_t k = times < 0 ? 0 : (size_t)fmin(times, (double)MAX_ITEMS + 1);
+    size_t k = times < 0 ? 0 : (size_t)fmin(times, (double)LB_MAX_ITEMS + 1);
     size_t unit = seq->kind == LB_STR ? seq->u.str.len : seq->u.list.len;
-    if (unit && k > MAX_ITEMS / unit) {
-        lb_node_error(err, n, "ValueError", "result too large (more than %d items)", MAX_ITEMS);
-        return NULL;
-    }
+    if (unit && k > LB_MAX_ITEMS / unit)
+        return too_large(n, seq, (double)unit * times, err);
     if (seq->kind == LB_STR) {
         char *s = malloc(unit * k + 1);
         if (!s)
@@ -117,14 +129,18 @@ static lb_value *repeat(const lb_node *n, const lb_value *seq, double times, lb_
         return lb_str_take(s);
     }
     lb_value *l = lb_list_new();
-    if (!l)
+    if (!l || lb_list_reserve(l, unit * k) < 0) {
+        lb_decref(l);
         return lb_oom_null(err);
-    for (size_t i = 0; i < k; i++)
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (i % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0) {
+            lb_decref(l);
+            return NULL;
+        }
         for (size_t j = 0; j < unit; j++)
-            if (lb_list_append(l, seq->u.list.items[j]) < 0) {
-                lb_decref(l);
-                return lb_oom_null(err);
-            }
+            lb_list_append(l, seq->u.list.items[j]); /* room reserved: cannot fail */
+    }
     return l;
 }
 
@@ -177,6 +193,12 @@ static lb_value *arith(const lb_node *n, lb_tok_kind op, lb_value *a, lb_value *
         lb_value *v = lb_num(r);
         return v ? v : lb_oom_null(err);
     }
+    if (op == TK_PLUS && a->kind == b->kind && (a->kind == LB_STR || a->kind == LB_LIST)) {
+        size_t len = a->kind == LB_STR ? a->u.str.len + b->u.str.len
+                                       : a->u.list.len + b->u.list.len;
+        if (len > LB_MAX_ITEMS)
+            return too_large(n, a, (double)len, err);
+    }
     if (op == TK_PLUS && a->kind == LB_STR && b->kind == LB_STR) {
         size_t len = a->u.str.len + b->u.str.len;
         char *s = malloc(len + 1);
@@ -191,18 +213,19 @@ static lb_value *arith(const lb_node *n, lb_tok_kind op, lb_value *a, lb_value *
     }
     if (op == TK_PLUS && a->kind == LB_LIST && b->kind == LB_LIST) {
         lb_value *l = lb_list_new();
-        if (!l)
+        if (!l || lb_list_reserve(l, a->u.list.len + b->u.list.len) < 0) {
+            lb_decref(l);
             return lb_oom_null(err);
-        for (size_t i = 0; i < a->u.list.len; i++)
-            if (lb_list_append(l, a->u.list.items[i]) < 0)
-                goto fail;
-        for (size_t i = 0; i < b->u.list.len; i++)
-            if (lb_list_append(l, b->u.list.items[i]) < 0)
-                goto fail;
+        }
+        for (size_t i = 0; i < a->u.list.len + b->u.list.len; i++) {
+            if (i % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0) {
+                lb_decref(l);
+                return NULL;
+            }
+            size_t na = a->u.list.len;
+            lb_list_append(l, i < na ? a->u.list.items[i] : b->u.list.items[i - na]); /* room reserved */
+        }
         return l;
-    fail:
-        lb_decref(l);
-        return lb_oom_null(err);
     }
     if (op == TK_STAR && (a->kind == LB_STR || a->kind == LB_LIST) && b->kind == LB_NUM)
         return repeat(n, a, b->u.num, err);
@@ -503,6 +526,10 @@ lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err)
         if (!v)
             return lb_oom_null(err);
         for (size_t i = 0; i < n->nkids; i++) {
+            if (i % LB_POLL_EVERY == LB_POLL_EVERY - 1 && lb_interrupt_check(err) < 0) {
+                lb_decref(v);
+                return NULL;
+            }
             a = lb_eval(in, n->kids[i], err);
             if (!a || lb_list_append_take(v, a) < 0) {
                 if (a)
@@ -517,6 +544,11 @@ lb_value *lb_eval(lb_interp *in, const lb_node *n, lb_error *err)
         if (!v)
             return lb_oom_null(err);
         for (size_t i = 0; i < n->nkids; i++) {
+            /* a long literal map is slow to build (each key is looked up): polled */
+            if (i % 256 == 255 && lb_interrupt_check(err) < 0) {
+                lb_decref(v);
+                return NULL;
+            }
             const lb_node *kv = n->kids[i];
             a = lb_eval(in, kv->kids[0], err);
             if (!a || lb_map_set_take(v, kv->text, a) < 0) {

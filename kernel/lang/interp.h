@@ -43,6 +43,10 @@ void lb_interrupt_request(void);
 void lb_interrupt_clear(void);
 bool lb_interrupt_pending(void);
 int lb_safe_point(lb_interp *in, lb_error *err);
+/* The cheap check for loops over user data (no output flush): -1 with `Interrupted` when an
+ * interrupt is pending. Such loops call it every LB_POLL_EVERY items. */
+int lb_interrupt_check(lb_error *err);
+#define LB_POLL_EVERY 4096
 
 /* ---- Front-end tools (byte offsets into code; the server converts code points) --------- */
 typedef enum { LB_CODE_COMPLETE, LB_CODE_INCOMPLETE, LB_CODE_INVALID } lb_code_status;

@@ -23,6 +23,13 @@ bool lb_interrupt_pending(void)
     return interrupt_flag != 0;
 }
 
+int lb_interrupt_check(lb_error *err)
+{
+    if (!interrupt_flag)
+        return 0;
+    return lb_error_set(err, "Interrupted", 0, 0, "interrupted by the user");
+}
+
 int lb_safe_point(lb_interp *in, lb_error *err)
 {
     /* The safe point is also where long work lets buffered output out (progress seam). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lang/value.h"
+#include "lang/interp.h"
 #include "base/strbuf.h"
 
 static lb_value none_value = {.refs = -1, .kind = LB_NONE};
@@ -204,18 +205,29 @@ void lb_decref(lb_value *v)
 
 /* ---- lists ----------------------------------------------------------------------------- */
 
+int lb_list_reserve(lb_value *list, size_t n)
+{
+    if (!list || list->kind != LB_LIST)
+        return -1;
+    if (n <= list->u.list.cap)
+        return 0;
+    if (n > SIZE_MAX / sizeof(lb_value *))
+        return -1;
+    lb_value **items = realloc(list->u.list.items, n * sizeof *items);
+    if (!items)
+        return -1;
+    list->u.list.items = items;
+    list->u.list.cap = n;
+    return 0;
+}
+
 int lb_list_append(lb_value *list, lb_value *item)
 {
     if (!list || list->kind != LB_LIST || !item)
         return -1;
-    if (list->u.list.len == list->u.list.cap) {
-        size_t cap = list->u.list.cap ? list->u.list.cap * 2 : 4;
-        lb_value **items = realloc(list->u.list.items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        list->u.list.items = items;
-        list->u.list.cap = cap;
-    }
+    if (list->u.list.len == list->u.list.cap &&
+        lb_list_reserve(list, list->u.list.cap ? list->u.list.cap * 2 : 4) < 0)
+        return -1;
     list->u.list.items[list->u.list.len++] = lb_incref(item);
     return 0;
 }
@@ -347,26 +359,101 @@ bool lb_truthy(const lb_value *v)
     }
 }
 
-enum { EQUAL_MAX_DEPTH = 10000 };
-static bool equal_at(const lb_value *a, const lb_value *b, int depth, bool *too_deep);
+/* Structural equality, bounded in work as well as in depth. Values share sublists
+ * (`[a] * 1000` holds a thousand references to one list), so two values built apart can
+ * stand for 10^9 elements each while holding a few thousand: every pair of shared lists or
+ * maps found equal is remembered, and meeting it again costs one lookup. The walk polls for
+ * interrupts, and nesting deeper than EQUAL_MAX_DEPTH is refused, never answered wrongly. */
+enum { EQUAL_MAX_DEPTH = 10000, EQUAL_MEMO_MAX = 1 << 20 };
+
+typedef struct {
+    const lb_value **pairs; /* open addressing: [2*i], [2*i+1]; NULL = free slot */
+    size_t cap, len;
+    size_t steps;
+    bool too_deep, interrupted, oom;
+} equal_walk;
+
+static size_t pair_hash(const lb_value *a, const lb_value *b, size_t cap)
+{
+    uint64_t h = (uint64_t)(uintptr_t)a * 0x9E3779B97F4A7C15u ^ (uint64_t)(uintptr_t)b;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9u;
+    h ^= h >> 32;
+    return (size_t)h & (cap - 1);
+}
+
+static bool memo_has(const equal_walk *w, const lb_value *a, const lb_value *b)
+{
+    if (!w->len)
+        return false;
+    for (size_t i = pair_hash(a, b, w->cap);; i = (i + 1) & (w->cap - 1)) {
+        if (!w->pairs[2 * i])
+            return false;
+        if (w->pairs[2 * i] == a && w->pairs[2 * i + 1] == b)
+            return true;
+    }
+}
+
+static void memo_put(equal_walk *w, const lb_value *a, const lb_value *b)
+{
+    if (w->len >= EQUAL_MEMO_MAX || w->oom)
+        return; /* a full memo only makes later comparisons slower, never wrong */
+    if (2 * (w->len + 1) > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        const lb_value **pairs = calloc(2 * cap, sizeof *pairs);
+        if (!pairs) {
+            w->oom = true;
+            return;
+        }
+        for (size_t i = 0; i < w->cap; i++) {
+            if (!w->pairs[2 * i])
+                continue;
+            size_t j = pair_hash(w->pairs[2 * i], w->pairs[2 * i + 1], cap);
+            while (pairs[2 * j])
+                j = (j + 1) & (cap - 1);
+            pairs[2 * j] = w->pairs[2 * i];
+            pairs[2 * j + 1] = w->pairs[2 * i + 1];
+        }
+        free(w->pairs);
+        w->pairs = pairs;
+        w->cap = cap;
+    }
+    size_t i = pair_hash(a, b, w->cap);
+    while (w->pairs[2 * i])
+        i = (i + 1) & (w->cap - 1);
+    w->pairs[2 * i] = a;
+    w->pairs[2 * i + 1] = b;
+    w->len++;
+}
+
+static bool equal_at(equal_walk *w, const lb_value *a, const lb_value *b, int depth);
 
 int lb_equal(const lb_value *a, const lb_value *b, lb_error *err)
 {
-    bool too_deep = false;
-    bool eq = equal_at(a, b, 0, &too_deep);
-    if (too_deep)
+    equal_walk w = {0};
+    bool eq = equal_at(&w, a, b, 0);
+    free(w.pairs);
+    if (w.interrupted)
+        return lb_error_set(err, "Interrupted", 0, 0, "interrupted by the user");
+    if (w.too_deep)
         return lb_error_set(err, "ValueError", 0, 0,
                             "values nested more than %d levels deep cannot be compared",
                             EQUAL_MAX_DEPTH);
     return eq;
 }
 
-/* Structural equality. Recursion is bounded (the stack is finite): past EQUAL_MAX_DEPTH
- * levels the comparison gives up and says so through *too_deep, never a wrong answer. */
-static bool equal_at(const lb_value *a, const lb_value *b, int depth, bool *too_deep)
+/* Whether the walk must stop (an interrupt, polled, or too deep). */
+static bool walk_stopped(equal_walk *w)
+{
+    if (++w->steps % LB_POLL_EVERY == 0 && lb_interrupt_pending())
+        w->interrupted = true;
+    return w->interrupted || w->too_deep;
+}
+
+static bool equal_at(equal_walk *w, const lb_value *a, const lb_value *b, int depth)
 {
     if (depth > EQUAL_MAX_DEPTH) {
-        *too_deep = true;
+        w->too_deep = true;
         return false;
     }
     if (a == b)
@@ -380,21 +467,33 @@ static bool equal_at(const lb_value *a, const lb_value *b, int depth, bool *too_
     case LB_STR:
         return a->u.str.len == b->u.str.len && memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
     case LB_LIST:
-        if (a->u.list.len != b->u.list.len)
+    case LB_MAP: {
+        bool list = a->kind == LB_LIST;
+        size_t n = list ? a->u.list.len : a->u.map.len;
+        if (n != (list ? b->u.list.len : b->u.map.len))
             return false;
-        for (size_t i = 0; i < a->u.list.len; i++)
-            if (!equal_at(a->u.list.items[i], b->u.list.items[i], depth + 1, too_deep))
+        /* only a pair of values both held in several places can be met again */
+        bool shared = n > 0 && (a->refs > 1 || a->refs < 0) && (b->refs > 1 || b->refs < 0);
+        if (shared && memo_has(w, a, b))
+            return true;
+        for (size_t i = 0; i < n; i++) {
+            if (walk_stopped(w))
                 return false;
-        return true;
-    case LB_MAP:
-        if (a->u.map.len != b->u.map.len)
-            return false;
-        for (size_t i = 0; i < a->u.map.len; i++) {
-            lb_value *o = lb_map_get(b, a->u.map.entries[i].key);
-            if (!o || !equal_at(a->u.map.entries[i].value, o, depth + 1, too_deep))
+            const lb_value *x = list ? a->u.list.items[i] : a->u.map.entries[i].value;
+            const lb_value *y;
+            if (list)
+                y = b->u.list.items[i];
+            else if (strcmp(b->u.map.entries[i].key, a->u.map.entries[i].key) == 0)
+                y = b->u.map.entries[i].value; /* same order: no search */
+            else
+                y = lb_map_get(b, a->u.map.entries[i].key);
+            if (!y || !equal_at(w, x, y, depth + 1))
                 return false;
         }
+        if (shared)
+            memo_put(w, a, b);
         return true;
+    }
     case LB_FUNC: return a->u.func.fn == b->u.func.fn && a->u.func.data == b->u.func.data;
     case LB_OBJECT: return a->u.obj.data == b->u.obj.data && a->u.obj.cls == b->u.obj.cls;
     }
@@ -428,28 +527,82 @@ lb_value *lb_shape_list(int ndim, const int64_t *shape)
     return l;
 }
 
-static void repr_string(lb_strbuf *b, const char *s, size_t len)
+/* ---- bounded text ----------------------------------------------------------------------
+ * A value may stand for far more text than it holds: `c = [[[0] * 1000] * 1000] * 1000` is a
+ * few thousand list slots, but its repr would be 10^9 numbers long. So the text of a value is
+ * never built whole and cut afterwards: the builder appends only up to its budget (code
+ * points and bytes), notes that more was left, and the walk stops there. Its cost is bounded
+ * by the budget, not by the size of the value. */
+
+typedef struct {
+    lb_strbuf sb;
+    size_t cps, max_cps, max_bytes; /* code points so far, and the budget */
+    bool cut;                       /* more text was left when the budget ran out */
+    bool interruptible, interrupted;
+    size_t steps;                   /* items walked (interrupt polls) */
+} text_builder;
+
+/* Appends s[0..n) as far as the budget allows, never splitting a code point. */
+static void tb_addn(text_builder *t, const char *s, size_t n)
 {
-    lb_sb_add(b, "\"");
-    for (size_t i = 0; i < len; i++) {
+    if (t->cut || t->interrupted || n == 0)
+        return;
+    size_t i = 0, cps = t->cps, room = t->max_bytes - t->sb.len;
+    while (i < n) {
+        size_t k = i + 1;
+        while (k < n && ((unsigned char)s[k] & 0xC0) == 0x80)
+            k++;
+        if (cps == t->max_cps || k > room) {
+            t->cut = true;
+            break;
+        }
+        cps++;
+        i = k;
+    }
+    lb_sb_addn(&t->sb, s, i);
+    t->cps = cps;
+}
+
+static void tb_add(text_builder *t, const char *s) { tb_addn(t, s, strlen(s)); }
+
+/* True when the walk must stop: the budget is spent, or (polled) an interrupt. */
+static bool tb_done(text_builder *t)
+{
+    if (t->cut || t->interrupted || t->sb.oom)
+        return true;
+    if (t->interruptible && ++t->steps % LB_POLL_EVERY == 0 && lb_interrupt_pending())
+        t->interrupted = true;
+    return t->interrupted;
+}
+
+static void repr_string(text_builder *t, const char *s, size_t len)
+{
+    tb_add(t, "\"");
+    size_t run = 0; /* characters that need no escape are appended in runs */
+    for (size_t i = 0; i < len && !t->cut; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[8];
+        const char *esc = NULL;
+        char hex[8];
         switch (c) {
-        case '"': lb_sb_add(b, "\\\""); break;
-        case '\\': lb_sb_add(b, "\\\\"); break;
-        case '\n': lb_sb_add(b, "\\n"); break;
-        case '\t': lb_sb_add(b, "\\t"); break;
-        case '\r': lb_sb_add(b, "\\r"); break;
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\t': esc = "\\t"; break;
+        case '\r': esc = "\\r"; break;
         default:
             if (c < 0x20 || c == 0x7f) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                lb_sb_add(b, esc);
-            } else {
-                lb_sb_addn(b, (const char *)&s[i], 1);
+                snprintf(hex, sizeof hex, "\\u%04x", c);
+                esc = hex;
             }
         }
+        if (!esc)
+            continue;
+        tb_addn(t, s + run, i - run);
+        tb_add(t, esc);
+        run = i + 1;
     }
-    lb_sb_add(b, "\"");
+    tb_addn(t, s + run, len - run);
+    tb_add(t, "\"");
 }
 
 static bool is_bare_key(const char *k)
@@ -464,125 +617,167 @@ static bool is_bare_key(const char *k)
            strcmp(k, "or") && strcmp(k, "not");
 }
 
-static void repr_into(lb_strbuf *b, const lb_value *v, bool raw_string, int depth)
+static void repr_into(text_builder *t, const lb_value *v, bool raw_string, int depth)
 {
     char num[40];
+    if (tb_done(t))
+        return;
     if (depth > 64) {
-        lb_sb_add(b, "...");
+        tb_add(t, "...");
         return;
     }
     switch (v->kind) {
-    case LB_NONE: lb_sb_add(b, "none"); break;
-    case LB_BOOL: lb_sb_add(b, v->u.b ? "true" : "false"); break;
+    case LB_NONE: tb_add(t, "none"); break;
+    case LB_BOOL: tb_add(t, v->u.b ? "true" : "false"); break;
     case LB_NUM:
         lb_format_number(v->u.num, num, sizeof num);
-        lb_sb_add(b, num);
+        tb_add(t, num);
         break;
     case LB_STR:
         if (raw_string)
-            lb_sb_addn(b, v->u.str.s, v->u.str.len);
+            tb_addn(t, v->u.str.s, v->u.str.len);
         else
-            repr_string(b, v->u.str.s, v->u.str.len);
+            repr_string(t, v->u.str.s, v->u.str.len);
         break;
     case LB_LIST:
-        lb_sb_add(b, "[");
-        for (size_t i = 0; i < v->u.list.len; i++) {
+        tb_add(t, "[");
+        for (size_t i = 0; i < v->u.list.len && !tb_done(t); i++) {
             if (i)
-                lb_sb_add(b, ", ");
-            repr_into(b, v->u.list.items[i], false, depth + 1);
+                tb_add(t, ", ");
+            repr_into(t, v->u.list.items[i], false, depth + 1);
         }
-        lb_sb_add(b, "]");
+        tb_add(t, "]");
         break;
     case LB_MAP:
-        lb_sb_add(b, "{");
-        for (size_t i = 0; i < v->u.map.len; i++) {
+        tb_add(t, "{");
+        for (size_t i = 0; i < v->u.map.len && !tb_done(t); i++) {
             if (i)
-                lb_sb_add(b, ", ");
+                tb_add(t, ", ");
             const char *k = v->u.map.entries[i].key;
             if (is_bare_key(k))
-                lb_sb_add(b, k);
+                tb_add(t, k);
             else
-                repr_string(b, k, strlen(k));
-            lb_sb_add(b, ": ");
-            repr_into(b, v->u.map.entries[i].value, false, depth + 1);
+                repr_string(t, k, strlen(k));
+            tb_add(t, ": ");
+            repr_into(t, v->u.map.entries[i].value, false, depth + 1);
         }
-        lb_sb_add(b, "}");
+        tb_add(t, "}");
         break;
     case LB_FUNC:
-        lb_sb_add(b, "<function ");
-        lb_sb_add(b, v->u.func.signature ? v->u.func.signature : v->u.func.name);
-        lb_sb_add(b, ">");
+        tb_add(t, "<function ");
+        tb_add(t, v->u.func.signature ? v->u.func.signature : v->u.func.name);
+        tb_add(t, ">");
         break;
     case LB_OBJECT: {
         char *r = v->u.obj.cls && v->u.obj.cls->repr ? v->u.obj.cls->repr(v) : NULL;
         if (r) {
-            lb_sb_add(b, r);
+            tb_add(t, r);
             free(r);
         } else {
-            lb_sb_add(b, "<");
-            lb_sb_add(b, lb_type_name(v));
-            lb_sb_add(b, " object>");
+            tb_add(t, "<");
+            tb_add(t, lb_type_name(v));
+            tb_add(t, " object>");
         }
         break;
     }
     }
 }
 
-static char *text_of(const lb_value *v, bool raw)
+int lb_text_within(const lb_value *v, bool raw, size_t max_cps, size_t max_bytes,
+                   bool interruptible, char **out, lb_error *err)
 {
-    lb_strbuf b = {0};
-    if (!v)
-        v = lb_none();
-    repr_into(&b, v, raw, 0);
-    if (b.oom) {
-        free(b.buf);
-        return NULL;
+    *out = NULL;
+    text_builder t = {.max_cps = max_cps, .max_bytes = max_bytes, .interruptible = interruptible};
+    repr_into(&t, v ? v : lb_none(), raw, 0);
+    if (t.interrupted) {
+        free(t.sb.buf);
+        return lb_error_set(err, "Interrupted", 0, 0, "interrupted by the user");
     }
-    return b.buf ? b.buf : strdup("");
+    if (t.sb.oom || !(*out = t.sb.buf ? t.sb.buf : strdup(""))) {
+        free(t.sb.buf);
+        return lb_oom(err);
+    }
+    return t.cut ? 0 : 1;
 }
 
-char *lb_repr(const lb_value *v) { return text_of(v, false); }
-char *lb_to_text(const lb_value *v) { return text_of(v, true); }
-
-char *lb_repr_short(const lb_value *v, size_t max_cp)
+void lb_describe_size(const lb_value *v, char *buf, size_t size)
 {
-    char *r = lb_repr(v);
-    if (!r || max_cp < 4)
-        return r;
+    char n[32];
+    switch (v->kind) {
+    case LB_STR:
+        lb_format_count((int64_t)lb_str_codepoints(v->u.str.s, v->u.str.len), n, sizeof n);
+        snprintf(buf, size, "a string of %s characters", n);
+        break;
+    case LB_LIST:
+        lb_format_count((int64_t)v->u.list.len, n, sizeof n);
+        snprintf(buf, size, "a list of %s items", n);
+        break;
+    case LB_MAP:
+        lb_format_count((int64_t)v->u.map.len, n, sizeof n);
+        snprintf(buf, size, "a map of %s entries", n);
+        break;
+    default:
+        snprintf(buf, size, "a %s", lb_type_name(v));
+    }
+}
+
+char *lb_text_shown(const lb_value *v, bool raw, bool interruptible, lb_error *err)
+{
+    if (!v)
+        v = lb_none();
+    char *text;
+    int whole = lb_text_within(v, raw, LB_SHOW_MAX, SIZE_MAX, interruptible, &text, err);
+    if (whole != 0)
+        return whole > 0 ? text : NULL;
+    char what[80], max[32];
+    lb_describe_size(v, what, sizeof what);
+    lb_format_count(LB_SHOW_MAX, max, sizeof max);
+    char *shown = NULL;
+    if (asprintf(&shown, "%s\xe2\x80\xa6 (cut at %s characters: %s)", text, max, what) < 0)
+        shown = NULL;
+    free(text);
+    if (!shown)
+        lb_oom(err);
+    return shown;
+}
+
+char *lb_repr(const lb_value *v) { return lb_text_shown(v, false, false, NULL); }
+char *lb_to_text(const lb_value *v) { return lb_text_shown(v, true, false, NULL); }
+
+char *lb_text_cut(const lb_value *v, bool raw, size_t max_cp, const char *mark)
+{
+    size_t mark_cp = lb_str_codepoints(mark, strlen(mark));
+    if (max_cp <= mark_cp)
+        max_cp = mark_cp + 1;
+    char *r;
+    if (lb_text_within(v, raw, max_cp, SIZE_MAX, false, &r, NULL) != 0)
+        return r; /* whole (or NULL: out of memory) */
+    /* longer than max_cp: its first max_cp - mark_cp code points, then the mark */
     size_t n = 0, i = 0;
-    for (; r[i]; i++) {
-        if (((unsigned char)r[i] & 0xC0) != 0x80) {
-            if (n == max_cp - 3)
-                break;
-            n++;
-        }
+    for (; r[i]; i++)
+        if (((unsigned char)r[i] & 0xC0) != 0x80 && n++ == max_cp - mark_cp)
+            break;
+    char *out = malloc(i + strlen(mark) + 1);
+    if (out) {
+        memcpy(out, r, i);
+        strcpy(out + i, mark);
     }
-    if (!r[i])
-        return r;
-    /* i sits on the start of code point number max_cp-3; cut only when the rest is long */
-    if (lb_str_codepoints(r + i, strlen(r + i)) <= 3)
-        return r;
-    r[i] = '\0';
-    char *out = malloc(i + 4);
-    if (!out) {
-        free(r);
-        return NULL;
-    }
-    memcpy(out, r, i);
-    memcpy(out + i, "...", 4);
     free(r);
     return out;
 }
+
+char *lb_repr_short(const lb_value *v, size_t max_cp) { return lb_text_cut(v, false, max_cp, "..."); }
 
 json_t *lb_value_bundle(const lb_value *v, json_t **metadata_out, lb_error *err)
 {
     if (metadata_out)
         *metadata_out = NULL;
-    char *text = lb_repr(v);
+    char *text = lb_text_shown(v, false, true, err);
+    if (!text)
+        return NULL;
     json_t *bundle = json_object();
-    if (!text || !bundle) {
+    if (!bundle) {
         free(text);
-        json_decref(bundle);
         lb_oom(err);
         return NULL;
     }

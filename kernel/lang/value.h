@@ -118,6 +118,7 @@ void lb_decref(lb_value *v);      /* NULL-safe */
 /* Lists. append/set take a new reference of item (the caller keeps its own). */
 int lb_list_append(lb_value *list, lb_value *item);
 int lb_list_append_take(lb_value *list, lb_value *item); /* steals item (also on failure) */
+int lb_list_reserve(lb_value *list, size_t n); /* room for n items in all (-1 on OOM) */
 size_t lb_list_len(const lb_value *list);
 lb_value *lb_list_get(const lb_value *list, size_t i); /* borrowed */
 
@@ -132,15 +133,42 @@ size_t lb_map_len(const lb_value *map);
 const char *lb_type_name(const lb_value *v); /* "number", "string", "model", ... */
 bool lb_truthy(const lb_value *v);
 /* Structural equality: 1 equal, 0 not, -1 with *err set when the values are nested too
- * deeply to compare. */
+ * deeply to compare or an interrupt came (the walk polls; shared sublists are compared once). */
 int lb_equal(const lb_value *a, const lb_value *b, lb_error *err);
 bool lb_is_int(const lb_value *v); /* a number with an integral value */
 
-/* Text forms (malloc'd; NULL only on OOM): repr quotes strings, str prints them raw. */
+/* ---- Limits (spec/language.md §7, Limits) ----
+ * One operation builds at most LB_MAX_ITEMS list items or string bytes; print and a cell's
+ * result show at most LB_SHOW_MAX characters of one value. */
+#define LB_MAX_ITEMS 10000000
+#define LB_SHOW_MAX 1000000
+
+/* Text forms. A value may stand for far more text than it holds (shared sublists), so text
+ * is only ever built up to a budget, at a cost bounded by the budget.
+ *
+ * lb_text_within: the repr of v (raw: a string at the top as it is, as str() and print show
+ * it), at most max_cps code points and max_bytes bytes, never splitting a code point.
+ * *out receives the malloc'd text. Returns 1 when it is whole, 0 when the text was longer
+ * (*out is then its start, as much as fits), -1 with *err: MemoryError, or Interrupted when
+ * `interruptible` and an interrupt is pending (polled as the walk goes). */
+int lb_text_within(const lb_value *v, bool raw, size_t max_cps, size_t max_bytes,
+                   bool interruptible, char **out, lb_error *err);
+/* The text print and a cell's result show: whole up to LB_SHOW_MAX characters; beyond, its
+ * first LB_SHOW_MAX characters then "… (cut at 1,000,000 characters: a list of 10,005
+ * items)". NULL with *err as lb_text_within. */
+char *lb_text_shown(const lb_value *v, bool raw, bool interruptible, lb_error *err);
+/* What a cut text stood for: "a list of 10,005 items", "a string of 12 characters",
+ * "a map of 3 entries", "a model". */
+void lb_describe_size(const lb_value *v, char *buf, size_t size);
+/* lb_text_shown, not interruptible (malloc'd; NULL only on OOM): repr quotes strings,
+ * lb_to_text prints them raw. */
 char *lb_repr(const lb_value *v);
 char *lb_to_text(const lb_value *v);
 /* A tensor shape as a list of numbers (new reference; NULL on OOM). */
 lb_value *lb_shape_list(int ndim, const int64_t *shape);
+/* The text of v in at most max_cp code points: whole when it fits, else its start followed
+ * by `mark` (built only that far; malloc'd, NULL on OOM). */
+char *lb_text_cut(const lb_value *v, bool raw, size_t max_cp, const char *mark);
 /* A repr cut to at most max_cp code points with "..." (for summaries). */
 char *lb_repr_short(const lb_value *v, size_t max_cp);
 

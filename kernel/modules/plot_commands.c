@@ -11,6 +11,7 @@
 #include <cairo.h>
 
 #include "lang/commands.h"
+#include "lang/interp.h"
 #include "modules/modules.h"
 #include "modules/plot_values.h"
 
@@ -243,13 +244,18 @@ static double *num_list(const lb_value *l, const char *what, size_t *n, lb_error
         lb_oom(err);
         return NULL;
     }
-    for (size_t i = 0; i < *n; i++)
+    for (size_t i = 0; i < *n; i++) {
+        if (i % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0) {
+            free(a);
+            return NULL;
+        }
         if (!num_of(lb_list_get(l, i), &a[i])) {
             lb_error_set(err, "TypeError", 0, 0, "%s must be a list of numbers (or none for a gap); "
                          "item %zu is a %s", what, i + 1, lb_type_name(lb_list_get(l, i)));
             free(a);
             return NULL;
         }
+    }
     return a;
 }
 
@@ -827,8 +833,14 @@ static const lb_param images_params[] = {
     {"title", LB_PARAM_STRING, "\"\"", "title above the grid"},
     {0}};
 
-/* One image value: [[row], ...] (grayscale) or [[[row], ...] x3] (RGB, channels first). */
-static int read_image(lb_value *v, lb_plot_image *im, float **pix, size_t idx, lb_error *err)
+/* All the images of one grid hold at most this many values (pixels times channels): a list
+ * can repeat one 2048x2048 image 400 times at no cost, which would take gigabytes to read. */
+#define IMAGES_MAX_VALUES (1 << 24)
+
+/* One image value: [[row], ...] (grayscale) or [[[row], ...] x3] (RGB, channels first).
+ * *total counts the values of the images read so far. */
+static int read_image(lb_value *v, lb_plot_image *im, float **pix, size_t idx, size_t *total,
+                      lb_error *err)
 {
     lb_value *planes[3] = {v, NULL, NULL};
     int ch = 1;
@@ -845,6 +857,15 @@ static int read_image(lb_value *v, lb_plot_image *im, float **pix, size_t idx, l
     size_t h = lb_list_len(planes[0]), w = lb_list_len(lb_list_get(planes[0], 0));
     if (w == 0 || h > 2048 || w > 2048)
         return lb_error_set(err, "ValueError", 0, 0, "image %zu: 1x1 to 2048x2048 pixels", idx + 1);
+    *total += (size_t)ch * h * w;
+    if (*total > IMAGES_MAX_VALUES) {
+        char max[32];
+        lb_format_count(IMAGES_MAX_VALUES, max, sizeof max);
+        return lb_error_set(err, "ValueError", 0, 0,
+                            "images: image %zu brings the values (pixels times channels) of the "
+                            "grid past the limit of %s",
+                            idx + 1, max);
+    }
     *pix = malloc((size_t)ch * h * w * sizeof **pix);
     if (!*pix)
         return lb_oom(err);
@@ -852,6 +873,8 @@ static int read_image(lb_value *v, lb_plot_image *im, float **pix, size_t idx, l
         if (planes[c]->kind != LB_LIST || lb_list_len(planes[c]) != h)
             return lb_error_set(err, "ValueError", 0, 0, "image %zu: the planes differ in size", idx + 1);
         for (size_t y = 0; y < h; y++) {
+            if (lb_interrupt_check(err) < 0)
+                return -1;
             lb_value *row = lb_list_get(planes[c], y);
             if (row->kind != LB_LIST || lb_list_len(row) != w)
                 return lb_error_set(err, "ValueError", 0, 0, "image %zu: row %zu has a different length",
@@ -888,8 +911,9 @@ static lb_plot *build_images(lb_value *list, lb_value *o, long *bad, lb_error *e
         lb_oom(err);
         goto done;
     }
+    size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        if (read_image(lb_list_get(list, i), &ims[i], &pix[i], i, err) < 0)
+        if (read_image(lb_list_get(list, i), &ims[i], &pix[i], i, &total, err) < 0)
             goto done;
     *bad = -1;
     lb_value *c = lb_map_get(o, "captions"), *w = lb_map_get(o, "wrong");

@@ -19,7 +19,19 @@ struct lb_table {
     cell **rows;  /* each ncols_alloc entries */
     size_t nrows, rows_cap;
     size_t ncols, cols_cap;
+    size_t *widths; /* cols_cap entries: the widest cell of each column, in plain text */
+    char *note;     /* a line shown under the table, or NULL */
 };
+
+/* The width of a cell in plain text (code points, plus the emphasis mark). */
+static size_t cell_width(const cell *c)
+{
+    size_t w = c->emphasis ? 1 : 0;
+    for (const char *p = c->text ? c->text : ""; *p; p++)
+        if (((unsigned char)*p & 0xC0) != 0x80)
+            w++;
+    return w;
+}
 
 lb_table *lb_table_new(void)
 {
@@ -40,6 +52,8 @@ void lb_table_free(lb_table *t)
         free(t->rows[r]);
     }
     free(t->rows);
+    free(t->widths);
+    free(t->note);
     free(t);
 }
 
@@ -58,6 +72,11 @@ static int grow_cols(lb_table *t, size_t col)
         return -1;
     memset(h + t->cols_cap, 0, (cap - t->cols_cap) * sizeof *h);
     t->header = h;
+    size_t *w = realloc(t->widths, cap * sizeof *w);
+    if (!w)
+        return -1;
+    memset(w + t->cols_cap, 0, (cap - t->cols_cap) * sizeof *w);
+    t->widths = w;
     for (size_t r = 0; r < t->nrows; r++) {
         cell *row = realloc(t->rows[r], cap * sizeof *row);
         if (!row)
@@ -79,6 +98,9 @@ int lb_table_set_header(lb_table *t, size_t col, const char *text)
     free(t->header[col].text);
     t->header[col].text = s;
     t->has_header = true;
+    size_t w = cell_width(&t->header[col]);
+    if (w > t->widths[col])
+        t->widths[col] = w;
     return 0;
 }
 
@@ -117,6 +139,48 @@ int lb_table_set(lb_table *t, size_t row, size_t col, const char *text, bool num
     free(t->rows[row][col].text);
     t->rows[row][col].text = s;
     t->rows[row][col].numeric = numeric;
+    size_t w = cell_width(&t->rows[row][col]);
+    if (w > t->widths[col])
+        t->widths[col] = w;
+    return 0;
+}
+
+void lb_table_pop_row(lb_table *t)
+{
+    if (!t || t->nrows == 0)
+        return;
+    cell *row = t->rows[--t->nrows];
+    for (size_t c = 0; c < t->cols_cap; c++)
+        free(row[c].text);
+    free(row);
+    /* the row may have been the widest: measure again */
+    for (size_t c = 0; c < t->cols_cap; c++) {
+        t->widths[c] = t->has_header ? cell_width(&t->header[c]) : 0;
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t w = cell_width(&t->rows[r][c]);
+            if (w > t->widths[c])
+                t->widths[c] = w;
+        }
+    }
+}
+
+size_t lb_table_plain_size(const lb_table *t)
+{
+    if (!t)
+        return 0;
+    size_t line = 1;
+    for (size_t c = 0; c < t->ncols; c++)
+        line += t->widths[c] + 2;
+    return (t->nrows + (t->has_header ? 2 : 0)) * line;
+}
+
+int lb_table_set_note(lb_table *t, const char *text)
+{
+    char *s = t ? strdup(text ? text : "") : NULL;
+    if (!s)
+        return -1;
+    free(t->note);
+    t->note = s;
     return 0;
 }
 
@@ -139,6 +203,9 @@ void lb_table_emphasize(lb_table *t, size_t row, size_t col, bool on)
         t->rows[row][col].emphasis = on;
         if (col >= t->ncols)
             t->ncols = col + 1;
+        size_t w = cell_width(&t->rows[row][col]);
+        if (w > t->widths[col])
+            t->widths[col] = w;
     }
 }
 
@@ -238,6 +305,10 @@ char *lb_table_plain(const lb_table *t)
         }
     }
     free(w);
+    if (t->note) {
+        lb_sb_add(&b, t->note);
+        lb_sb_add(&b, "\n");
+    }
     /* drop the final newline: a table is one block */
     if (!b.oom && b.len && b.buf[b.len - 1] == '\n')
         b.buf[--b.len] = '\0';
@@ -306,6 +377,12 @@ char *lb_table_markdown(const lb_table *t)
         }
         lb_sb_add(&b, "\n");
     }
+    if (t->note) {
+        cell note = {.text = t->note};
+        lb_sb_add(&b, "\n");
+        md_cell(&b, &note);
+        lb_sb_add(&b, "\n");
+    }
     if (!b.oom && b.len && b.buf[b.len - 1] == '\n')
         b.buf[--b.len] = '\0';
     return ob_done(&b);
@@ -370,6 +447,11 @@ char *lb_table_html(const lb_table *t)
         lb_sb_add(&b, "</tr>\n");
     }
     lb_sb_add(&b, "</tbody>\n</table>");
+    if (t->note) {
+        lb_sb_add(&b, "\n<p>");
+        html_escape(&b, t->note);
+        lb_sb_add(&b, "</p>");
+    }
     return ob_done(&b);
 }
 

@@ -20,6 +20,13 @@ long lb_table_add_row(lb_table *t);
 /* Sets a cell (row must exist; columns grow as needed). text is copied. */
 int lb_table_set(lb_table *t, size_t row, size_t col, const char *text, bool numeric);
 void lb_table_emphasize(lb_table *t, size_t row, size_t col, bool on);
+/* Removes the last row (a builder over its size budget takes back the row that passed it). */
+void lb_table_pop_row(lb_table *t);
+/* The size of the plain rendering in characters (every row padded to the column widths):
+ * what a builder keeps under a budget, since one wide cell widens its whole column. */
+size_t lb_table_plain_size(const lb_table *t);
+/* A line shown under the table in every format (what was left out); text is copied. */
+int lb_table_set_note(lb_table *t, const char *text);
 size_t lb_table_rows(const lb_table *t);
 size_t lb_table_cols(const lb_table *t);
 

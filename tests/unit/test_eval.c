@@ -481,6 +481,125 @@ static void test_interrupt(void)
     teardown();
 }
 
+/* ---- bounded work on values that stand for far more than they hold --------------------------- */
+
+/* A list of n references to item (taken). */
+static lb_value *shared_list(lb_value *item, size_t n)
+{
+    lb_value *l = lb_list_new();
+    for (size_t i = 0; i < n; i++)
+        lb_list_append(l, item);
+    lb_decref(item);
+    return l;
+}
+
+static void test_bounded_values(void)
+{
+    /* c stands for 10^9 numbers in about 3000 slots */
+    lb_value *c = shared_list(shared_list(shared_list(lb_num(0), 1000), 1000), 1000);
+    char *t = NULL;
+    CHECK_INT(lb_text_within(c, false, 20, SIZE_MAX, false, &t, NULL), 0);
+    CHECK_STR(t, "[[[0, 0, 0, 0, 0, 0,");
+    free(t);
+    t = lb_repr_short(c, 12);
+    CHECK_STR(t, "[[[0, 0, ...");
+    free(t);
+    t = lb_repr(c); /* what a result shows: cut, with what the value is */
+    CHECK(t && strlen(t) < LB_SHOW_MAX + 100);
+    CHECK(t && strstr(t, "\xe2\x80\xa6 (cut at 1,000,000 characters: a list of 1,000 items)"));
+    free(t);
+    /* whole texts are untouched; a cut never splits a code point; bytes are a budget too */
+    lb_value *s = lb_str("日本語");
+    CHECK_INT(lb_text_within(s, true, 3, SIZE_MAX, false, &t, NULL), 1);
+    CHECK_STR(t, "日本語");
+    free(t);
+    CHECK_INT(lb_text_within(s, true, 2, SIZE_MAX, false, &t, NULL), 0);
+    CHECK_STR(t, "日本");
+    free(t);
+    CHECK_INT(lb_text_within(s, false, SIZE_MAX, 7, false, &t, NULL), 0);
+    CHECK_STR(t, "\"日本");
+    free(t);
+    lb_decref(s);
+    /* equality: a copy built apart compares in a few thousand steps (shared pairs once) */
+    lb_value *c2 = shared_list(shared_list(shared_list(lb_num(0), 1000), 1000), 1000);
+    lb_error err = {0};
+    CHECK_INT(lb_equal(c, c2, &err), 1);
+    /* ... and a difference deep inside is found */
+    lb_value *a3 = shared_list(lb_num(0), 999);
+    lb_list_append_take(a3, lb_num(1));
+    lb_value *b3 = shared_list(lb_incref(lb_list_get(lb_list_get(c, 0), 0)), 999);
+    lb_list_append_take(b3, a3);
+    lb_value *c3 = shared_list(lb_incref(lb_list_get(c, 0)), 999);
+    lb_list_append_take(c3, b3);
+    CHECK_INT(lb_equal(c, c3, &err), 0);
+    CHECK_INT(lb_equal(c3, c, &err), 0);
+    /* a pending interrupt stops a long comparison and a long text */
+    lb_value *x = shared_list(lb_num(1), 100000), *y = shared_list(lb_num(1), 100000);
+    lb_interrupt_request();
+    CHECK_INT(lb_equal(x, y, &err), -1);
+    CHECK_STR(err.ename, "Interrupted");
+    lb_error_clear(&err);
+    CHECK_INT(lb_text_within(x, false, SIZE_MAX, SIZE_MAX, true, &t, &err), -1);
+    CHECK_STR(err.ename, "Interrupted");
+    lb_error_clear(&err);
+    lb_interrupt_clear();
+    CHECK_INT(lb_equal(x, y, &err), 1);
+    lb_decref(y);
+    lb_decref(c);
+    lb_decref(c2);
+    lb_decref(c3);
+
+    setup();
+    ok("a = [0] * 1000\nb = [a] * 1000\nc = [b] * 1000");
+    lb_value *minf = lb_interp_builtin(IN, "min");
+    lb_interrupt_request();
+    CHECK(!minf->u.func.fn(IN, &x, 1, NULL, minf->u.func.data, &err));
+    CHECK_STR(err.ename, "Interrupted");
+    lb_error_clear(&err);
+    lb_interrupt_clear();
+    lb_decref(x);
+    /* str() refuses a text longer than a string may be, naming the limit */
+    bad("s = str(c)", "ValueError", 1, 5,
+        "str(): the text of a list of 1,000 items is longer than 10,000,000 bytes");
+    CHECK_STR(result_of("str(a) == str([0] * 1000)"), "true");
+    /* joining lists or strings is bounded like repetition */
+    bad("big = [0] * 6000000\nbig + big", "ValueError", 2, 1,
+        "the list would have 12,000,000 items, more than the limit of 10,000,000");
+    bad("t = \"ab\" * 3000000\nt + t", "ValueError", 2, 1,
+        "the string would have 12,000,000 bytes");
+    bad("[0, 1] * 6000000", "ValueError", 1, 1, "more than the limit of 10,000,000");
+    CHECK_STR(result_of("len([1] * 5000000 + [2] * 5000000)"), "10000000");
+    /* the comparison and the falsy check that hung the kernel */
+    CHECK_STR(result_of("c == [[[0] * 1000] * 1000] * 1000"), "true");
+    bad("expect not c", "ExpectationFailed", 1, 8, "operand: [[[0, 0, 0,");
+    bad("expect c == 0", "ExpectationFailed", 1, 8, "left:  [[[0, 0, 0,");
+    /* print and a result show LB_SHOW_MAX characters and say what was left out */
+    json_array_clear(R.results);
+    ok("[[0] * 10000] * 10005");
+    const char *shown = plain_of(json_array_get(R.results, 0));
+    CHECK(shown && strlen(shown) < LB_SHOW_MAX + 100);
+    CHECK(shown && strstr(shown, "(cut at 1,000,000 characters: a list of 10,005 items)"));
+    /* a table shows at most 100 columns, cells of 200 characters and about 1,000,000 in all */
+    json_array_clear(R.displays);
+    ok("table c");
+    json_t *tb = json_object_get(json_array_get(R.displays, 0), "data");
+    const char *plain = plain_of(tb);
+    CHECK(plain && strlen(plain) < 2 * LB_SHOW_MAX);
+    CHECK(plain && strstr(plain, "rows and 100 of 1,000 columns (a table shows at most 1,000 rows, "
+                                 "100 columns and 1,000,000 characters)"));
+    const char *html = json_string_value(json_object_get(tb, "text/html"));
+    CHECK(html && strlen(html) < 3 * LB_SHOW_MAX && strstr(html, "of 1,000 columns"));
+    json_array_clear(R.displays);
+    ok("table [[1]] * 2000 header=false");
+    plain = plain_of(json_object_get(json_array_get(R.displays, 0), "data"));
+    CHECK(plain && strstr(plain, "showing 1,000 of 2,000 rows and 1 of 1 columns"));
+    json_array_clear(R.displays);
+    ok("table [[\"k\"], [\"x\" * 300]]");
+    plain = plain_of(json_object_get(json_array_get(R.displays, 0), "data"));
+    CHECK(plain && strstr(plain, "xxx\xe2\x80\xa6") && !strstr(plain, "showing"));
+    teardown();
+}
+
 /* ---- commands ------------------------------------------------------------------------------ */
 
 static void test_print_warn_fail(void)
@@ -1142,6 +1261,7 @@ int main(void)
     RUN(test_traceback);
     RUN(test_partial_cell_and_atomic_assignment);
     RUN(test_interrupt);
+    RUN(test_bounded_values);
     RUN(test_print_warn_fail);
     RUN(test_ask);
     RUN(test_sleep);
