@@ -35,12 +35,15 @@ def main():
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds between cells (default 0: back to back)")
     ap.add_argument("--runs-calibration", type=int, default=400,
-                    help="training cells of the second kernel that measures a run's cost (0: skip)")
+                    help="training cells of the second kernel that measures a run's cost (0: skip; "
+                         "at least 400: the first ones only fill the heap's free space)")
     ap.add_argument("--json", help="also write the samples and the summary to this file")
     ap.add_argument("--strict", type=float, metavar="MIB",
                     help="exit 1 when the growth not accounted for by run records exceeds MIB")
     args = ap.parse_args()
 
+    if 0 < args.runs_calibration < 400:
+        ap.error("--runs-calibration takes 0 or at least 400 cells")
     exe = os.path.abspath(args.exe)
     if not os.access(exe, os.X_OK):
         sys.exit(f"{exe} is missing: run `make build` first")
