@@ -6,7 +6,8 @@
 #               every test suite; the last line is "N passed, N failed"
 #   make deps | all | install | clean
 #   make bench-train   training steps/s of the reference MLP and CNN, labbook vs PyTorch
-#                      (bench/README.md; also bench-ops, bench-fashion, bench-cnn-lab, bench-before-after)
+#                      (bench/README.md; also bench-ops, bench-fashion, bench-cnn-lab, bench-before-after,
+#                      bench-memory: the kernel's RSS over 10,000 cells)
 #
 # `deps` is a no-op when everything is installed; otherwise it apt-gets what is missing.
 # Targets that need the packages call `deps` first and then re-enter make, so that
@@ -211,6 +212,11 @@ bench-cnn-lab: deps
 bench-before-after: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/labbook $(PLUGIN_SO)
 	@$(PYTHON) bench/before_after/run.py $(BENCH_ARGS)
+
+.PHONY: bench-memory
+bench-memory: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(B)/labbook $(PLUGIN_SO)
+	@$(PYTHON) bench/memory_soak/run.py --exe $(B)/labbook $(BENCH_ARGS)
 
 .PHONY: bench-ops
 bench-ops: deps

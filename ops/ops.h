@@ -90,7 +90,8 @@ double lb_rng_normal(lb_rng *r);              /* N(0, 1) */
 /* ---- Arena ----------------------------------------------------------------------------------
  * Bump allocator in chunks; allocations are 64-byte aligned and never freed one by one.
  * lb_arena_reset() forgets everything and keeps one chunk as large as the peak use, so a
- * training loop settles into one malloc-free block. */
+ * training loop settles into one malloc-free block. Chunks of 128 KB and more are mapped from
+ * the system and given back when freed (arena.c). */
 typedef struct lb_arena_chunk lb_arena_chunk;
 typedef struct lb_arena {
     lb_arena_chunk *head;

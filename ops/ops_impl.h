@@ -63,6 +63,13 @@ float *lb_gradbuf(lb_graph *g, lb_tensor *t);
 /* Like lb_gradbuf, but a buffer allocated by this call is NOT zeroed and *fresh is set to 1:
  * the caller must then write every element (assign instead of accumulate). */
 float *lb_gradbuf_fresh(lb_graph *g, lb_tensor *t, int *fresh);
+/* arena.c: a 64-byte aligned block of at least `bytes` (not zeroed); blocks of 128 KB and more
+ * are mapped from the system and given back at lb_block_free, which takes the same size. */
+void *lb_block_alloc(size_t bytes);
+/* Its contents kept up to the smaller size (mapped blocks are remapped, not copied); NULL on
+ * failure, p then unchanged. */
+void *lb_block_realloc(void *p, size_t old_bytes, size_t bytes);
+void lb_block_free(void *p, size_t bytes);
 /* Workspace of at least n floats (not zeroed), shared by every op in the step. */
 float *lb_workspace(lb_graph *g, size_t n);
 /* Sum in 8 interleaved partial sums: fixed order (deterministic) and vectorizable. */

@@ -16,6 +16,7 @@ struct lb_params {
 };
 
 static size_t padded(int64_t numel) { return (size_t)((numel + 15) / 16 * 16); }
+static size_t block_size(size_t sec, int nstate) { return (size_t)(2 + nstate) * sec * sizeof(float); }
 
 lb_params *lb_params_new(void) { return calloc(1, sizeof(lb_params)); }
 
@@ -23,7 +24,7 @@ void lb_params_free(lb_params *p) {
     if (!p) return;
     for (int i = 0; i < p->n; i++) { free((char *)p->t[i]->name); free(p->t[i]); }
     free(p->t);
-    free(p->block);
+    lb_block_free(p->block, block_size(p->sec, p->nstate));
     free(p);
 }
 
@@ -35,16 +36,18 @@ static void relink(lb_params *p) {
     }
 }
 
-/* Reallocates to `sec` floats per section and `nstate` states, copying what exists. */
+/* Grows to `sec` floats per section (not fewer than now) and `nstate` states (not fewer), keeping
+ * what exists: the block is resized in place where it can be (a mapped block is remapped), then
+ * each section moves up to its new offset, the last first, and everything new is zero. */
 static int regrow(lb_params *p, size_t sec, int nstate) {
-    size_t nsec = (size_t)(2 + nstate), bytes = nsec * sec * sizeof(float);
-    float *nb = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
+    size_t osec = p->sec, onsec = p->block ? (size_t)(2 + p->nstate) : 0, nsec = (size_t)(2 + nstate);
+    float *nb = lb_block_realloc(p->block, block_size(osec, p->nstate), block_size(sec, nstate));
     if (!nb) return -1;
-    memset(nb, 0, bytes);
-    if (p->block) {
-        for (size_t s = 0; s < (size_t)(2 + p->nstate) && s < nsec; s++)
-            memcpy(nb + s * sec, p->block + s * p->sec, p->sec * sizeof(float));
-        free(p->block);
+    for (size_t s = onsec < nsec ? onsec : nsec; s-- > 1;)
+        memmove(nb + s * sec, nb + s * osec, osec * sizeof(float));
+    for (size_t s = 0; s < nsec; s++) {
+        size_t kept = s < onsec ? osec : 0;
+        memset(nb + s * sec + kept, 0, (sec - kept) * sizeof(float));
     }
     p->block = nb;
     p->sec = sec;

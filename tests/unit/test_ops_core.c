@@ -272,6 +272,53 @@ static void test_params_block(void) {
     lb_params_free(p);
 }
 
+/* The parameter block grows once per parameter, from the heap (small) to mapped blocks
+ * (remapped, ops/arena.c), and once per optimizer state: every section keeps what it held
+ * (values, gradients, states) and everything new is zero. */
+static void test_params_grow_keeps_sections(void) {
+    lb_params *p = lb_params_new();
+    lb_status st = {0};
+    enum { N = 12 };
+    lb_tensor *t[N];
+    int64_t sizes[N] = {3, 1000, 17, 20000, 5, 30000, 64, 70000, 1, 9, 150000, 33};
+    int n = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        if (i == 5) CHECK(lb_params_ensure_state(p, 1, &st) == 0);
+        if (i == 9) CHECK(lb_params_ensure_state(p, 2, &st) == 0);
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        t[i] = lb_params_add(p, name, 1, &sizes[i], 1, &st);
+        CHECK(t[i] != NULL);
+        if (!t[i]) break;
+        n = i + 1;
+        CHECK(((uintptr_t)t[i]->data % 64) == 0);
+        for (int k = 0; k < lb_params_nstate(p); k++)          /* new parts are zero */
+            for (int64_t j = 0; j < t[i]->numel; j++) bad += lb_params_state(p, k, t[i])[j] != 0;
+        for (int64_t j = 0; j < t[i]->numel; j++) {
+            bad += t[i]->data[j] != 0 || t[i]->grad[j] != 0;
+            t[i]->data[j] = (float)(i * 1000003 + j);
+            t[i]->grad[j] = -(float)(i * 7 + j);
+            for (int k = 0; k < lb_params_nstate(p); k++) lb_params_state(p, k, t[i])[j] = (float)(k + 1) * (float)(i + j);
+        }
+        for (int m = 0; m < i; m++)                             /* the earlier ones kept theirs */
+            for (int64_t j = 0; j < t[m]->numel; j++) {
+                bad += t[m]->data[j] != (float)(m * 1000003 + j) || t[m]->grad[j] != -(float)(m * 7 + j);
+                for (int k = 0; k < lb_params_nstate(p); k++) {
+                    /* a state added after tensor m was filled is zero for it */
+                    float want = m >= (k == 0 ? 5 : 9) ? (float)(k + 1) * (float)(m + j) : 0.0f;
+                    bad += lb_params_state(p, k, t[m])[j] != want;
+                }
+            }
+    }
+    CHECK_INT(n, N);
+    CHECK_INT(bad, 0);
+    size_t nf;
+    float *blk = lb_params_block(p, &nf);
+    CHECK(nf * sizeof(float) > ((size_t)1 << 20)); /* it did reach mapped sizes */
+    CHECK(t[N - 1]->data >= blk && t[N - 1]->grad + t[N - 1]->numel <= blk + nf);
+    lb_params_free(p);
+}
+
 /* Trains a tiny MLP for a few steps; returns a checksum of the final weights. */
 static void train_tiny(uint64_t seed, float *out, int nout) {
     lb_rng r;
@@ -435,6 +482,7 @@ int main(void) {
     RUN(test_error_messages);
     RUN(test_rng);
     RUN(test_params_block);
+    RUN(test_params_grow_keeps_sections);
     RUN(test_determinism);
     RUN(test_detach);
     RUN(test_custom_op);
