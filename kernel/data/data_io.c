@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "base/format.h"
+#include "base/interrupt.h"
 #include "data/dataset.h"
 
 #define IDX_MAX_BYTES ((int64_t)1 << 40) /* 1 TiB: anything larger is a corrupt header */
@@ -71,9 +72,12 @@ static int64_t gz_read_all(gzFile f, const char *path, void *buf, int64_t n, lb_
 {
     int64_t got = 0;
     while (got < n) {
+        /* 16 MB at a time, an interrupt looked at between them (a gigabyte takes seconds) */
+        if (lb_interrupt_check(err) < 0)
+            return -1;
         int64_t want = n - got;
-        if (want > (1 << 30))
-            want = 1 << 30;
+        if (want > (1 << 24))
+            want = 1 << 24;
         int r = gzread(f, (char *)buf + got, (unsigned)want);
         if (r < 0) {
             int code = 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/format.h"
+#include "base/interrupt.h"
 #include "base/sha256.h"
 #include "base/suggest.h"
 #include "data/dataset.h"
@@ -1076,8 +1077,9 @@ static int csv_load_file(const char *path, const char *label, const csv_data *wa
     }
     if (csv_header(&c, path, want, d, err) < 0 || csv_label_column(d, path, label, label_col, err) < 0)
         goto fail;
-    while ((rc = lb_csv_next(&c, err)) > 0)
-        if (csv_row(&c, path, label, *label_col, d, err) < 0)
+    for (int64_t row = 1; (rc = lb_csv_next(&c, err)) > 0; row++)
+        if (csv_row(&c, path, label, *label_col, d, err) < 0 ||
+            (row % LB_POLL_EVERY == 0 && lb_interrupt_check(err) < 0))
             goto fail;
     if (rc < 0)
         goto fail;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/interrupt.h"
 #include "data/dataset.h"
 #include "ops.h"
 
@@ -80,10 +81,11 @@ static int shapes_file(lb_fields_file *f, int64_t n, int64_t S, double noise, ui
     for (int64_t i = 0; i < n; i++) {
         lb_rng r;
         sample_rng(&r, seed, i, stream);
-        if (draw_shapes(&r, S, noise, x + i * S * S, t + i * S * S) < 0) {
+        if (draw_shapes(&r, S, noise, x + i * S * S, t + i * S * S) < 0 ||
+            (i % LB_POLL_EVERY == LB_POLL_EVERY - 1 && lb_interrupt_check(err) < 0)) {
             free(x);
             free(t);
-            return lb_oom(err);
+            return lb_error_is_set(err) ? -1 : lb_oom(err);
         }
     }
     *f = (lb_fields_file){.n = n, .x = x, .xndim = 3, .xshape = {1, S, S}, .t = t, .tnumel = S * S};

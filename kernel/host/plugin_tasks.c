@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "base/interrupt.h"
 #include "host/plugin_impl.h"
 
 /* ---- registration ---------------------------------------------------------------------------- */
@@ -392,6 +393,8 @@ static int draw(const data_rec *r, const lbp_args *a, uint64_t seed, int test, i
     if (rc == 0 && lb_plugin_disabled(r->p))
         rc = lb_plugin_disabled_error(r->p, err);
     for (int64_t i = 0; rc == 0 && i < n; i++) {
+        if (i % LB_POLL_EVERY == LB_POLL_EVERY - 1 && (rc = lb_interrupt_check(err)) < 0)
+            break;
         int got = sample_guarded(r, a, seed, test, i, x + i * xnumel, tmp);
         if (got == -2) {
             rc = lb_plugin_fault_error(err);

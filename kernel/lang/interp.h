@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "base/interrupt.h"
 #include "base/version.h"
 #include "lang/output.h"
 
@@ -39,14 +40,9 @@ json_t *lb_interp_eval_bundle(lb_interp *in, const char *expr, lb_error *err);
  * between statements and inside sleep; once an interrupt is pending it returns -1 with an
  * `Interrupted` error, and the caller unwinds without touching any variable it has not yet
  * finished assigning. The server clears the flag before each execute_request. */
-void lb_interrupt_request(void);
-void lb_interrupt_clear(void);
-bool lb_interrupt_pending(void);
 int lb_safe_point(lb_interp *in, lb_error *err);
-/* The cheap check for loops over user data (no output flush): -1 with `Interrupted` when an
- * interrupt is pending. Such loops call it every LB_POLL_EVERY items. */
-int lb_interrupt_check(lb_error *err);
-#define LB_POLL_EVERY 4096
+/* The flag itself and the cheap check for loops over user data (no output flush):
+ * base/interrupt.h (lb_interrupt_request, lb_interrupt_check, LB_POLL_EVERY). */
 
 /* ---- Front-end tools (byte offsets into code; the server converts code points) --------- */
 typedef enum { LB_CODE_COMPLETE, LB_CODE_INCOMPLETE, LB_CODE_INVALID } lb_code_status;
