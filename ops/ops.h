@@ -226,6 +226,46 @@ lb_tensor *lb_conv2d(lb_graph *g, lb_tensor *x, lb_tensor *w, lb_tensor *b, cons
 lb_tensor *lb_maxpool2d(lb_graph *g, lb_tensor *x, int k, int s, int p);
 lb_tensor *lb_avgpool2d(lb_graph *g, lb_tensor *x, int k, int s, int p);
 
+/* ---- Recurrent layers (rnn.c) ---------------------------------------------------------------
+ * One layer, one direction of PyTorch's nn.RNN (tanh or relu), nn.LSTM and nn.GRU, with their
+ * definitions: weights w_ih [G*H, I], w_hh [G*H, H], biases b_ih, b_hh [G*H] (either may be
+ * NULL), G = 1 (RNN), 4 (LSTM, gate rows i, f, g, o) or 3 (GRU, rows r, z, n); the GRU applies
+ * its reset gate after the hidden product: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),
+ * h' = (1 - z) n + z h. LSTM: c' = f c + i g, h' = o tanh(c').
+ *  - x is [T, B, I] (time first, PyTorch's default), or [B, T, I] with batch_first; y has the
+ *    same layout with H features. h0 (and c0, LSTM only) are [B, H] or NULL (zeros).
+ *  - lengths: B sequence lengths in 0..T, or NULL (all T). Sequence b runs over its steps
+ *    0..len-1 only (as PyTorch with pack_padded_sequence; PyTorch allows no length 0, here such
+ *    a sequence keeps h0): later steps do not change its state, get no gradient and output 0,
+ *    and its final state is the state after step len-1.
+ *  - reverse: each sequence runs backwards over its own steps, len-1 first (the backward half
+ *    of a bidirectional layer). A bidirectional layer is two calls and a concat of their y.
+ *  - bptt k > 0: truncated backpropagation through time; the state is detached every k
+ *    iterations (the gradient stops where the state enters iteration k, 2k, ... of each
+ *    sequence), the same gradients as running chunks of k steps with lb_detach between them.
+ *    0 = through the whole sequence.
+ *  - Results (views of one block; gradients flow from each): y, the final h, and c (LSTM).
+ *  - Decoding one step at a time: T = 1 with the previous call's h (and c) as h0 (c0).
+ *  The input products of all steps are one GEMM before the recurrence, then one GEMM h W_hh^T
+ *  per step; the backward takes dW_ih, dW_hh and dx in one GEMM each over all steps.
+ *  Returns 0, or -1 with g's status set. */
+enum { LB_RNN_TANH = 0, LB_RNN_RELU = 1, LB_RNN_LSTM = 2, LB_RNN_GRU = 3 };
+typedef struct lb_rnn_opts {
+    int cell;                /* LB_RNN_TANH (the zero default), LB_RNN_RELU, LB_RNN_LSTM, LB_RNN_GRU */
+    int reverse;
+    int batch_first;
+    int bptt;                /* 0 = full backpropagation through time */
+    const int64_t *lengths;  /* B lengths, or NULL; copied */
+} lb_rnn_opts;
+typedef struct lb_rnn_result {
+    lb_tensor *y; /* [T, B, H] (or [B, T, H]) */
+    lb_tensor *h; /* [B, H] */
+    lb_tensor *c; /* [B, H], LSTM only, else NULL */
+} lb_rnn_result;
+int lb_rnn(lb_graph *g, lb_tensor *x, lb_tensor *w_ih, lb_tensor *w_hh, lb_tensor *b_ih, lb_tensor *b_hh,
+           lb_tensor *h0, lb_tensor *c0, const lb_rnn_opts *o, lb_rnn_result *res);
+int lb_rnn_gates(int cell); /* G: 1, 4 or 3 */
+
 /* ---- Embedding, dropout ------------------------------------------------------------------- */
 /* ids (any shape, integral floats in [0, V)) -> [*ids.shape, D] rows of w [V, D]. */
 lb_tensor *lb_embedding(lb_graph *g, lb_tensor *ids, lb_tensor *w);

@@ -489,6 +489,223 @@ static void test_composite(void) {
        {T2(3, 8), 1, 0, 0, 0});
 }
 
+
+/* ---- recurrent layers (lb_rnn): every input, weight, bias and initial state, gradients from
+ * the output sequence and the final state(s) together (f_rnn returns them concatenated) ---- */
+typedef struct { int cell, reverse, batch_first, bias, h0, bptt; const int64_t *len; } rnn_arg;
+
+static lb_tensor *rnn_cat(lb_graph *g, const lb_rnn_result *r) {
+    if (!r->y) return NULL;
+    int64_t m1 = -1;
+    lb_tensor *parts[3] = {lb_reshape(g, r->y, 1, &m1), lb_reshape(g, r->h, 1, &m1), r->c ? lb_reshape(g, r->c, 1, &m1) : NULL};
+    return lb_concat(g, parts, r->c ? 3 : 2, 0);
+}
+
+static lb_tensor *f_rnn(lb_graph *g, lb_tensor **x, const void *a) {
+    const rnn_arg *p = a;
+    lb_rnn_opts o = {p->cell, p->reverse, p->batch_first, p->bptt, p->len};
+    lb_rnn_result r;
+    int lstm = p->cell == LB_RNN_LSTM;
+    if (lb_rnn(g, x[0], x[1], x[2], p->bias ? x[3] : NULL, p->bias ? x[4] : NULL, p->h0 ? x[5] : NULL,
+               p->h0 && lstm ? x[6] : NULL, &o, &r))
+        return NULL;
+    return rnn_cat(g, &r);
+}
+
+static void rnn_gc(const char *name, rnn_arg a, int64_t T, int64_t B, int64_t I, int64_t H) {
+    int64_t G = lb_rnn_gates(a.cell), d0 = a.batch_first ? B : T, d1 = a.batch_first ? T : B;
+    int lstm = a.cell == LB_RNN_LSTM;
+    double h = a.cell == LB_RNN_RELU ? 1e-3 : 1e-2; /* relu: keep the step clear of the kinks */
+    gc_in in[7] = {{T3(d0, d1, I), 1, 0, 0, 0}, {T2(G * H, I), 1, 0, 0, 0}, {T2(G * H, H), 1, 0, 0, 0},
+                   {T1(G * H), a.bias, 0, 0, 0}, {T1(G * H), a.bias, 0, 0, 0}, {T2(B, H), a.h0, 0, 0, 0},
+                   {T2(B, H), a.h0 && lstm, 0, 0, 0}};
+    CHECK(gradcheck(name, in, 7, f_rnn, &a, h, 1e-3) == 0);
+}
+
+static void test_rnn(void) {
+    static const int64_t len3[3] = {4, 2, 3}, len4[4] = {1, 5, 3, 5};
+    static const char *names[4] = {"rnn tanh", "rnn relu", "lstm", "gru"};
+    for (int cell = 0; cell < 4; cell++) {
+        char nm[96];
+        snprintf(nm, sizeof nm, "%s full", names[cell]);
+        rnn_gc(nm, (rnn_arg){cell, 0, 0, 1, 1, 0, NULL}, 4, 3, 3, 2);
+        snprintf(nm, sizeof nm, "%s lengths", names[cell]);
+        rnn_gc(nm, (rnn_arg){cell, 0, 0, 1, 1, 0, len3}, 4, 3, 3, 2);
+        snprintf(nm, sizeof nm, "%s reverse lengths", names[cell]);
+        rnn_gc(nm, (rnn_arg){cell, 1, 0, 1, 1, 0, len3}, 4, 3, 3, 2);
+        snprintf(nm, sizeof nm, "%s batch_first reverse", names[cell]);
+        rnn_gc(nm, (rnn_arg){cell, 1, 1, 1, 1, 0, len4}, 5, 4, 2, 3);
+        snprintf(nm, sizeof nm, "%s batch_first no bias no h0", names[cell]);
+        rnn_gc(nm, (rnn_arg){cell, 0, 1, 0, 0, 0, len4}, 5, 4, 2, 3);
+    }
+}
+
+/* Runs lb_rnn on fixed data and returns the gradients of L = sum(y R) + sum(h R') (+ c) with
+ * respect to x, w_ih, w_hh, b_ih, b_hh, h0, c0 in one array; chunk > 0 runs the sequence as
+ * chunks of that many steps with the state detached between them (forward direction). */
+static float *rnn_grads(int cell, int64_t T, int64_t B, int64_t I, int64_t H, const int64_t *len, int bptt, int chunk,
+                        int64_t *n_out, float **y_out) {
+    int64_t G = lb_rnn_gates(cell), GH = G * H;
+    int64_t shp[7][3] = {{T, B, I}, {GH, I}, {GH, H}, {GH}, {GH}, {B, H}, {B, H}};
+    int nd[7] = {3, 2, 2, 1, 1, 2, 2};
+    lb_graph *g = lb_graph_new();
+    lb_tensor *t[7];
+    lb_rng r;
+    lb_rng_seed(&r, 99);
+    int64_t total = 0;
+    for (int k = 0; k < 7; k++) {
+        t[k] = lb_zeros(g, nd[k], shp[k]);
+        for (int64_t i = 0; i < t[k]->numel; i++) t[k]->data[i] = 0.5f * (float)lb_rng_normal(&r);
+        lb_set_requires_grad(t[k], 1);
+        total += t[k]->numel;
+    }
+    lb_tensor *c0 = cell == LB_RNN_LSTM ? t[6] : NULL;
+    lb_tensor *out = NULL;
+    if (!chunk) {
+        lb_rnn_opts o = {cell, 0, 0, bptt, len};
+        lb_rnn_result res;
+        if (!lb_rnn(g, t[0], t[1], t[2], t[3], t[4], t[5], c0, &o, &res)) out = rnn_cat(g, &res);
+    } else {
+        lb_tensor *h = t[5], *c = c0, *ys[16];
+        int n = 0;
+        for (int64_t s0 = 0; s0 < T; s0 += chunk, n++) {
+            int64_t s1 = s0 + chunk < T ? s0 + chunk : T, cl[16];
+            for (int64_t b = 0; b < B; b++) cl[b] = len[b] - s0 < 0 ? 0 : len[b] - s0 > s1 - s0 ? s1 - s0 : len[b] - s0;
+            lb_rnn_opts o = {cell, 0, 0, 0, cl};
+            lb_rnn_result res;
+            if (lb_rnn(g, lb_slice(g, t[0], 0, s0, s1, 1), t[1], t[2], t[3], t[4], h, c, &o, &res)) break;
+            ys[n] = res.y;
+            h = res.h;
+            c = res.c;
+            if (s1 < T) { /* detach the sequences that run on; an ended one keeps its path */
+                int64_t ms[2] = {B, 1};
+                lb_tensor *m = lb_zeros(g, 2, ms), *m1 = lb_zeros(g, 2, ms);
+                for (int64_t b = 0; b < B; b++) m->data[b] = 1.0f - (m1->data[b] = len[b] > s1 ? 0.0f : 1.0f);
+                h = lb_add(g, lb_mul(g, lb_detach(g, h), m), lb_mul(g, h, m1));
+                if (c) c = lb_add(g, lb_mul(g, lb_detach(g, c), m), lb_mul(g, c, m1));
+            }
+        }
+        lb_tensor *y = lb_concat(g, ys, n, 0);
+        lb_rnn_result all = {y, h, c};
+        out = rnn_cat(g, &all);
+    }
+    float *gr = NULL;
+    if (out) {
+        lb_tensor *R = lb_zeros(g, 1, &out->numel);
+        for (int64_t i = 0; i < out->numel; i++) R->data[i] = (float)rweight(i);
+        if (!lb_backward(g, lb_sum_all(g, lb_mul(g, out, R)))) {
+            gr = calloc((size_t)total, sizeof(float));
+            *y_out = malloc((size_t)out->numel * sizeof(float));
+            lb_copy_out(out, *y_out);
+            int64_t off = 0;
+            for (int k = 0; k < 7; k++) {
+                if (t[k]->grad) memcpy(gr + off, t[k]->grad, (size_t)t[k]->numel * sizeof(float));
+                off += t[k]->numel;
+            }
+            *n_out = total;
+        }
+    }
+    if (!gr) fprintf(stderr, "  rnn_grads: %s\n", lb_graph_error(g) ? lb_graph_error(g) : "no output");
+    lb_graph_free(g);
+    return gr;
+}
+
+/* Values agree to float rounding: the two sides sum in different orders (one GEMM over all
+ * steps against one per chunk), a few ulps of the largest term. */
+static int close_arrays(const char *what, const float *a, const float *b, int64_t n) {
+    double scale = 0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fmax(fabs(a[i]), fabs(b[i])));
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs((double)a[i] - b[i]) <= 64 * FLT_EPSILON * (1.0 + scale))) {
+            if (bad++ < 5) fprintf(stderr, "  %s [%lld]: %.8g vs %.8g\n", what, (long long)i, a[i], b[i]);
+        }
+    return bad;
+}
+
+/* Truncated BPTT: bptt = k gives the gradients of chunks of k steps with lb_detach between them
+ * (lengths that end inside, at and before a chunk's end), and differs from full BPTT. */
+static void test_rnn_bptt(void) {
+    static const int64_t len[3] = {7, 3, 5};
+    for (int cell = 0; cell < 4; cell++) {
+        int64_t n1 = 0, n2 = 0, n3 = 0;
+        float *y1 = NULL, *y2 = NULL, *y3 = NULL;
+        float *a = rnn_grads(cell, 7, 3, 2, 3, len, 3, 0, &n1, &y1);
+        float *b = rnn_grads(cell, 7, 3, 2, 3, len, 0, 3, &n2, &y2);
+        float *f = rnn_grads(cell, 7, 3, 2, 3, len, 0, 0, &n3, &y3);
+        CHECK(a && b && f && n1 == n2 && n1 == n3);
+        if (a && b && f) {
+            CHECK(close_arrays("bptt outputs", y1, y2, 7 * 3 * 3 + 3 * 3) == 0);
+            CHECK(close_arrays("bptt grads", a, b, n1) == 0);
+            double diff = 0;
+            for (int64_t i = 0; i < n1; i++) diff = fmax(diff, fabs((double)a[i] - f[i]));
+            CHECK(diff > 1e-3); /* truncation changed something */
+        }
+        free(a); free(b); free(f); free(y1); free(y2); free(y3);
+    }
+}
+
+/* Decoding one step at a time (T = 1, the state carried between calls) gives the outputs of
+ * the whole sequence in one call. */
+static void test_rnn_single_step(void) {
+    for (int cell = 0; cell < 4; cell++) {
+        int64_t T = 5, B = 2, I = 3, H = 4, GH = lb_rnn_gates(cell) * H;
+        lb_graph *g = lb_graph_new();
+        lb_graph_set_grad(g, 0);
+        int64_t xs[3] = {T, B, I}, wi[2] = {GH, I}, wh[2] = {GH, H}, bb[1] = {GH};
+        lb_tensor *x = lb_zeros(g, 3, xs), *w1 = lb_zeros(g, 2, wi), *w2 = lb_zeros(g, 2, wh), *b1 = lb_zeros(g, 1, bb),
+                  *b2 = lb_zeros(g, 1, bb);
+        lb_tensor *ts[5] = {x, w1, w2, b1, b2};
+        lb_rng r;
+        lb_rng_seed(&r, 5);
+        for (int k = 0; k < 5; k++)
+            for (int64_t i = 0; i < ts[k]->numel; i++) ts[k]->data[i] = 0.5f * (float)lb_rng_normal(&r);
+        lb_rnn_opts o = {cell, 0, 0, 0, NULL};
+        lb_rnn_result full, st = {0};
+        CHECK(lb_rnn(g, x, w1, w2, b1, b2, NULL, NULL, &o, &full) == 0);
+        float *steps = malloc(sizeof(float) * (size_t)(T * B * H));
+        for (int64_t t = 0; t < T; t++) {
+            CHECK(lb_rnn(g, lb_slice(g, x, 0, t, t + 1, 1), w1, w2, b1, b2, st.h, st.c, &o, &st) == 0);
+            if (st.y) lb_copy_out(st.y, steps + t * B * H);
+        }
+        CHECK(close_arrays("single steps", full.y->data, steps, T * B * H) == 0);
+        CHECK(close_arrays("single-step final h", full.h->data, st.h->data, B * H) == 0);
+        if (cell == LB_RNN_LSTM) CHECK(close_arrays("single-step final c", full.c->data, st.c->data, B * H) == 0);
+        free(steps);
+        lb_graph_free(g);
+    }
+}
+
+/* Bad shapes and lengths are errors with a message, never a crash. */
+static void test_rnn_errors(void) {
+    lb_graph *g = lb_graph_new();
+    int64_t xs[3] = {4, 2, 3}, w1s[2] = {8, 3}, w2s[2] = {8, 2}, w2bad[2] = {8, 3}, hs[2] = {3, 2}, bs[1] = {7};
+    static const int64_t badlen[2] = {4, 5};
+    lb_rnn_result r;
+    lb_rnn_opts o = {LB_RNN_LSTM, 0, 0, 0, NULL};
+    CHECK(lb_rnn(g, lb_zeros(g, 3, xs), lb_zeros(g, 2, w1s), lb_zeros(g, 2, w2s), NULL, NULL, NULL, NULL, &o, &r) == 0 &&
+          r.c != NULL && r.y->shape[2] == 2);
+    static const char *msgs[] = {"lstm: weight_hh must be [4*hidden, hidden], got [8, 3]",
+                                 "gru: weight_hh must be [3*hidden, hidden], got [8, 2]",
+                                 "lstm: bias_ih must have 8 elements, got [7]",
+                                 "lstm: initial hidden state must be [2, 2] (batch, hidden), got [3, 2]",
+                                 "lstm: length 5 of sequence 1 is not in 0..4",
+                                 "rnn: only an lstm has a cell state"};
+    for (int k = 0; k < 6; k++) {
+        lb_graph_reset(g);
+        lb_tensor *x = lb_zeros(g, 3, xs), *w1 = lb_zeros(g, 2, w1s), *w2 = lb_zeros(g, 2, k == 0 ? w2bad : w2s);
+        lb_tensor *b = k == 2 ? lb_zeros(g, 1, bs) : NULL, *h0 = k == 3 ? lb_zeros(g, 2, hs) : NULL;
+        lb_tensor *c0 = k == 5 ? lb_zeros(g, 2, hs) : NULL;
+        lb_rnn_opts ok = {k == 1 ? LB_RNN_GRU : k == 5 ? LB_RNN_TANH : LB_RNN_LSTM, 0, 0, 0, k == 4 ? badlen : NULL};
+        if (k == 5) w1 = lb_zeros(g, 2, (int64_t[]){2, 3}), w2 = lb_zeros(g, 2, (int64_t[]){2, 2});
+        CHECK(lb_rnn(g, x, w1, w2, b, NULL, h0, c0, &ok, &r) == -1 && r.y == NULL);
+        const char *e = lb_graph_error(g);
+        CHECK(e && strstr(e, msgs[k]));
+        if (!e || !strstr(e, msgs[k])) fprintf(stderr, "  expected: %s\n  got: %s\n", msgs[k], e ? e : "(none)");
+    }
+    lb_graph_free(g);
+}
+
 int main(void) {
     RUN(test_binary_broadcast);
     RUN(test_unary);
@@ -500,5 +717,9 @@ int main(void) {
     RUN(test_pool);
     RUN(test_misc_ops);
     RUN(test_composite);
+    RUN(test_rnn);
+    RUN(test_rnn_bptt);
+    RUN(test_rnn_single_step);
+    RUN(test_rnn_errors);
     return CHECK_SUMMARY();
 }
