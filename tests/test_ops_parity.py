@@ -13,6 +13,7 @@ taken from build/parity/ops_parity_driver when the Makefile has built it, and ot
 compiled here with gcc from ops/*.c into a temporary directory.
 """
 
+import copy
 import os
 import shutil
 import struct
@@ -347,6 +348,115 @@ class OpsParity(NoiseMixin, unittest.TestCase):
         res = self.torch_both(fn, dict(ps, x=x), list(ps))
         out = self.run_case("cnn", dict({k: v.detach() for k, v in ps.items()}, x=x, targets=tg.float()))
         self.agree("small cnn", out, res, outputs=("logits", "loss"), grads=list(ps))
+
+    # ---- recurrent layers: lb_rnn against nn.RNN (tanh, relu), nn.LSTM and nn.GRU ----
+    RNN_KINDS = {0: ("RNN", {"nonlinearity": "tanh"}, 1), 1: ("RNN", {"nonlinearity": "relu"}, 1),
+                 2: ("LSTM", {}, 4), 3: ("GRU", {}, 3)}
+
+    def rnn_case(self, cell, T, B, I, H, lengths=None, reverse=False, layers=1, bias=True, state=True, seed=20):
+        """One lb_rnn call per layer (the driver's "rnn" case) against a PyTorch module with the
+        same weights: num_layers=layers, or the reverse half of a bidirectional module; lengths
+        through pack_padded_sequence(enforce_sorted=False). Every output (y, each layer's final
+        h and c) and every gradient (x, weights, biases, h0, c0), from a loss that weighs the
+        output sequence and the final states."""
+        name, kw, G = self.RNN_KINDS[cell]
+        lstm = cell == 2
+        g = torch.Generator().manual_seed(seed)
+        bound = 1.0 / H ** 0.5  # PyTorch's initialisation range
+        blobs = {"x": torch.randn(T, B, I, generator=g), "r": torch.randn(T, B, H, generator=g)}
+        for l in range(layers):
+            inp = I if l == 0 else H
+            blobs["w_ih%d" % l] = (torch.rand(G * H, inp, generator=g) * 2 - 1) * bound
+            blobs["w_hh%d" % l] = (torch.rand(G * H, H, generator=g) * 2 - 1) * bound
+            if bias:
+                blobs["b_ih%d" % l] = (torch.rand(G * H, generator=g) * 2 - 1) * bound
+                blobs["b_hh%d" % l] = (torch.rand(G * H, generator=g) * 2 - 1) * bound
+            if state:
+                blobs["h0%d" % l] = torch.randn(B, H, generator=g) * 0.5
+                if lstm:
+                    blobs["c0%d" % l] = torch.randn(B, H, generator=g) * 0.5
+            blobs["rh%d" % l] = torch.randn(B, H, generator=g)
+            if lstm:
+                blobs["rc%d" % l] = torch.randn(B, H, generator=g)
+        torch.manual_seed(seed)
+        base = getattr(torch.nn, name)(I, H, num_layers=layers, bias=bias, bidirectional=reverse, **kw)
+        sfx = "_reverse" if reverse else ""
+        res = {}
+        for dt in (F32, F64):
+            mod = copy.deepcopy(base).to(dt)
+            with torch.no_grad():
+                for l in range(layers):
+                    for p, b in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"), ("bias_ih", "b_ih"),
+                                 ("bias_hh", "b_hh")):
+                        if b + str(l) in blobs:
+                            getattr(mod, "%s_l%d%s" % (p, l, sfx)).copy_(blobs[b + str(l)].to(dt))
+            x = blobs["x"].to(dt).clone().requires_grad_(True)
+            leaves = {k: blobs[k].to(dt).clone().requires_grad_(True) for k in blobs if k[:2] in ("h0", "c0")}
+
+            def stacked(prefix):  # [layers * directions, B, H]; the forward half of a reverse case is 0
+                ts = [leaves["%s%d" % (prefix, l)] for l in range(layers)]
+                return torch.stack([torch.zeros_like(ts[0])] + ts if reverse else ts)
+            hx = None
+            if state:
+                hx = (stacked("h0"), stacked("c0")) if lstm else stacked("h0")
+            inp = x
+            if lengths is not None:
+                inp = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+            y, hn = mod(inp, hx)
+            if lengths is not None:
+                y = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=T)[0]
+            hn, cn = hn if lstm else (hn, None)
+            first = 1 if reverse else 0  # the direction's index among the final states
+            outs = {"y": y[..., H:] if reverse else y}
+            loss = (outs["y"] * blobs["r"].to(dt)).sum()
+            for l in range(layers):
+                outs["hn%d" % l] = hn[first + l]
+                loss = loss + (outs["hn%d" % l] * blobs["rh%d" % l].to(dt)).sum()
+                if lstm:
+                    outs["cn%d" % l] = cn[first + l]
+                    loss = loss + (outs["cn%d" % l] * blobs["rc%d" % l].to(dt)).sum()
+            loss.backward()
+            grads = {"x": x.grad}
+            grads.update({k: v.grad for k, v in leaves.items()})
+            for l in range(layers):
+                for p, b in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh")):
+                    if b + str(l) in blobs:
+                        grads[b + str(l)] = getattr(mod, "%s_l%d%s" % (p, l, sfx)).grad
+            res[dt] = ({k: v.detach() for k, v in outs.items()}, grads)
+        if lengths is not None:
+            blobs["lengths"] = torch.tensor(lengths, dtype=torch.float32)
+        out = self.run_case("rnn", dict(blobs, opts=[cell, 1 if reverse else 0, layers]))
+        label = "%s%s T%d B%d I%d H%d%s%s%s%s" % (
+            name, "(%s)" % kw["nonlinearity"] if kw else "", T, B, I, H, " lengths %s" % list(lengths) if lengths else "",
+            " reverse" if reverse else "", " layers %d" % layers if layers > 1 else "", "" if bias else " no bias")
+        self.agree(label, out, res, outputs=list(res[F32][0]), grads=list(res[F32][1]))
+
+    def rnn_cases(self, cell):
+        lens = [6, 2, 5, 1, 6]
+        self.rnn_case(cell, 6, 5, 7, 8)
+        self.rnn_case(cell, 6, 5, 7, 8, lengths=lens)
+        self.rnn_case(cell, 6, 5, 7, 8, lengths=lens, reverse=True)
+        self.rnn_case(cell, 6, 5, 7, 8, reverse=True)
+        self.rnn_case(cell, 5, 3, 4, 6, lengths=[3, 5, 4], bias=False, state=False)
+        self.rnn_case(cell, 12, 9, 20, 40, lengths=[12, 7, 9, 12, 3, 11, 1, 8, 12], seed=21)  # GEMM-sized
+
+    def test_rnn_tanh(self):
+        self.rnn_cases(0)
+
+    def test_rnn_relu(self):
+        self.rnn_cases(1)
+
+    def test_lstm(self):
+        self.rnn_cases(2)
+
+    def test_gru(self):
+        self.rnn_cases(3)
+
+    def test_rnn_stacked(self):
+        # 2 layers built from 2 calls against num_layers=2 (dropout 0)
+        for cell in range(4):
+            self.rnn_case(cell, 6, 4, 5, 7, layers=2)
+            self.rnn_case(cell, 6, 4, 5, 7, lengths=[4, 6, 1, 3], layers=2, seed=22)
 
     def optim_case(self, kind, make, opts):
         g = torch.Generator().manual_seed(11)

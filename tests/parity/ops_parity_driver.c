@@ -204,6 +204,47 @@ static int run(const char *c) {
         if (lb_backward(g, l)) return -1;
         const char *ps[] = {"c1w", "c1b", "c2w", "c2b", "fw", "fb"};
         for (int i = 0; i < 6; i++) out_grad(ps[i]);
+    } else if (!strcmp(c, "rnn")) {
+        /* opts: cell, reverse, layers. Layer l reads w_ih<l>, w_hh<l>, b_ih<l>, b_hh<l>, h0<l>,
+         * c0<l> (biases and states optional) and runs on the previous layer's y; lengths (B
+         * floats) optional. L = sum(y r) + sum_l sum(hn<l> rh<l>) (+ sum(cn<l> rc<l>)). */
+        int cell = (int)opt(0), layers = (int)opt(2);
+        int64_t len[64];
+        int li = idx_of("lengths");
+        if (li >= 0)
+            for (int64_t b = 0; b < ins[li].n && b < 64; b++) len[b] = (int64_t)ins[li].data[b];
+        lb_rnn_opts o = {cell, (int)opt(1), 0, 0, li >= 0 ? len : NULL};
+        lb_tensor *y = T("x", 1), *loss = NULL;
+        for (int l = 0; l < layers; l++) {
+            char n[7][16];
+            const char *base[7] = {"w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0", "rh"};
+            for (int k = 0; k < 7; k++) snprintf(n[k], sizeof n[k], "%s%d", base[k], l);
+            lb_rnn_result r;
+            if (lb_rnn(g, y, T(n[0], 1), T(n[1], 1), T(n[2], 1), T(n[3], 1), T(n[4], 1), T(n[5], 1), &o, &r)) return -1;
+            char hn[16], cn[16], rc[16];
+            snprintf(hn, sizeof hn, "hn%d", l);
+            snprintf(cn, sizeof cn, "cn%d", l);
+            snprintf(rc, sizeof rc, "rc%d", l);
+            out_t(hn, r.h);
+            lb_tensor *term = lb_sum_all(g, lb_mul(g, r.h, T(n[6], 0)));
+            loss = loss ? lb_add(g, loss, term) : term;
+            if (r.c) {
+                out_t(cn, r.c);
+                loss = lb_add(g, loss, lb_sum_all(g, lb_mul(g, r.c, T(rc, 0))));
+            }
+            y = r.y;
+        }
+        out_t("y", y);
+        if (!loss || lb_backward(g, lb_add(g, loss, lb_sum_all(g, lb_mul(g, y, T("r", 0)))))) return -1;
+        out_grad("x");
+        for (int l = 0; l < layers; l++) {
+            const char *base[6] = {"w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"};
+            for (int k = 0; k < 6; k++) {
+                char n[16];
+                snprintf(n, sizeof n, "%s%d", base[k], l);
+                if (idx_of(n) >= 0) out_grad(n);
+            }
+        }
     } else if (!strcmp(c, "optim")) {
         lb_params *p = lb_params_new();
         lb_status st = {0};
