@@ -7,7 +7,8 @@
 #   make deps | all | install | clean
 #   make bench-train   training steps/s of the reference MLP and CNN, labbook vs PyTorch
 #                      (bench/README.md; also bench-ops, bench-fashion, bench-cnn-lab, bench-before-after,
-#                      bench-memory: the kernel's RSS over 10,000 cells)
+#                      bench-memory: the kernel's RSS over 10,000 cells,
+#                      bench-rnn: an LSTM training step, the fused op vs nn.LSTM)
 #
 # `deps` is a no-op when everything is installed; otherwise it apt-gets what is missing.
 # Targets that need the packages call `deps` first and then re-enter make, so that
@@ -222,6 +223,11 @@ bench-memory: deps
 bench-ops: deps
 	@$(MAKE) --no-print-directory $(B)/bench/ops_bench $(B)/bench/ops_fashion
 	@for t in 1 2; do $(B)/bench/ops_bench $$t 3; $(PYTHON) bench/ops_bench_torch.py $$t 3; done
+
+.PHONY: bench-rnn
+bench-rnn: deps
+	@$(MAKE) --no-print-directory $(B)/bench/rnn_bench
+	@for t in 1 2; do $(PYTHON) bench/rnn_bench.py --labbook $(B)/bench/rnn_bench --threads $$t $(BENCH_ARGS); done
 
 test: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) build build-asan
