@@ -59,6 +59,8 @@ lbm, ptm = min(lb), min(pt)
 blas = [l for l in info.splitlines() if l.startswith(("blas:", "cpu:"))]
 cfg = torch.__config__.show()
 tblas = re.search(r"BLAS_INFO=(\w+)", cfg)
+with open("/proc/self/maps") as f:  # the BLAS library this process (PyTorch) loaded
+    libs = sorted({os.path.realpath(l.split()[-1]) for l in f if re.search(r"lib(open)?blas", l)})
 print("%s T%d B%d I%d H%d, %d thread(s), %s time" % (a.cell, T, B, I, H, a.threads,
                                                      "CPU" if os.environ.get("LB_BENCH_CPU") else "wall"))
 print("  labbook lb_rnn   %.2f ms per training step (forward + backward)" % lbm)
@@ -66,4 +68,4 @@ print("  pytorch %s %.2f ms" % (torch.__version__, ptm))
 print("  ratio (pytorch time / labbook time): %.2f" % (ptm / lbm))
 for l in blas:
     print("  labbook " + l)
-print("  pytorch blas: %s" % (tblas.group(1) if tblas else "?"))
+print("  pytorch blas: %s (%s)" % (tblas.group(1) if tblas else "?", ", ".join(libs) or "none loaded"))
