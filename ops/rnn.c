@@ -263,6 +263,10 @@ int lb_rnn(lb_graph *g, lb_tensor *x, lb_tensor *w_ih, lb_tensor *w_hh, lb_tenso
         lb_fail(g, LB_ESHAPE, "%s: empty input %s", nm, lb_shape_str(x, s1, sizeof s1));
         return -1;
     }
+    if (T * B > INT32_MAX || GH > INT32_MAX || In > INT32_MAX) { /* BLAS takes int sizes */
+        lb_fail(g, LB_ESHAPE, "%s: input %s is too large", nm, lb_shape_str(x, s1, sizeof s1));
+        return -1;
+    }
     if (GH % G || H < 1 || w_hh->shape[1] != H) {
         lb_fail(g, LB_ESHAPE, "%s: weight_hh must be [%lld*hidden, hidden], got %s", nm, (long long)G,
                 lb_shape_str(w_hh, s1, sizeof s1));
