@@ -1,6 +1,10 @@
 /* fuzz_checkpoint.c — libFuzzer harness of the checkpoint reader (kernel/host/checkpoint.c,
- * spec/language.md §12); tests/fuzz/README.md. The input is written as a file and loaded with
- * lb_checkpoint_load, as `load NAME "file"` does: into each of six models of the real plugins
+ * spec/language.md §12); tests/fuzz/README.md. The input is a mode byte and the bytes of a file.
+ * With mode bit 1 the harness writes a valid SHA-256 over the file's last 32 bytes (files of 48
+ * bytes or more), as a writer would: otherwise nearly every mutation is only "corrupted", and
+ * the header checks, the fit and the rebuilding behind the checksum would never be reached.
+ * The file is loaded with lb_checkpoint_load, as `load NAME "file"` does: into each of six
+ * models of the real plugins
  * (the shapes of the seed corpus's files: each input fits one of them at most), then into an
  * unbound name, which rebuilds the model its header describes (the plugins are those of this
  * build; a rebuilt model is deleted again).
@@ -14,6 +18,8 @@
 #include <stdint.h>
 
 #include "fuzz_common.h"
+
+#include <openssl/evp.h>
 
 #include "cli/labbook.h"
 #include "host/plugins.h"
@@ -109,8 +115,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size < 1)
+        return 0;
+    bool sign = data[0] & 1;
+    data++;
+    size--;
+    unsigned char *file = malloc(size + 1);
+    FUZZ_ASSERT(file, "out of memory");
+    memcpy(file, data, size);
+    unsigned int n = 0;
+    if (sign && size >= 48)
+        FUZZ_ASSERT(EVP_Digest(file, size - 32, file + size - 32, &n, EVP_sha256(), NULL) && n == 32,
+                    "SHA-256");
     FILE *f = fopen(PATH_, "wb");
-    FUZZ_ASSERT(f && fwrite(data, 1, size, f) == size && fclose(f) == 0, "cannot write %s", PATH_);
+    FUZZ_ASSERT(f && fwrite(file, 1, size, f) == size && fclose(f) == 0, "cannot write %s", PATH_);
+    free(file);
     lb_interrupt_clear();
     for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++)
         load_into(MODELS[i]);

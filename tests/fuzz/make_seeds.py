@@ -9,7 +9,7 @@ real inputs (tests/fuzz/README.md):
               connection files as jupyter_client writes them
   checkpoint  checkpoints written by the kernel (`labbook run` of `save MODEL "file"`) for small
               models of every plugin (parameters, buffers, several named inputs) and one in the
-              older layout without "inputs"
+              older layout without "inputs", after the harness's mode byte
 
 Seeds of fuzz findings (regression inputs) are named fix-*, written by hand or by libFuzzer, and
 are never touched by this script; the others are replaced. Usage (after `make build`):
@@ -196,11 +196,13 @@ def checkpoint_seeds(build):
             if fn.endswith(".lbc"):
                 with open(os.path.join(tmp, fn), "rb") as f:
                     data = f.read()
-                write(d, fn[:-4], data)
+                # the mode byte of fuzz_checkpoint.c: 1 signs mutated files again
+                write(d, fn[:-4], b"\x01" + data)
                 n += 1
                 if fn == "mlp.lbc":       # the layout before named inputs: no "inputs" key
-                    write(d, "mlp-without-inputs", without_inputs(data))
-                    n += 1
+                    write(d, "mlp-without-inputs", b"\x01" + without_inputs(data))
+                    write(d, "mlp-unsigned", b"\x00" + data)
+                    n += 2
     return n
 
 
