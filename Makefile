@@ -2,8 +2,11 @@
 #
 #   make demo   installs missing Debian packages, builds, installs the kernelspec, runs a
 #               reference notebook headless and writes its HTML
-#   make test   installs missing packages, builds (also an ASan+UBSan variant) and runs
-#               every test suite; the last line is "N passed, N failed"
+#   make test   installs missing packages, builds (also an ASan+UBSan variant and the fuzz
+#               harnesses) and runs every test suite, each fuzz harness for a fixed number of
+#               inputs; the last line is "N passed, N failed"
+#   make fuzz   runs the libFuzzer harnesses of tests/fuzz for longer (FUZZ_SECONDS=60 each, or
+#               FUZZ_RUNS=N inputs each; FUZZ_TARGETS="lang wire checkpoint"; tests/fuzz/README.md)
 #   make deps | all | install | clean
 #   make bench-train   training steps/s of the reference MLP and CNN, labbook vs PyTorch
 #                      (bench/README.md; also bench-ops, bench-fashion, bench-cnn-lab, bench-before-after,
@@ -26,7 +29,8 @@ PKGS     := libzmq jansson openblas uuid libcrypto cairo freetype2 zlib
 DEB_PKGS := gcc make pkg-config libzmq3-dev libjansson-dev libopenblas-dev uuid-dev libssl-dev \
             libcairo2-dev libfreetype-dev fonts-dejavu-core zlib1g-dev python3-jupyter-client \
             python3-jupyter-kernel-test python3-nbclient python3-nbconvert jupyter-notebook \
-            jupyter-console python3-ipykernel python3-torch python3-sklearn dataset-fashion-mnist
+            jupyter-console python3-ipykernel python3-torch python3-sklearn dataset-fashion-mnist \
+            clang-14 libclang-rt-14-dev
 
 # Asked of pkg-config on first use only (after `deps` has run), then remembered.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
@@ -74,7 +78,7 @@ SAN_OBJ    := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 
-.PHONY: all deps build build-asan test install demo clean
+.PHONY: all deps build build-asan fuzz-build fuzz test install demo clean
 
 all: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) build
@@ -229,8 +233,41 @@ bench-rnn: deps
 	@$(MAKE) --no-print-directory $(B)/bench/rnn_bench
 	@for t in 1 2; do $(PYTHON) bench/rnn_bench.py --labbook $(B)/bench/rnn_bench --threads $$t $(BENCH_ARGS); done
 
+# ---- fuzzing (tests/fuzz/README.md): libFuzzer harnesses, built with clang apart from `build`
+# (which needs only gcc): the library compiled again into $(B)/fuzz/obj with coverage
+# instrumentation, ASan and UBSan; each harness links it with libFuzzer. The linker wraps
+# lb_mem_available (a fixed 1 GB) and lb_write_file_atomic (writes stay in the harness's scratch
+# folder): tests/fuzz/fuzz_common.h.
+FUZZ_CC    ?= clang-14
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+FUZZ_WRAP  := -Wl,--wrap=lb_mem_available -Wl,--wrap=lb_write_file_atomic
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?=
+
+fuzz-build: $(FUZZ_BIN)
+
+.SECONDARY: $(FUZZ_OBJ)
+
+$(B)/fuzz/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "  CC-FUZZ $<"
+	$(Q)$(FUZZ_CC) $(LB_CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# (the plugins: the checkpoint harness rebuilds models with them)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ) | $(PLUGIN_SO)
+	@echo "  LINK    $@"
+	$(Q)$(FUZZ_CC) $(LB_CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LB_LIBS) $(FUZZ_WRAP)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+	@$(PYTHON) tests/fuzz/fuzzrun.py --build $(B) $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--seconds $(FUZZ_SECONDS)) $(FUZZ_TARGETS)
+
 test: deps
-	@$(MAKE) --no-print-directory -j$$(nproc) build build-asan
+	@$(MAKE) --no-print-directory -j$$(nproc) build build-asan fuzz-build
 	@$(PYTHON) tests/run.py
 
 install: deps

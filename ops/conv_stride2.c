@@ -24,6 +24,13 @@
 
 typedef float v4f __attribute__((vector_size(16)));
 typedef int v4i __attribute__((vector_size(16)));
+/* Lanes i, j, k, l of the 8 of a and b (0-3: a, 4-7: b), with GCC's builtin or clang's (the fuzz
+ * build, tests/fuzz, compiles this file with clang). */
+#ifdef __clang__
+#define SHUF4(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
+#else
+#define SHUF4(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
+#endif
 
 static inline v4f ld4(const float *p) {
     v4f v;
@@ -72,17 +79,17 @@ static inline v4f padded4(const float *xr, int64_t j, int pw, int64_t W) {
     if (W >= 4 && i > -4 && i < 0) {
         v4f v = ld4(xr);
         switch (-i) { /* lane k: x[k + i], zero before the row */
-        case 1: return __builtin_shuffle(v, zero, (v4i){4, 0, 1, 2});
-        case 2: return __builtin_shuffle(v, zero, (v4i){4, 4, 0, 1});
-        default: return __builtin_shuffle(v, zero, (v4i){4, 4, 4, 0});
+        case 1: return SHUF4(v, zero, 4, 0, 1, 2);
+        case 2: return SHUF4(v, zero, 4, 4, 0, 1);
+        default: return SHUF4(v, zero, 4, 4, 4, 0);
         }
     }
     if (W >= 4 && i + 4 > W && i < W) {
         v4f v = ld4(xr + W - 4);
         switch (i - (W - 4)) { /* lane k: x[i + k], zero past the row */
-        case 1: return __builtin_shuffle(v, zero, (v4i){1, 2, 3, 4});
-        case 2: return __builtin_shuffle(v, zero, (v4i){2, 3, 4, 4});
-        default: return __builtin_shuffle(v, zero, (v4i){3, 4, 4, 4});
+        case 1: return SHUF4(v, zero, 1, 2, 3, 4);
+        case 2: return SHUF4(v, zero, 2, 3, 4, 4);
+        default: return SHUF4(v, zero, 3, 4, 4, 4);
         }
     }
     float t[4];
@@ -93,7 +100,6 @@ static inline v4f padded4(const float *xr, int64_t j, int pw, int64_t W) {
 /* The four phase planes of one image x[C, H, W]: the even and odd columns of each padded row,
  * split with one shuffle per 4. */
 static void split_phases(const lb_s2_geom *s, const s2dims *d, const float *x, float *P) {
-    static const v4i even = {0, 2, 4, 6}, odd = {1, 3, 5, 7};
     for (int c = 0; c < s->C; c++)
         for (int p = 0; p < 2; p++) {
             float *r0 = plane_of(P, d, c, p, 0), *r1 = plane_of(P, d, c, p, 1);
@@ -107,8 +113,8 @@ static void split_phases(const lb_s2_geom *s, const s2dims *d, const float *x, f
                 const float *xr = x + ((int64_t)c * s->H + ih) * s->W;
                 for (int64_t b = 0; b < d->PWp; b += 4) {
                     v4f lo = padded4(xr, 2 * b, s->pw, s->W), hi = padded4(xr, 2 * b + 4, s->pw, s->W);
-                    st4(r0 + a * d->PWp + b, __builtin_shuffle(lo, hi, even));
-                    st4(r1 + a * d->PWp + b, __builtin_shuffle(lo, hi, odd));
+                    st4(r0 + a * d->PWp + b, SHUF4(lo, hi, 0, 2, 4, 6));
+                    st4(r1 + a * d->PWp + b, SHUF4(lo, hi, 1, 3, 5, 7));
                 }
             }
         }
@@ -130,7 +136,6 @@ void lb_s2_im2col(const lb_s2_geom *s, const float *x, float *col, int64_t ld, f
 }
 
 void lb_s2_col2im(const lb_s2_geom *s, const float *col, int64_t ld, float *x, float *scratch) {
-    static const v4i lo_idx = {0, 4, 1, 5}, hi_idx = {2, 6, 3, 7};
     s2dims d = dims_of(s);
     float *P = scratch, *tmp = scratch + d.planes; /* one padded row */
     memset(P, 0, (size_t)d.planes * sizeof(float));
@@ -161,8 +166,8 @@ void lb_s2_col2im(const lb_s2_geom *s, const float *col, int64_t ld, float *x, f
                 if (ih < 0 || ih >= s->H) continue; /* taps in the padding: dropped */
                 for (int64_t b = 0; b < d.PWp; b += 4) {
                     v4f e = ld4(r0 + a * d.PWp + b), od = ld4(r1 + a * d.PWp + b);
-                    st4(tmp + 2 * b, __builtin_shuffle(e, od, lo_idx));
-                    st4(tmp + 2 * b + 4, __builtin_shuffle(e, od, hi_idx));
+                    st4(tmp + 2 * b, SHUF4(e, od, 0, 4, 1, 5));
+                    st4(tmp + 2 * b + 4, SHUF4(e, od, 2, 6, 3, 7));
                 }
                 float *xr = x + ((int64_t)c * s->H + ih) * s->W;
                 const float *t = tmp + s->pw;

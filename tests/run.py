@@ -12,7 +12,10 @@ It runs, in a temporary, isolated Jupyter environment:
     is a failure);
   * the PyTorch parity suites of the ops and the models again under OpenBLAS's generic core
     (OPENBLAS_CORETYPE=Prescott, the core an unrecognised CPU falls back to): results must be
-    right with every core, not only with the one this machine picks.
+    right with every core, not only with the one this machine picks;
+  * every libFuzzer harness build/fuzz/fuzz_* (tests/fuzz, `make fuzz-build`) for a fixed number
+    of inputs from a fixed seed, on its committed seed corpus (kept read-only): one test each,
+    failed by any finding, whose reproducer is kept in build/fuzz/artifacts/NAME-test/ and named.
 It prints one line per suite and ends with exactly one line "N passed, N failed" (with
 ", N skipped" when some test was skipped). Exit status 1 on any failure.
 
@@ -27,8 +30,10 @@ Usage:
     tests/run.py protocol           only the suites whose name contains "protocol"
                                     (py:protocol and asan:protocol); several filters OR
     tests/run.py unit               only the C unit tests (unit:* and asan-unit:*)
+    tests/run.py fuzz               only the fuzz harnesses (fuzz:lang, fuzz:wire, ...)
     tests/run.py -k interrupt protocol   only tests whose name matches *interrupt*
     tests/run.py --no-asan          skip everything that runs the ASan build
+    tests/run.py --no-fuzz          skip the fuzz harnesses
     tests/run.py -v                 stream each suite's output
     tests/run.py -j 1               run suites one at a time (default: number of cores)
     tests/run.py --list             list the suites and exit
@@ -53,6 +58,8 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
+sys.path.insert(0, os.path.join(TESTS, "fuzz"))
+import fuzzrun  # noqa: E402  (tests/fuzz/fuzzrun.py: the harnesses' command lines)
 BUILD = os.environ.get("LABBOOK_BUILD_DIR") or os.path.join(ROOT, "build")  # `make test` uses build/
 # Plugins come from this build tree, never from an installed copy that `use` would otherwise
 # find first (LABBOOK_PLUGIN_PATH is searched before the install directory): a stale
@@ -71,6 +78,10 @@ GENERIC_CORE_SUITES = ("ops_parity", "model_parity")
 # A Python suite's limit exceeds its longest cell's (test_notebooks: cnn-lab's training cell,
 # limit(480)) with room for the rest of the suite.
 UNIT_TIMEOUT = 180          # per unit binary
+FUZZ_TIMEOUT = 300          # per fuzz harness
+# Inputs per fuzz harness in a test run (from seed 1): a few seconds each on an idle machine.
+# `make fuzz` runs them for longer.
+FUZZ_TEST_RUNS = {"lang": 4000, "wire": 20000, "checkpoint": 4000}
 SUITE_TIMEOUT = 900         # per Python suite
 ASAN_FACTOR = 3
 
@@ -81,7 +92,8 @@ def timeouts(load):
             "asan-unit": UNIT_TIMEOUT * ASAN_FACTOR * load,
             "py": SUITE_TIMEOUT * load,
             "py-core": SUITE_TIMEOUT * load,
-            "asan": SUITE_TIMEOUT * ASAN_FACTOR * load}
+            "asan": SUITE_TIMEOUT * ASAN_FACTOR * load,
+            "fuzz": FUZZ_TIMEOUT * load}
 
 
 def sanitizer_env(log_dir):
@@ -186,6 +198,42 @@ def run_unit(binary, name, env, timeout, san_dir):
             out.failed += 1
             out.notes.append(f"{len(reports)} sanitizer report(s)")
             out.log += "".join(f"\n---- {n} ----\n{t}" for n, t in reports)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz harnesses: libFuzzer for a fixed number of inputs; a finding is one failed test
+
+def run_fuzz(binary, name, env, timeout, tmp, load):
+    short = name.split(":", 1)[1]
+    out = Outcome(name)
+    work = os.path.join(tmp, "fuzz-corpus-" + short)      # new inputs: thrown away
+    arts = os.path.join(BUILD, "fuzz", "artifacts", short + "-test")
+    os.makedirs(work, exist_ok=True)
+    os.makedirs(arts, exist_ok=True)
+    runs = FUZZ_TEST_RUNS.get(short, 2000)
+    cmd = fuzzrun.command(binary, short, work, arts, runs=runs, seed=1,
+                          timeout=fuzzrun.TIMEOUT * load)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=dict(env, TMPDIR=tmp), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        text, rc = p.stdout.decode("utf-8", "replace"), p.returncode
+    except subprocess.TimeoutExpired as e:
+        text, rc = (e.stdout or b"").decode("utf-8", "replace"), None
+    out.seconds = time.monotonic() - t0
+    out.log = " ".join(cmd) + "\n" + text
+    o = fuzzrun.outcome(text, rc if rc is not None else -1)
+    if rc is None:
+        out.failed = 1
+        out.notes.append(f"timed out after {timeout:.0f} s ({o['runs']} of {runs} inputs run)")
+    elif o["ok"] and o["runs"] >= runs:
+        out.passed = 1
+    else:
+        out.failed = 1
+        out.notes.append(o["finding"] or f"{o['runs']} of {runs} inputs run")
+        if o["reproducer"]:
+            out.notes.append(f"reproducer {o['reproducer']} (rerun: {binary} {o['reproducer']})")
     return out
 
 
@@ -410,6 +458,7 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("-j", "--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--no-asan", action="store_true", help="skip everything that uses build/asan")
+    ap.add_argument("--no-fuzz", action="store_true", help="skip the fuzz harnesses")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -438,6 +487,9 @@ def main():
         for name, path, sanitize in py_suites:
             if sanitize:
                 plan.append(("asan:" + name, "asan", path))
+    if not args.no_fuzz:
+        for name, binary in fuzzrun.harnesses(BUILD).items():
+            plan.append(("fuzz:" + name, "fuzz", binary))
     if args.filters:
         plan = [p for p in plan if any(f in p[0] for f in args.filters)]
     if args.list:
@@ -473,6 +525,12 @@ def main():
                 if missing:
                     setup.failed += 1
                     setup.notes.append(f"unit tests not built in {label}: {', '.join(missing)}")
+            # and every tests/fuzz/fuzz_*.c
+            missing = [n for n in fuzzrun.sources() if n not in fuzzrun.harnesses(BUILD)]
+            if missing and not args.no_fuzz:
+                setup.failed += 1
+                setup.notes.append(f"fuzz harnesses not built in build/fuzz: {', '.join(missing)} "
+                                   "(make fuzz-build)")
 
         # ---- kernelspecs (one prefix per build variant)
         prefixes = {}
@@ -534,6 +592,8 @@ def main():
                 if kind == "asan-unit":
                     return run_unit(arg, name, dict(base_env, HOME=tmp), limits[kind],
                                     os.path.join(tmp, "san-" + name.replace(":", "_")))
+                if kind == "fuzz":
+                    return run_fuzz(arg, name, dict(base_env, HOME=tmp), limits[kind], tmp, load)
                 variant = "asan" if kind == "asan" else "release"
                 if variant not in prefixes:
                     o = Outcome(name)
@@ -562,7 +622,7 @@ def main():
                     print(indent_tail(o.log, 400 if not args.verbose else 100000), flush=True)
 
         # Heavier suites first so that the two workers finish together.
-        order = {"asan": 0, "py": 1, "py-core": 1, "asan-unit": 2, "unit": 3}
+        order = {"asan": 0, "py": 1, "py-core": 1, "fuzz": 2, "asan-unit": 2, "unit": 3}
         todo = sorted(plan, key=lambda p: order[p[1]])
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
             futs = [ex.submit(job, item) for item in todo]

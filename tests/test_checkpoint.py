@@ -3,9 +3,12 @@ that tests/lbckpt.py reads with numpy from the format in spec/language.md §12 (
 version, SHA-256, header, float32 tensors); saving twice, loading into a model of another seed
 and rebuilding into an unbound name all give bit-identical tensors; a corrupted, truncated or
 missing file is refused with its own error and the kernel keeps its variables and the model its
-weights; an unwritable folder is an IOError."""
+weights; a header that claims more than the file or the memory holds is refused before the body is
+read; an unwritable folder is an IOError."""
 
+import json
 import os
+import re
 import shutil
 import tempfile
 import unittest
@@ -143,6 +146,50 @@ class CheckpointKernelTests(lbtest.KernelCase):
         self.assertEqual(ename, "CheckpointError")
         self.assertIn("notes.txt is not a labbook checkpoint", evalue)
         self.assertEqual(lbtest.value(self.kc, "x + 1"), "42")
+
+    def test_hostile_headers_refused_before_the_body(self):
+        """Files whose first bytes claim more than the file or the memory holds: a valid header
+        over a 1 TB (sparse) body, a 1 TB file that is not a checkpoint, a header length past the
+        end. Each is refused at once with a message naming the file, nothing of the claimed size
+        is allocated or read, and the kernel keeps its variables and the model its weights."""
+        data = open(self.path, "rb").read()
+        hlen = int.from_bytes(data[12:16], "little")
+        header = json.loads(data[16:16 + hlen])
+        _, before = lbckpt.read(self.path)
+        floats = 1 << 38                      # 1 TB of float32
+        header["tensors"] = [{"name": "w", "shape": [1 << 18, 1 << 20], "trainable": True,
+                              "offset": 0, "numel": floats}]
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * ((8 - (16 + len(text)) % 8) % 8)
+        prefix = data[:8] + (1).to_bytes(4, "little") + len(text).to_bytes(4, "little")
+        huge = self.file("huge.lbc")
+
+        def sparse(head, size):
+            with open(huge, "wb") as f:
+                f.write(head)
+                f.truncate(size)
+
+        sparse(prefix + text, 16 + len(text) + 4 * floats + 32)
+        for name in ("a", "fresh"):
+            ename, evalue = self.run_error(f'load {name} "{huge}"')
+            self.assertEqual(ename, "CheckpointError")
+            self.assertRegex(evalue, "^" + re.escape(huge) + r" is too big to load: its weights "
+                             r"take 1\.0 TB, more than the .* of memory this machine has available$")
+        sparse(b"PK\x03\x04 a disk image", 1 << 40)
+        ename, evalue = self.run_error(f'load a "{huge}"')
+        self.assertEqual((ename, evalue.split(" (")[0]),
+                         ("CheckpointError", f"{huge} is not a labbook checkpoint"))
+        sparse(data[:12] + (0xFFFFFFF0).to_bytes(4, "little") + data[16:], len(data))
+        ename, evalue = self.run_error(f'load a "{huge}"')
+        self.assertEqual(evalue, f"{huge} is truncated ({len(data)} bytes where its header "
+                                 f"announces at least {16 + 0xFFFFFFF0 + 32})")
+        os.unlink(huge)
+        self.assertEqual(lbtest.value(self.kc, "x + 1"), "42")
+        self.run_ok(f'save a "{self.file("after-huge.lbc")}"')
+        _, after = lbckpt.read(self.file("after-huge.lbc"))
+        self.assert_same_tensors(before, after)
+        ename, _ = self.run_error("fresh")
+        self.assertEqual(ename, "NameError")
 
     def test_mismatch_and_unwritable(self):
         ename, evalue = self.run_error(f'model w = cnn(channels=[8, 8]) seed=3\nload w "{self.path}"')

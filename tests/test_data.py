@@ -292,6 +292,19 @@ class SmallFileTests(unittest.TestCase):
         self.run_err(f'csv("{self.path("iris.csv")}", label="species", test=2)', "ValueError",
                      "has no test split")
 
+    def test_csv_not_utf8(self):
+        """A Latin-1 file (an "é" in a column name and in a label) is refused at its line: its
+        names could be no class of a JSON reply (`d.classes` showed an empty result, the error
+        that quoted a column name lost its first traceback line). The session goes on."""
+        with open(self.path("latin1.csv"), "wb") as f:
+            f.write(b"caf\xe9,label\n1,a\xe9\n2,b\n")
+        self.run_err(f'd = csv("{self.path("latin1.csv")}")', "DataError",
+                     "latin1.csv, line 1: not UTF-8 text (byte 0xE9, character 4 of the line): CSV "
+                     "files are read as UTF-8")
+        reply, _ = lbtest.execute(self.kc, f'd = csv("{self.path("latin1.csv")}")')
+        self.assertTrue(reply["content"]["traceback"][0].startswith("DataError: "))
+        self.assertEqual(self.value("1 + 1"), "2")
+
 
 class InterruptLoadingTests(lbtest.KernelCase):
     """An interrupt while a large file is being read ends the cell within a second: the CSV

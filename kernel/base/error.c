@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/strbuf.h"
+#include "base/utf8.h"
 
 int lb_error_vset(lb_error *err, const char *ename, int line, int col, const char *fmt, va_list ap)
 {
@@ -180,7 +181,7 @@ json_t *lb_error_traceback_json(const lb_error *err, const char *code)
     while (*p) {
         char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        json_array_append_new(arr, json_stringn(p, n));
+        json_array_append_new(arr, lb_json_text(p, n)); /* a message may quote any bytes */
         p += n + (nl ? 1 : 0);
     }
     free(text);

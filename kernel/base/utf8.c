@@ -100,3 +100,13 @@ size_t lb_utf8_incomplete_tail(const char *s, size_t len)
     }
     return 0;
 }
+
+json_t *lb_json_text(const char *s, size_t len)
+{
+    size_t n;
+    char *clean = lb_utf8_sanitize(s ? s : "", s ? len : 0, &n);
+    if (!clean) return NULL;
+    json_t *v = json_stringn_nocheck(clean, n);
+    free(clean);
+    return v;
+}

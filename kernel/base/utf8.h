@@ -4,6 +4,7 @@
 #ifndef LB_UTF8_H
 #define LB_UTF8_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* Byte offset of code point number `cp` in s[0..len); clamped to len. Invalid bytes count
@@ -21,5 +22,8 @@ char *lb_utf8_sanitize(const char *s, size_t len, size_t *out_len);
 /* How many bytes at the end of s[0..len) are a truncated but so far valid multi-byte
  * sequence (0..3): a stream split there can be completed by the next chunk. */
 size_t lb_utf8_incomplete_tail(const char *s, size_t len);
+/* A JSON string from arbitrary bytes (invalid UTF-8 becomes U+FFFD): jansson refuses invalid
+ * UTF-8, and a NULL would silently drop the text from the message being built. */
+json_t *lb_json_text(const char *s, size_t len);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "base/format.h"
 #include "base/interrupt.h"
+#include "base/utf8.h"
 #include "data/dataset.h"
 
 #define IDX_MAX_BYTES ((int64_t)1 << 40) /* 1 TiB: anything larger is a corrupt header */
@@ -264,6 +265,30 @@ fail:
 
 /* ---- CSV ------------------------------------------------------------------------------------------ */
 
+/* CSV text is read as UTF-8: another encoding (a Latin-1 "é") is refused at its line, rather
+ * than become class names and column names no JSON reply can carry. */
+static int check_utf8(const char *name, const char *t, size_t len, lb_error *err)
+{
+    int line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = lb_utf8_seq_len((const unsigned char *)t + i, len - i);
+        if (k) {
+            if (t[i] == '\n') {
+                line++;
+                line_start = i + 1;
+            }
+            i += k;
+            continue;
+        }
+        size_t at = lb_utf8_byte_to_cp(t + line_start, len - line_start, i - line_start) + 1;
+        return lb_error_set(err, "DataError", 0, 0, "%s, line %d: not UTF-8 text (byte 0x%02X, "
+                            "character %zu of the line): CSV files are read as UTF-8", name, line,
+                            (unsigned char)t[i], at);
+    }
+    return 0;
+}
+
 void lb_csv_close(lb_csv *c)
 {
     if (!c)
@@ -287,6 +312,10 @@ int lb_csv_open_text(lb_csv *c, const char *text, size_t len, const char *name, 
     c->text[len] = '\0';
     c->len = len;
     c->line = 1;
+    if (check_utf8(c->name, c->text, len, err) < 0) {
+        lb_csv_close(c);
+        return -1;
+    }
     /* a UTF-8 byte order mark is not part of the first column's name */
     if (len >= 3 && memcmp(c->text, "\xEF\xBB\xBF", 3) == 0)
         c->pos = 3;
@@ -348,6 +377,10 @@ int lb_csv_open(lb_csv *c, const char *path, lb_error *err)
     if (!c->name) {
         lb_csv_close(c);
         return lb_oom(err);
+    }
+    if (check_utf8(path, buf, len, err) < 0) {
+        lb_csv_close(c);
+        return -1;
     }
     if (len >= 3 && memcmp(c->text, "\xEF\xBB\xBF", 3) == 0)
         c->pos = 3;

@@ -1,8 +1,9 @@
 /* checkpoint.c — model checkpoints: `save MODEL "file"` (the model class's save hook) writes a
  * versioned, checksummed file atomically; `load NAME "file"` reads one back into the model
  * NAME, or rebuilds the model from the spec in the file's header. The byte format is in
- * spec/language.md §12 (tests/lbckpt.py reads it with numpy). Every check is made before any
- * weight is written, so a refused file leaves the model as it was. */
+ * spec/language.md §12 (tests/lbckpt.py reads it with numpy). The header is checked before the
+ * body is read, and every check is made before any weight is written, so a refused file leaves
+ * the model as it was. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "lang/interp.h"
 #include "lang/interp_state.h"
 #include "base/fileio.h"
+#include "base/memory.h"
 #include "lang/parser.h"
 #include "host/plugins.h"
 
@@ -26,6 +28,7 @@
 #define CKPT_PREFIX 16 /* magic, format version, header length */
 #define CKPT_SUM 32    /* the trailing SHA-256 */
 #define CKPT_FORMAT "labbook-checkpoint"
+#define CKPT_MAX_HEADER (16 << 20) /* bytes: about 100 a tensor, so 160,000 tensors */
 
 
 /* ---- little-endian encoding ------------------------------------------------------------------ */
@@ -155,11 +158,11 @@ int lb_checkpoint_save(lb_model *m, const char *path, lb_error *err)
     size_t pad = (8 - (CKPT_PREFIX + hlen) % 8) % 8; /* spaces: the data starts 8-aligned */
     size_t size = CKPT_PREFIX + hlen + pad + (size_t)total * 4 + CKPT_SUM;
     unsigned char *buf = malloc(size);
-    if (!buf || hlen + pad > UINT32_MAX) {
+    if (!buf || hlen + pad > CKPT_MAX_HEADER) {
         free(text);
         free(buf);
-        return buf ? lb_error_set(err, "ValueError", 0, 0, "cannot save %s: the header is too long",
-                                  path)
+        return buf ? lb_error_set(err, "ValueError", 0, 0, "cannot save %s: the header is too long "
+                                  "(%zu bytes; at most %d MiB)", path, hlen + pad, CKPT_MAX_HEADER >> 20)
                    : lb_oom(err);
     }
     memcpy(buf, CKPT_MAGIC, CKPT_MAGIC_LEN);
@@ -301,9 +304,9 @@ static int check_inputs(ckpt *c, const json_t *a, char *why, size_t n)
     return 0;
 }
 
-/* Checks the header against the format (§12) and the data length (SIZE_MAX: not checked);
- * fills c->t and c->total. */
-static int check_header(ckpt *c, size_t data_len, const char *path, lb_error *err)
+/* Checks the header against the format (§12); fills c->t and c->total (the data length is the
+ * caller's to compare). */
+static int check_header(ckpt *c, const char *path, lb_error *err)
 {
     json_t *h = c->header;
     char err_reason[200];
@@ -337,61 +340,126 @@ static int check_header(ckpt *c, size_t data_len, const char *path, lb_error *er
         const char *n = json_string_value(json_object_get(json_array_get(plugins, i), "name"));
         if (!n || !*n)
             return BAD("plugin %zu has no name", i + 1);
+        /* rebuilding loads it as `use NAME` would: a path ("../x") must not pick the file */
+        if (!is_identifier(n))
+            return BAD("plugin %zu's name is not an identifier", i + 1);
     }
     const json_t *ts = json_object_get(h, "tensors");
     if (!json_is_array(ts))
         return BAD("\"tensors\" is not a list");
     c->nt = json_array_size(ts);
     c->t = calloc(c->nt ? c->nt : 1, sizeof *c->t);
-    if (!c->t)
+    json_t *seen = json_object(); /* the names so far: a header may list many tensors */
+    if (!c->t || !seen) {
+        json_decref(seen);
         return lb_oom(err);
+    }
+#define BAD_T(...) (json_decref(seen), BAD(__VA_ARGS__))
     int64_t off = 0;
     for (size_t i = 0; i < c->nt; i++) {
         const json_t *e = json_array_get(ts, i);
         ck_tensor *t = &c->t[i];
         t->name = json_string_value(json_object_get(e, "name"));
         if (!t->name || !*t->name)
-            return BAD("tensor %zu has no name", i + 1);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(c->t[j].name, t->name) == 0)
-                return BAD("tensor %s appears twice", t->name);
+            return BAD_T("tensor %zu has no name", i + 1);
+        if (json_object_get(seen, t->name))
+            return BAD_T("tensor %s appears twice", t->name);
+        if (json_object_set(seen, t->name, json_true()) < 0) {
+            json_decref(seen);
+            return lb_oom(err);
+        }
         int64_t n = 0;
         t->ndim = json_shape(json_object_get(e, "shape"), t->shape, &n, false);
         if (t->ndim < 0)
-            return BAD("tensor %s has no valid shape", t->name);
+            return BAD_T("tensor %s has no valid shape", t->name);
         const json_t *jo = json_object_get(e, "offset"), *jn = json_object_get(e, "numel");
         if (!json_is_integer(jn) || json_integer_value(jn) != n)
-            return BAD("tensor %s: \"numel\" is not the product of its shape", t->name);
+            return BAD_T("tensor %s: \"numel\" is not the product of its shape", t->name);
         if (!json_is_integer(jo) || json_integer_value(jo) != off)
-            return BAD("tensor %s: \"offset\" is not %" PRId64 " (tensors are stored one after "
-                       "the other)", t->name, off);
+            return BAD_T("tensor %s: \"offset\" is not %" PRId64 " (tensors are stored one after "
+                         "the other)", t->name, off);
+        if (off + n > ((int64_t)1 << 60)) /* no file is that big; 4 * off stays in range */
+            return BAD_T("its tensors hold more than 2^60 floats");
         t->numel = n;
         t->offset = off;
         off += n;
     }
-    if (data_len != SIZE_MAX && (uint64_t)off * 4 != data_len)
-        return BAD("its tensors hold %" PRId64 " bytes of data but the file has %zu", off * 4,
-                   data_len);
+    json_decref(seen);
+#undef BAD_T
 #undef BAD
     c->total = off;
     return 0;
 }
 
-/* When the checksum fails: the file size a fully consistent header announces (prefix, header,
- * data, checksum), or -1. A single damaged byte cannot make the header announce another size
- * and stay consistent (numel is the product of the shape, offsets follow each other), so a
- * larger announced size means the file was cut short. */
-static long long announced_size(ckpt *c, uint32_t hlen, const char *path)
+/* ---- reading: the header before the body --------------------------------------------------------
+ * The file is read in the order of its parts, each checked before the next is touched: the 16-byte
+ * prefix (signature, format version, header length H), then the H bytes of the header, which must
+ * lie inside the file and stay under CKPT_MAX_HEADER, then, only when the header is valid and its
+ * tensors account for exactly the bytes left, the data (after a check that this much memory is
+ * available), hashed as it is read, and the checksum. So a damaged or hostile header never makes
+ * the reader allocate or read more than the file holds, and a huge file that is not a checkpoint
+ * costs 16 bytes. When the header is unusable, the rest of the file is hashed through a small
+ * buffer to tell damage (the checksum fails: "corrupted") from a file written that way. */
+
+typedef struct ck_reader {
+    FILE *f;
+    const char *path;
+    lb_interp *in;          /* for interrupts during long reads (NULL: none) */
+    lb_sha256 *sum;         /* of every byte read so far */
+    uint64_t pos;           /* bytes read so far */
+} ck_reader;
+
+#define CK_CHUNK ((size_t)8 << 20) /* bytes read (and hashed) between two interrupt checks */
+
+/* Reads exactly n bytes into buf (hashing them); -1 with an IOError (or Interrupted). */
+static int ck_read(ck_reader *r, void *buf, size_t n, lb_error *err)
 {
-    c->header = json_loadb((const char *)c->bytes + CKPT_PREFIX, hlen, 0, NULL);
-    lb_error scratch = {0};
-    long long n = c->header && check_header(c, SIZE_MAX, path, &scratch) == 0 ? c->total : -1;
-    lb_error_clear(&scratch);
-    return n < 0 ? -1 : CKPT_PREFIX + (long long)hlen + 4 * n + CKPT_SUM;
+    for (size_t done = 0; done < n;) {
+        if (r->in && lb_safe_point(r->in, err) < 0)
+            return -1;
+        size_t want = n - done < CK_CHUNK ? n - done : CK_CHUNK;
+        size_t got = fread((unsigned char *)buf + done, 1, want, r->f);
+        lb_sha256_add(r->sum, (unsigned char *)buf + done, got);
+        done += got;
+        r->pos += got;
+        if (got != want)
+            return lb_error_set(err, "IOError", 0, 0, "cannot read %s: %s", r->path,
+                                ferror(r->f) ? strerror(errno) : "the file changed while it was read");
+    }
+    return 0;
 }
 
-/* Reads and checks the file: magic, format version, checksum, header. */
-static int ckpt_read(const char *path, ckpt *c, lb_error *err)
+/* Hashes the next n bytes of the file without keeping them (a 64 KiB buffer). */
+static int ck_skip(ck_reader *r, uint64_t n, lb_error *err)
+{
+    unsigned char buf[65536];
+    while (n) {
+        size_t k = n < sizeof buf ? (size_t)n : sizeof buf;
+        if (ck_read(r, buf, k, err) < 0)
+            return -1;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Reads the trailing checksum and compares it with the hash of everything before it: 0 when
+ * they match, 1 when not, -1 on a read error. Ends r->sum. */
+static int ck_verify(ck_reader *r, lb_error *err)
+{
+    unsigned char stored[CKPT_SUM], md[CKPT_SUM];
+    lb_sha256 *h = r->sum;
+    r->sum = NULL; /* the checksum's own bytes are not hashed */
+    int rc = ck_read(r, stored, CKPT_SUM, err);
+    bool ok = lb_sha256_end(h, md, NULL);
+    if (rc < 0)
+        return -1;
+    if (!ok)
+        return lb_error_set(err, "IOError", 0, 0, "cannot check %s: SHA-256 is unavailable", r->path);
+    return memcmp(md, stored, CKPT_SUM) != 0;
+}
+
+/* Reads and checks the file (the order is in spec/language.md §12). */
+static int ckpt_read(lb_interp *in, const char *path, ckpt *c, lb_error *err)
 {
     memset(c, 0, sizeof *c);
     FILE *f = fopen(path, "rb");
@@ -407,74 +475,124 @@ static int ckpt_read(const char *path, ckpt *c, lb_error *err)
         return lb_error_set(err, "IOError", 0, 0, "cannot read %s: %s", path,
                             e ? strerror(e) : "not a regular file");
     }
-    c->size = (size_t)st.st_size;
-    c->bytes = malloc(c->size ? c->size : 1);
-    if (!c->bytes) {
-        fclose(f);
-        return lb_oom(err);
+    uint64_t size = (uint64_t)st.st_size;
+    ck_reader r = {f, path, in, lb_sha256_begin(), 0};
+    unsigned char prefix[CKPT_PREFIX];
+    size_t np = size < CKPT_PREFIX ? (size_t)size : CKPT_PREFIX;
+    char *htext = NULL;
+    lb_error why = {0}; /* what is wrong with the header, when anything is */
+    int rc = -1;
+    if (!r.sum) {
+        lb_oom(err);
+        goto done;
     }
-    size_t got = fread(c->bytes, 1, c->size, f);
-    bool rerr = ferror(f);
-    fclose(f);
-    if (rerr || got != c->size) {
-        ckpt_free(c);
-        return lb_error_set(err, "IOError", 0, 0, "cannot read %s: %s", path,
-                            rerr ? strerror(errno) : "the file changed while it was read");
-    }
-    const unsigned char *b = c->bytes;
-    size_t size = c->size;
-    size_t cmp = size < CKPT_MAGIC_LEN ? size : CKPT_MAGIC_LEN;
-    if (memcmp(b, CKPT_MAGIC, cmp) != 0) {
-        ckpt_free(c);
-        return ck_error(err, path, "is not a labbook checkpoint (it does not start with the "
-                                   "checkpoint signature; write one with `save MODEL \"file\"`)");
+    if (ck_read(&r, prefix, np, err) < 0)
+        goto done;
+    if (memcmp(prefix, CKPT_MAGIC, np < CKPT_MAGIC_LEN ? np : CKPT_MAGIC_LEN) != 0) {
+        ck_error(err, path, "is not a labbook checkpoint (it does not start with the checkpoint "
+                            "signature; write one with `save MODEL \"file\"`)");
+        goto done;
     }
     if (size < CKPT_PREFIX + CKPT_SUM) {
-        ckpt_free(c);
-        return ck_error(err, path, "is truncated (%zu bytes; a checkpoint has at least %d)", size,
-                        CKPT_PREFIX + CKPT_SUM);
+        ck_error(err, path, "is truncated (%" PRIu64 " bytes; a checkpoint has at least %d)", size,
+                 CKPT_PREFIX + CKPT_SUM);
+        goto done;
     }
-    uint32_t version = get_u32(b + 8);
+    uint32_t version = get_u32(prefix + 8);
     if (version > CKPT_VERSION || version == 0) {
-        ckpt_free(c);
         if (version == 0)
-            return ck_error(err, path, "has checkpoint format 0, which does not exist");
-        return ck_error(err, path, "was written by checkpoint format %" PRIu32 "; this labbook "
-                        "(%s) reads format %u", version, LB_VERSION, CKPT_VERSION);
+            ck_error(err, path, "has checkpoint format 0, which does not exist");
+        else
+            ck_error(err, path, "was written by checkpoint format %" PRIu32 "; this labbook "
+                     "(%s) reads format %u", version, LB_VERSION, CKPT_VERSION);
+        goto done;
     }
-    uint32_t hlen = get_u32(b + 12);
-    bool fits = (uint64_t)CKPT_PREFIX + hlen + CKPT_SUM <= size;
-    unsigned char sum[CKPT_SUM];
-    if (sha256(b, size - CKPT_SUM, sum) < 0) {
-        ckpt_free(c);
-        return lb_error_set(err, "IOError", 0, 0, "cannot check %s: SHA-256 is unavailable", path);
+    uint32_t hlen = get_u32(prefix + 12);
+    uint64_t least = (uint64_t)CKPT_PREFIX + hlen + CKPT_SUM;
+    if (least > size) {
+        ck_error(err, path, "is truncated (%" PRIu64 " bytes where its header announces at least "
+                 "%" PRIu64 ")", size, least);
+        goto done;
     }
-    if (memcmp(sum, b + size - CKPT_SUM, CKPT_SUM) != 0) {
-        long long want = fits ? announced_size(c, hlen, path) : CKPT_PREFIX + (long long)hlen + CKPT_SUM;
-        ckpt_free(c);
-        if (want > (long long)size)
-            return ck_error(err, path, "is truncated (%zu bytes where its header announces %s%lld)",
-                            size, fits ? "" : "at least ", want);
-        return ck_error(err, path, "is corrupted: its SHA-256 does not match (the file was "
-                                   "changed or damaged after it was written)");
+    uint64_t data_len = size - least;
+    if (hlen > CKPT_MAX_HEADER) {
+        ck_error(&why, path, "has an invalid header: its length (%" PRIu32 " bytes) is over the "
+                 "limit of %d MiB", hlen, CKPT_MAX_HEADER >> 20);
+        goto unusable;
     }
-    if (!fits) {
-        ckpt_free(c);
-        return ck_error(err, path, "has an invalid header: its length (%" PRIu32 " bytes) runs "
-                        "past the end of the file", hlen);
+    if (!(htext = malloc(hlen ? hlen : 1))) {
+        lb_oom(err);
+        goto done;
     }
+    if (ck_read(&r, htext, hlen, err) < 0)
+        goto done;
     json_error_t je;
-    c->header = json_loadb((const char *)b + CKPT_PREFIX, hlen, 0, &je);
+    c->header = json_loadb(htext, hlen, 0, &je);
     if (!c->header) {
-        ckpt_free(c);
-        return ck_error(err, path, "has an invalid header: not JSON (%s)", je.text);
+        ck_error(&why, path, "has an invalid header: not JSON (%s)", je.text);
+        goto unusable;
     }
-    c->data = b + CKPT_PREFIX + hlen;
-    if (check_header(c, size - CKPT_PREFIX - hlen - CKPT_SUM, path, err) < 0) {
-        ckpt_free(c);
-        return -1;
+    if (check_header(c, path, &why) < 0) {
+        if (strcmp(why.ename, "MemoryError") == 0) {
+            lb_error_set(err, why.ename, 0, 0, "%s", why.evalue);
+            goto done;
+        }
+        goto unusable;
     }
-    return 0;
+    uint64_t need = 4 * (uint64_t)c->total;
+    if (need > data_len) {
+        /* a valid header cannot announce another size after one damaged byte (numel is the
+         * product of the shape, offsets follow each other): the file was cut short */
+        ck_error(err, path, "is truncated (%" PRIu64 " bytes where its header announces %" PRIu64 ")",
+                 size, least + need);
+        goto done;
+    }
+    if (need < data_len) {
+        ck_error(&why, path, "has an invalid header: its tensors hold %" PRIu64 " bytes of data but "
+                 "the file has %" PRIu64, need, data_len);
+        goto unusable;
+    }
+    int64_t avail = lb_mem_available();
+    if (need > (uint64_t)(avail > 0 ? avail : 0)) {
+        char a[32], b[32];
+        lb_format_bytes((int64_t)need, a, sizeof a);
+        lb_format_bytes(avail, b, sizeof b);
+        ck_error(err, path, "is too big to load: its weights take %s, more than the %s of memory "
+                 "this machine has available", a, b);
+        goto done;
+    }
+    c->bytes = malloc(need ? (size_t)need : 1);
+    if (!c->bytes) {
+        lb_oom(err);
+        goto done;
+    }
+    if (ck_read(&r, c->bytes, (size_t)need, err) < 0)
+        goto done;
+    c->data = c->bytes;
+    int bad = ck_verify(&r, err);
+    if (bad > 0)
+        ck_error(err, path, "is corrupted: its SHA-256 does not match (the file was changed or "
+                            "damaged after it was written)");
+    rc = bad == 0 ? 0 : -1;
+    goto done;
+
+unusable: /* the header is wrong: damage (the checksum fails) or written so */
+    {
+        int bad = ck_skip(&r, size - CKPT_SUM - r.pos, err) < 0 ? -1 : ck_verify(&r, err);
+        if (bad > 0)
+            ck_error(err, path, "is corrupted: its SHA-256 does not match (the file was changed "
+                                "or damaged after it was written)");
+        else if (bad == 0)
+            lb_error_set(err, why.ename, 0, 0, "%s", why.evalue ? why.evalue : "?");
+    }
+done:
+    lb_sha256_end(r.sum, NULL, NULL);
+    fclose(f);
+    free(htext);
+    lb_error_clear(&why);
+    if (rc < 0)
+        ckpt_free(c);
+    return rc;
 }
 
 /* ---- loading into a model ---------------------------------------------------------------------- */
@@ -740,7 +858,7 @@ int lb_checkpoint_load(lb_interp *in, const char *name, const char *path, lb_val
     if (model)
         *model = NULL;
     ckpt c;
-    if (ckpt_read(path, &c, err) < 0)
+    if (ckpt_read(in, path, &c, err) < 0)
         return -1;
     lb_value *mv = lb_interp_get(in, name);
     lb_model *m = lb_model_from_value(mv);
@@ -814,10 +932,10 @@ static const lb_command checkpoint_commands[] = {
             "model, the file's weights are loaded into it: every tensor's name and shape must\n"
             "match the model's. Otherwise the model is rebuilt from the file (its layers, input\n"
             "shape and seed; the plugins it needs are loaded with `use`) and stored in NAME.\n"
-            "A file that is not a checkpoint, truncated, corrupted (its SHA-256 does not match)\n"
-            "or of a newer format, and a model it does not fit, are a CheckpointError that\n"
-            "leaves the model untouched; a missing file is a FileNotFoundError. Gradients and\n"
-            "optimizer state are reset.",
+            "A file that is not a checkpoint, truncated, corrupted (its SHA-256 does not match),\n"
+            "of a newer format or too big for the memory available, and a model it does not\n"
+            "fit, are a CheckpointError that leaves the model untouched; a missing file is a\n"
+            "FileNotFoundError. Gradients and optimizer state are reset.",
      .example = "save a \"a.lbc\"\nload a \"a.lbc\"\nload b \"a.lbc\"",
      .min_args = 2, .max_args = 2, .hint = LB_ARGS_VARIABLES, .handler = cmd_load},
 };

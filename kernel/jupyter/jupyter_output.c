@@ -15,16 +15,6 @@
 #include "lang/interp.h"
 #include "base/utf8.h"
 
-json_t *lb_json_text(const char *s, size_t len)
-{
-    size_t n;
-    char *clean = lb_utf8_sanitize(s ? s : "", s ? len : 0, &n);
-    if (!clean) return NULL;
-    json_t *v = json_stringn_nocheck(clean, n);
-    free(clean);
-    return v;
-}
-
 int lb_jupyter_io_init(lb_jupyter_io *io, lb_session *s, void *iopub, void *stdin_sock,
                        volatile int *stopping)
 {

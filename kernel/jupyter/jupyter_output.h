@@ -54,7 +54,4 @@ void lb_jupyter_end(lb_jupyter_io *io);
 json_t *lb_jupyter_take_payload(lb_jupyter_io *io);
 char *lb_jupyter_take_result_text(lb_jupyter_io *io);
 
-/* A JSON string from arbitrary bytes (invalid UTF-8 becomes U+FFFD). */
-json_t *lb_json_text(const char *s, size_t len);
-
 #endif

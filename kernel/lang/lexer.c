@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "lang/lexer.h"
 
 typedef struct {
@@ -125,6 +126,30 @@ static int fail_at(lexer *lx, int line, int col, int span, bool incomplete, cons
     if (lx->incomplete)
         *lx->incomplete = incomplete;
     return -1;
+}
+
+/* Source text is UTF-8 (spec/language.md §1): the first byte that does not start a valid
+ * sequence is a SyntaxError at its place, before any token is made, so that no invalid text
+ * reaches a value, an error message or the JSON of a reply (a Latin-1 file given to
+ * `labbook run`, say). */
+static int check_utf8(lexer *lx)
+{
+    const unsigned char *s = (const unsigned char *)lx->src;
+    size_t n = strlen(lx->src);
+    for (size_t i = 0; i < n;) {
+        size_t k = lb_utf8_seq_len(s + i, n - i);
+        if (k) {
+            i += k;
+            continue;
+        }
+        while (lx->pos < i)
+            adv(lx);
+        char byte[8];
+        snprintf(byte, sizeof byte, "0x%02X", s[i]);
+        return fail_at(lx, lx->line, lx->col, 1, false,
+                       "invalid UTF-8 (byte %s): labbook source text is UTF-8", byte);
+    }
+    return 0;
 }
 
 static void put_utf8(char *buf, size_t *n, unsigned cp)
@@ -480,6 +505,8 @@ int lb_lex(const char *code, lb_tokens *out, lb_error *err, bool *incomplete)
     memset(out, 0, sizeof *out);
     if (incomplete)
         *incomplete = false;
+    if (check_utf8(&lx) < 0)
+        return -1;
     bool space = true;
     for (;;) {
         char c = lx.src[lx.pos];

@@ -9,6 +9,7 @@
 #include "lang/value.h"
 #include "lang/interp.h"
 #include "base/strbuf.h"
+#include "base/utf8.h"
 
 static lb_value none_value = {.refs = -1, .kind = LB_NONE};
 static lb_value true_value = {.refs = -1, .kind = LB_BOOL, .u.b = true};
@@ -781,7 +782,7 @@ json_t *lb_value_bundle(const lb_value *v, json_t **metadata_out, lb_error *err)
         lb_oom(err);
         return NULL;
     }
-    json_object_set_new(bundle, "text/plain", json_string(text));
+    json_object_set_new(bundle, "text/plain", lb_json_text(text, strlen(text))); /* always there */
     free(text);
     if (v && v->kind == LB_OBJECT && v->u.obj.cls && v->u.obj.cls->display) {
         json_t *meta = json_object();

@@ -4,7 +4,8 @@
  * buffers); `load` into an unbound name rebuilds the model (plugins loaded, user variables
  * ignored); every flipped byte, a truncated file, a foreign file, a newer format, an invalid
  * header, a spec that calls anything but layer types and a model the file does not fit are
- * refused with their own message and leave the target as it was; a missing file, no temp file
+ * refused with their own message and leave the target as it was; a header that claims more than
+ * the file or the memory holds is refused before the body is read; a missing file, no temp file
  * left behind, an unwritable folder; a plugin version difference is only a warning. */
 #include <dirent.h>
 #include <errno.h>
@@ -608,6 +609,117 @@ static void test_plugin_version_is_a_warning(void)
 
 /* ---- files ------------------------------------------------------------------------------------ */
 
+/* ---- the header is checked before the body -------------------------------------------------- */
+
+/* Writes DIR_/NAME: the prefix, header h (padded to 8), then a hole up to `size` bytes in all
+ * (a sparse file: a terabyte costs nothing on disk). version 1, H as given or the real length. */
+static bool write_sparse(const char *path, json_t *h, uint32_t hl_field, bool real_hl, uint64_t size)
+{
+    char *text = json_dumps(h, JSON_COMPACT);
+    size_t tl = text ? strlen(text) : 0, pad = (8 - (16 + tl) % 8) % 8;
+    FILE *f = fopen(path, "wb");
+    unsigned char pre[16];
+    memcpy(pre, "\x89LBCKPT\n", 8);
+    put32(pre + 8, 1);
+    put32(pre + 12, real_hl ? (uint32_t)(tl + pad) : hl_field);
+    bool ok = f && text && fwrite(pre, 1, 16, f) == 16 && fwrite(text, 1, tl, f) == tl &&
+              fwrite("        ", 1, pad, f) == pad && ftruncate(fileno(f), (off_t)size) == 0;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    free(text);
+    return ok;
+}
+
+/* A header or a size that announces more than the file holds or than memory can take is refused
+ * from the first bytes: nothing of the size it claims is allocated or read (a terabyte read would
+ * not end), the message names the file and what is wrong, and the session keeps its state. */
+static void test_hostile_header_refused_before_the_body(void)
+{
+    setup();
+    two_models();
+    CHECK(run("x = 41") == 0);
+    size_t n = 0;
+    float *vb = values("b", &n);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/huge.lbc", DIR_);
+    const int64_t tb = (int64_t)1 << 38; /* floats: 1 TB of data */
+    json_t *h = header_of(FILE_);
+    json_object_set_new(h, "tensors", json_pack("[{s:s, s:[I, I], s:b, s:i, s:I}]", "name", "w",
+                                                 "shape", (json_int_t)1 << 18, (json_int_t)1 << 20,
+                                                 "trainable", 1, "offset", 0, "numel", (json_int_t)tb));
+    /* a whole 1 TB file (sparse) whose header is valid: more than memory, refused unread */
+    char *text = json_dumps(h, JSON_COMPACT);
+    size_t hl = text ? strlen(text) : 0;
+    hl += (8 - (16 + hl) % 8) % 8;
+    free(text);
+    uint64_t whole = 16 + hl + 4 * (uint64_t)tb + 32;
+    CHECK(write_sparse(bad, h, 0, true, whole));
+    CHECK(runf("load b \"%s\"", bad) < 0);
+    CHECK(err_has("CheckpointError", "huge.lbc is too big to load: its weights take 1.0 TB, more "
+                                     "than the "));
+    CHECK(err_has("CheckpointError", "of memory this machine has available"));
+    CHECK(runf("load z \"%s\"", bad) < 0);
+    CHECK(err_has("CheckpointError", "huge.lbc is too big to load"));
+    /* the same header in a small file: truncated, with the size it announces */
+    CHECK(write_sparse(bad, h, 0, true, 4096));
+    CHECK(runf("load b \"%s\"", bad) < 0);
+    char want[200];
+    snprintf(want, sizeof want, "huge.lbc is truncated (4096 bytes where its header announces %llu)",
+             (unsigned long long)whole);
+    CHECK(err_has("CheckpointError", want));
+    /* a header length past the end of the file */
+    CHECK(write_sparse(bad, h, 0xfffffff0u, false, 4096));
+    CHECK(runf("load b \"%s\"", bad) < 0);
+    snprintf(want, sizeof want, "huge.lbc is truncated (4096 bytes where its header announces at "
+             "least %llu)", 16ULL + 0xfffffff0u + 32);
+    CHECK(err_has("CheckpointError", want));
+    /* a header length over the limit (20 MiB of a 24 MiB file whose checksum holds) */
+    {
+        size_t size = (size_t)24 << 20;
+        unsigned char *b = calloc(size, 1);
+        if (b) {
+            memcpy(b, "\x89LBCKPT\n", 8);
+            put32(b + 8, 1);
+            put32(b + 12, 20u << 20);
+            unsigned int ml = 0;
+            EVP_Digest(b, size - 32, b + size - 32, &ml, EVP_sha256(), NULL);
+            CHECK(spit(bad, b, size));
+        }
+        free(b);
+        CHECK(runf("load b \"%s\"", bad) < 0);
+        CHECK(err_has("CheckpointError", "huge.lbc has an invalid header: its length (20971520 "
+                                         "bytes) is over the limit of 16 MiB"));
+    }
+    /* a 1 TB file that is not a checkpoint: its first bytes are enough */
+    {
+        FILE *f = fopen(bad, "wb");
+        CHECK(f && fputs("PK\x03\x04 an archive, or a disk image", f) >= 0 &&
+              ftruncate(fileno(f), (off_t)1 << 40) == 0);
+        if (f)
+            fclose(f);
+        CHECK(runf("load b \"%s\"", bad) < 0);
+        CHECK(err_has("CheckpointError", "huge.lbc is not a labbook checkpoint"));
+    }
+    /* a plugin "name" that is a path: rebuilding would load that file */
+    json_decref(h);
+    h = header_of(FILE_);
+    json_object_set_new(json_array_get(json_object_get(h, "plugins"), 0), "name",
+                        json_string("../../tmp/evil"));
+    CHECK(rewrite(FILE_, bad, h, 1));
+    CHECK(runf("load z \"%s\"", bad) < 0);
+    CHECK(err_has("CheckpointError", "huge.lbc has an invalid header: plugin 1's name is not an "
+                                     "identifier"));
+    json_decref(h);
+    unlink(bad);
+    /* state intact: variables, b's weights, nothing bound to z; the real file still loads */
+    CHECK(run("expect x + 1 == 42") == 0);
+    CHECK(same_values("b", vb, n));
+    CHECK(lb_interp_get(IN, "z") == NULL);
+    CHECK(runf("load z \"%s\"", FILE_) == 0);
+    free(vb);
+    teardown();
+}
+
 static void test_missing_file(void)
 {
     setup();
@@ -688,6 +800,7 @@ int main(void)
     RUN(test_spec_only_calls_layer_types);
     RUN(test_mismatched_model_refused);
     RUN(test_plugin_version_is_a_warning);
+    RUN(test_hostile_header_refused_before_the_body);
     RUN(test_missing_file);
     RUN(test_atomic_write_leaves_no_temp);
     clean_dir();

@@ -616,6 +616,11 @@ static void test_csv_dataset(void)
     expect_csv_error("a,b,labels\n1,2,x\n", "label", "has no column 'label' for the labels (did you mean 'labels'?) (columns: a, b, labels)");
     expect_csv_error("a,b,label\n", "label", "no rows after the header");
     expect_csv_error("", "label", "empty file");
+    /* another encoding than UTF-8 (Latin-1 "é" in a column name, then in a label) */
+    expect_csv_error("caf\xe9,label\n1,x\n", "label", "e.csv, line 1: not UTF-8 text (byte 0xE9, "
+                     "character 4 of the line): CSV files are read as UTF-8");
+    expect_csv_error("a,label\n1,x\n2,\xc3\xa9t\xe9\n", "label", "e.csv, line 3: not UTF-8 text "
+                     "(byte 0xE9, character 5 of the line)");
     CHECK(csv_load("nope.csv", "label", NULL, &o, &err) == NULL);
     CHECK_STR(err.ename, "FileNotFoundError");
     lb_error_clear(&err);

@@ -1,6 +1,6 @@
 /* test_lexer.c — unit tests of the labbook tokenizer: every token kind, positions (line and
  * column in code points), escapes, continuation rules, and every lexical error, including the
- * "incomplete" ones that is_complete relies on. */
+ * "incomplete" ones that is_complete relies on, and source text that is not UTF-8. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -158,6 +158,13 @@ static void test_errors(void)
     lex_err("s = \"\\ud800\"", 1, 6, false, "surrogate");
     lex_err("n = 12abc", 1, 5, false, "invalid number '12abc'");
     lex_err("n = 1.2.3", 1, 5, false, "invalid number");
+    /* source that is not UTF-8 (a Latin-1 "é", a cut sequence, a lone continuation byte, an
+     * encoded surrogate), in a string, a comment or anywhere: refused at its code point */
+    lex_err("x = 1\ns = \"caf\xe9\"", 2, 9, false, "invalid UTF-8 (byte 0xE9): labbook source text is UTF-8");
+    lex_err("# \xc3\xa9t\xe9\nx = 1", 1, 5, false, "invalid UTF-8 (byte 0xE9)");
+    lex_err("s = \"\xe1\x8bo\"", 1, 6, false, "invalid UTF-8 (byte 0xE1)");
+    lex_err("\x80", 1, 1, false, "invalid UTF-8 (byte 0x80)");
+    lex_err("s = \"\xed\xa0\x80\"", 1, 6, false, "invalid UTF-8 (byte 0xED)");
 }
 
 int main(void)
