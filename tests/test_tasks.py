@@ -9,6 +9,7 @@ float64) and scikit-learn.
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -338,6 +339,23 @@ class TaskTraining(NoiseMixin, lbtest.KernelCase):
         self.assertIn("at most 100", evalue)
         ename, evalue = self.run_error('shapes(n=70368744177664, size=256)')
         self.assertIn("more than labbook holds", evalue)
+        # and held to the limit of data (LABBOOK_MAX_DATA, by default half of the memory), before
+        # anything is drawn: pairs(n=100000000) drew 12 GB for minutes
+        script = os.path.join(TMP, "limit.lab")
+        with open(script, "w") as f:
+            f.write("a = pairs(n=1000, test=0)\nprint a.train.size\nb = pairs(n=10000, test=0)\n"
+                    "c = shapes(n=10, test=0, size=64)\n")
+        r = subprocess.run([lbtest.EXE, "run", script], capture_output=True, text=True,
+                           timeout=lbtest.limit(60), env=dict(os.environ, LABBOOK_MAX_DATA="1M"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("900\n", r.stdout)
+        self.assertIn("ValueError: pairs(): 10000 samples take 1.2 MB, more than the 1.0 MB that data "
+                      "may take (LABBOOK_MAX_DATA, by default half of this machine's memory)", r.stderr)
+        with open(script, "w") as f:
+            f.write("c = shapes(n=100, test=0, size=64)\n")
+        r = subprocess.run([lbtest.EXE, "run", script], capture_output=True, text=True,
+                           timeout=lbtest.limit(60), env=dict(os.environ, LABBOOK_MAX_DATA="1M"))
+        self.assertIn("ValueError: shapes(): 100 samples take 7.8 MB, more than the 1.0 MB", r.stderr)
 
 
 if __name__ == "__main__":
