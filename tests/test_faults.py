@@ -118,5 +118,37 @@ class KilledDuringSaveTests(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+class InterruptDuringSaveTests(unittest.TestCase):
+    """An interrupt while a large checkpoint is written ends the save (the bytes go out 8 MB at a
+    time, the interrupt looked at between them): the cell ends Interrupted, the file is whole
+    (the earlier save's), no temporary file stays, the model is still there."""
+
+    def test_interrupt_during_saves(self):
+        d = tempfile.mkdtemp(prefix="lbintsave-")
+        km, kc = lbtest.start_kernel()
+        try:
+            path = os.path.join(d, "big.lbc")
+            # 26 million parameters: a 104 MB file
+            reply, _ = lbtest.execute(kc, 'use layers\nmodel big = sequential(flatten(), linear(784, 32768), '
+                                          f'linear(32768, 10)) seed=1\nsave big "{path}"', timeout=limit(300))
+            self.assertEqual(reply["content"]["status"], "ok", reply["content"])
+            msg_id = lbtest.start_blocking(kc, 'print "in"\n' + "\n".join([f'save big "{path}"'] * 100))
+            t0 = time.monotonic()
+            km.interrupt_kernel()
+            reply = lbtest.shell_reply(kc, msg_id, timeout=limit(300))
+            took = time.monotonic() - t0
+            c = reply["content"]
+            self.assertEqual((c["status"], c.get("ename")), ("error", "Interrupted"), c.get("evalue"))
+            self.assertLess(took, limit(1), f"answered after {took:.2f} s")
+            self.assertIn("save big", "\n".join(c["traceback"]))
+            lbtest.iopub_until_idle(kc, msg_id)
+            self.assertEqual(sorted(os.listdir(d)), ["big.lbc"])
+            lbckpt.read(path)          # whole: its SHA-256 holds
+            self.assertEqual(lbtest.value(kc, "big.params"), str(784 * 32768 + 32768 + 32768 * 10 + 10))
+        finally:
+            lbtest.stop_kernel(km, kc)
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()

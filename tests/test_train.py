@@ -374,6 +374,21 @@ class TrainTests(lbtest.KernelCase):
         self.assertIn("image/png", cups[-1]["content"]["data"])
         self.assertIn("width", cups[-1]["content"]["metadata"]["image/png"])
 
+    def test_interrupt_during_evaluate(self):
+        """Evaluation polls after every batch too: answered within a second, variables kept."""
+        lbtest.drain(self.kc)
+        code = 'kept_ev = 42\nprint "in"\n' + "\n".join(["ev = evaluate a on f.train"] * 5000)
+        msg_id = lbtest.start_blocking(self.kc, code)
+        t0 = time.monotonic()
+        self.km.interrupt_kernel()
+        reply = lbtest.shell_reply(self.kc, msg_id, timeout=limit(120))
+        self.assertLess(time.monotonic() - t0, limit(1))
+        c = reply["content"]
+        self.assertEqual((c["status"], c.get("ename")), ("error", "Interrupted"), c.get("evalue"))
+        lbtest.iopub_until_idle(self.kc, msg_id)
+        self.assertEqual(self.val("kept_ev"), "42")
+        self.run_ok("ev2 = evaluate a on f.valid")
+
     def test_interrupt_during_training(self):
         self.run_ok('model q = cnn(channels=[4, 8]) seed=1\nq0 = evaluate q on f.valid')
         msg_id = self.kc.execute('qi = train q on f epochs=400 lr=0.05 batch=16 curves=false')
@@ -396,8 +411,11 @@ class TrainTests(lbtest.KernelCase):
                     re.search(r"epoch ([3-9]|\d\d+)/400", m["content"]["data"].get("text/plain", "")):
                 break
         self.km.interrupt_kernel()
-        # the reply comes long before 400 epochs could end (the status below says why it came)
+        t0 = time.monotonic()
+        # the reply comes long before 400 epochs could end (the status below says why it came),
+        # within a second: the loop polls after every batch
         reply = lbtest.shell_reply(self.kc, msg_id, timeout=limit(30))
+        self.assertLess(time.monotonic() - t0, limit(1))
         msgs = lbtest.iopub_until_idle(self.kc, msg_id)
         c = reply["content"]
         self.assertEqual(c["status"], "error")

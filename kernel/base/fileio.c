@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "base/interrupt.h"
 
 /* Removes the temporary files earlier writes of path left behind when their process was killed
  * before the rename: PATH.tmpPID where process PID no longer runs (a live one may be writing). */
@@ -51,8 +52,20 @@ int lb_write_file_atomic(const char *path, const void *data, size_t len, lb_erro
     snprintf(tmp, tl, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     int e = f ? 0 : errno;
-    bool ok = f && (len == 0 || fwrite(data, 1, len, f) == len) && fflush(f) == 0 &&
-              fsync(fileno(f)) == 0;
+    /* 8 MB at a time, an interrupt looked at between them: a large checkpoint takes seconds to
+     * write, and an interrupted save leaves the earlier file as it was */
+    bool ok = f != NULL, stopped = false;
+    for (size_t done = 0; ok && done < len;) {
+        if (lb_interrupt_pending()) {
+            ok = false;
+            stopped = true;
+            break;
+        }
+        size_t n = len - done < ((size_t)8 << 20) ? len - done : ((size_t)8 << 20);
+        ok = fwrite((const char *)data + done, 1, n, f) == n;
+        done += n;
+    }
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (f && !ok)
         e = errno ? errno : EIO;
     if (f && fclose(f) != 0 && ok) {
@@ -66,6 +79,8 @@ int lb_write_file_atomic(const char *path, const void *data, size_t len, lb_erro
     if (!ok && f)
         unlink(tmp);
     free(tmp);
+    if (stopped)
+        return lb_error_set(err, "Interrupted", 0, 0, "interrupted while writing %s (the file is as it was)", path);
     if (!ok)
         return lb_error_set(err, "IOError", 0, 0, "cannot write %s: %s", path, strerror(e));
     return 0;

@@ -9,7 +9,8 @@
 
 #include "base/error.h"
 
-/* 0, or -1 with an IOError naming the path and the reason (nothing is left behind). */
+/* 0, or -1 with an IOError naming the path and the reason, or Interrupted when an interrupt
+ * came while the bytes were written (nothing is left behind; the earlier file is as it was). */
 int lb_write_file_atomic(const char *path, const void *data, size_t len, lb_error *err);
 
 #endif
