@@ -153,6 +153,14 @@ void lb_fault_set_pending(const char *message)
     has_pending = true;
 }
 
+int lb_fault_error(lb_error *err)
+{
+    char msg[sizeof pending];
+    if (!lb_fault_take(msg, sizeof msg))
+        snprintf(msg, sizeof msg, "a plugin crashed");
+    return lb_error_set(err, "PluginError", 0, 0, "%s", msg);
+}
+
 bool lb_fault_take(char *buf, int n)
 {
     if (!has_pending) {

@@ -30,6 +30,8 @@
 #include <setjmp.h>
 #include <stdbool.h>
 
+#include "base/error.h"
+
 typedef struct lb_fault_guard {
     sigjmp_buf jb;
     struct lb_fault_guard *prev;
@@ -57,6 +59,9 @@ void lb_fault_disable(void);
 const char *lb_fault_pending(void);
 /* Replaces the pending message (a caller that knows more about who crashed). */
 void lb_fault_set_pending(const char *message);
+/* Takes the pending message into err as a PluginError (every room reports a caught crash the
+ * same way); -1. */
+int lb_fault_error(lb_error *err);
 /* Takes the pending message into buf (empty when none); returns whether there was one. */
 bool lb_fault_take(char *buf, int n);
 

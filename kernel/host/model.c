@@ -230,10 +230,10 @@ static unsigned fusion_after(const lbp_layer *L, int i)
 /* Whether L's plugin may run (not disabled by an earlier crash); else g's error says why. */
 static bool runnable(const lbp_layer *L, lb_graph *g)
 {
-    const char *why = lb_plugin_disabled(L->plugin);
+    char buf[600];
+    const char *why = lb_plugin_disabled_text(L->plugin, buf, sizeof buf);
     if (why && !lb_graph_error(g))
-        lb_status_set(lb_graph_status(g), LB_EVALUE, "plugin %s is disabled: %s earlier in this session; "
-                      "`use %s` enables it again", L->plugin->name, why, L->plugin->name);
+        lb_status_set(lb_graph_status(g), LB_EVALUE, "%s", why);
     return !why;
 }
 
@@ -392,10 +392,10 @@ static lb_tensor *build_sequential(lb_model *m, lbp_layer *L, const layer_spec *
 static lb_tensor *build_typed(lb_model *m, lbp_layer *L, const layer_spec *s, lb_tensor *const *xs,
                               int nin)
 {
-    const char *why = lb_plugin_disabled(L->plugin);
+    char buf[600];
+    const char *why = lb_plugin_disabled_text(L->plugin, buf, sizeof buf);
     if (why) {
-        lb_layer_fail(L, "plugin %s is disabled: %s earlier in this session; `use %s` enables it again",
-                      L->plugin->name, why, L->plugin->name);
+        lb_layer_fail(L, "%s", why);
         return NULL;
     }
     volatile int rc = -1;

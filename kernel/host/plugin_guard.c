@@ -34,27 +34,22 @@ int lb_plugin_guard_pop(lb_fault_guard *g, lbp_plugin *p)
     return sig;
 }
 
-const char *lb_plugin_name(const lbp_plugin *p)
-{
-    return p && p->name ? p->name : "?";
-}
-
 const char *lb_plugin_disabled(const lbp_plugin *p)
 {
     return p ? p->crashed : NULL;
 }
 
-int lb_plugin_fault_error(lb_error *err)
+const char *lb_plugin_disabled_text(const lbp_plugin *p, char *buf, size_t n)
 {
-    char msg[512];
-    if (!lb_fault_take(msg, sizeof msg))
-        snprintf(msg, sizeof msg, "a plugin crashed");
-    return lb_error_set(err, "PluginError", 0, 0, "%s", msg);
+    if (!p || !p->crashed)
+        return NULL;
+    snprintf(buf, n, "plugin %s is disabled: %s earlier in this session; `use %s` enables it again", p->name,
+             p->crashed, p->name);
+    return buf;
 }
 
 int lb_plugin_disabled_error(const lbp_plugin *p, lb_error *err)
 {
-    return lb_error_set(err, "PluginError", 0, 0,
-                        "plugin %s is disabled: %s earlier in this session; `use %s` enables it again",
-                        p->name, p->crashed, p->name);
+    char why[600];
+    return lb_error_set(err, "PluginError", 0, 0, "%s", lb_plugin_disabled_text(p, why, sizeof why));
 }

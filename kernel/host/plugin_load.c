@@ -428,7 +428,7 @@ static int plugin_cmd_handler(lb_cmd_call *call, lb_error *err)
     lb_plugin_unref(p);
     if (rc == -2) {
         lb_error_clear(err);
-        lb_plugin_fault_error(err);
+        lb_fault_error(err);
         lb_error_locate(err, call->node->line, call->node->col, call->node->span);
         rc = -1;
     } else if (rc != 0) {

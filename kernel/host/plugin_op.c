@@ -85,9 +85,9 @@ lb_tensor *lb_plugin_custom_op(lb_graph *g, const lbp_op *op, lb_tensor *const *
     ctx.op = op;
     ctx.p = lb_plugin_current();
     ctx.st = st;
-    if (lb_plugin_disabled(ctx.p)) {
-        lb_status_set(st, LB_EVALUE, "plugin %s is disabled: %s earlier in this session", ctx.p->name,
-                      lb_plugin_disabled(ctx.p));
+    char why[600];
+    if (lb_plugin_disabled_text(ctx.p, why, sizeof why)) {
+        lb_status_set(st, LB_EVALUE, "%s", why);
         return NULL;
     }
     ctx.call.nin = nin;

@@ -397,7 +397,7 @@ static int draw(const data_rec *r, const lbp_args *a, uint64_t seed, int test, i
             break;
         int got = sample_guarded(r, a, seed, test, i, x + i * xnumel, tmp);
         if (got == -2) {
-            rc = lb_plugin_fault_error(err);
+            rc = lb_fault_error(err);
             break;
         }
         if (got < 0) {

@@ -80,12 +80,12 @@ int lb_plugin_guard_pop(lb_fault_guard *g, struct lbp_plugin *p);
     } while (0)
 /* The plugin whose code runs now on this thread (the innermost guard's), or NULL. */
 struct lbp_plugin *lb_plugin_current(void);
-const char *lb_plugin_name(const struct lbp_plugin *p);
 /* Why p may not run now ("plugin bad is disabled: it crashed ..."), or NULL when it may. */
 const char *lb_plugin_disabled(const struct lbp_plugin *p);
-/* A PluginError in err for a crash just caught (the pending fault, taken) or for a disabled
- * plugin; -1. */
-int lb_plugin_fault_error(lb_error *err);
+/* "plugin P is disabled: <the crash> earlier in this session; `use P` enables it again" in buf,
+ * or NULL when p may run. */
+const char *lb_plugin_disabled_text(const struct lbp_plugin *p, char *buf, size_t n);
+/* A PluginError in err for a disabled plugin; -1. (A crash just caught: lb_fault_error.) */
 int lb_plugin_disabled_error(const struct lbp_plugin *p, lb_error *err);
 
 /* ---- checked arguments (plugin_args.c) ---------------------------------------------------- */

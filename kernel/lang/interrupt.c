@@ -11,8 +11,7 @@ int lb_safe_point(lb_interp *in, lb_error *err)
     const lb_output *out = lb_interp_output(in);
     if (out && out->flush)
         out->flush(out->ctx);
-    char crash[512];
-    if (lb_fault_take(crash, sizeof crash)) /* a plugin crashed where it could not say so */
-        return lb_error_set(err, "PluginError", 0, 0, "%s", crash);
+    if (lb_fault_pending()) /* a plugin crashed where it could not say so */
+        return lb_fault_error(err);
     return lb_interrupt_check(err);
 }

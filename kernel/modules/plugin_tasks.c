@@ -29,12 +29,9 @@ static lbp_plugin *OWNER(const lb_task_env *e) { return ((const plugin_task *)e-
 /* A crash of the plugin's loss was caught, or the plugin is disabled: g's error says which. */
 static lb_tensor *loss_failed(lb_graph *g, lbp_plugin *owner, int sig)
 {
-    const char *msg = sig ? lb_fault_pending() : NULL;
-    if (msg)
-        lb_status_set(lb_graph_status(g), LB_EVALUE, "%s", msg);
-    else
-        lb_status_set(lb_graph_status(g), LB_EVALUE, "plugin %s is disabled: %s earlier in this session",
-                      lb_plugin_name(owner), lb_plugin_disabled(owner));
+    char why[600];
+    const char *msg = sig ? lb_fault_pending() : lb_plugin_disabled_text(owner, why, sizeof why);
+    lb_status_set(lb_graph_status(g), LB_EVALUE, "%s", msg ? msg : "a plugin crashed");
     return NULL;
 }
 
@@ -62,7 +59,7 @@ static int check(const lb_task_env *e, lb_error *err)
     int sig;
     LB_PLUGIN_CALL(sig, OWNER(e), "task", P(e)->name, "check", rc = P(e)->check(lb_plugin_host_table(), &r, msg, sizeof msg));
     if (sig)
-        return lb_plugin_fault_error(err);
+        return lb_fault_error(err);
     if (rc < 0)
         return lb_error_set(err, "ValueError", 0, 0, "%s", msg[0] ? msg : "the model does not fit the data of this task");
     return 0;

@@ -83,18 +83,10 @@ json_t *lb_train_config_json(const lb_train_config *c)
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
-/* A plugin's crash caught during the step (base/fault.h): the error the run ends with. */
-static int fault_error(lb_error *err)
-{
-    char msg[512];
-    lb_fault_take(msg, sizeof msg);
-    return lb_error_set(err, "PluginError", 0, 0, "%s", msg);
-}
-
 static int graph_error(lb_graph *g, const char *what, lb_error *err)
 {
     if (lb_fault_pending())
-        return fault_error(err);
+        return lb_fault_error(err);
     const char *e = lb_graph_error(g);
     return lb_error_set(err, "ModelError", 0, 0, "%s: %s", what, e ? e : "failed");
 }
@@ -551,7 +543,7 @@ static int step(loop *L, int64_t b, lb_optim *o, float lr, float *lv, lb_error *
         return graph_error(L->g, "backward", err);
     /* a crash in a plugin's backward or metric has no error channel: caught, it is pending */
     if (lb_fault_pending())
-        return fault_error(err);
+        return lb_fault_error(err);
     if (L->h && L->h->grads && L->h->grads(L->h->ctx, L->P, err) < 0)
         return -1;
     if (L->c->clip > 0)
@@ -734,7 +726,7 @@ int lb_train_run(const lb_train_config *c, lb_model *m, const lb_train_data *d, 
             L.nbufs += (size_t)lb_params_get(L.P, i)->numel;
     L.bufs = L.nbufs ? malloc(L.nbufs * sizeof *L.bufs) : NULL;
     if (rc == 0 && lb_fault_pending()) /* a plugin task's acc_new crashed */
-        rc = fault_error(err);
+        rc = lb_fault_error(err);
     if (rc == 0 && (!L.g || (c->patience && c->restore_best && !L.best_w) || !L.tacc || !L.vacc ||
                     (L.nbufs && !L.bufs)))
         rc = lb_oom(err);
